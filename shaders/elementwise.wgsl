@@ -1,0 +1,66 @@
+// Element-wise kernels over a rows × n matrix (n = the batch). They share one binding
+// interface, so one bind group layout serves the family:
+//   x: the input, y: a second input, out: the output.
+
+struct ElementwiseDims {
+    rows: u32,
+    n: u32,
+    // Where the bias vector starts in x (add_bias reads the packed parameters).
+    x_offset: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: ElementwiseDims;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+// σ(z) = 1 / (1 + e^(−z)), branching on the sign so exp only sees z ≤ 0 and never
+// overflows: for z < 0 it is e^z / (1 + e^z).
+fn sigmoid_scalar(z: f32) -> f32 {
+    let e = exp(-abs(z));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
+}
+
+// out[r, c] += x[x_offset + r]: the bias broadcast along the batch (accumulated, +=).
+@compute @workgroup_size(WG)
+fn add_bias(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    out[idx] += x[dims.x_offset + idx / dims.n];
+}
+
+// out = σ(x) (written).
+@compute @workgroup_size(WG)
+fn sigmoid(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    out[idx] = sigmoid_scalar(x[idx]);
+}
+
+// out = x ⊙ y ⊙ (1 − y) with x = dS, y = S: back through a sigmoid (written).
+@compute @workgroup_size(WG)
+fn sigmoid_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    let s = y[idx];
+    out[idx] = x[idx] * s * (1.0 - s);
+}

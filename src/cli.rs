@@ -1,0 +1,275 @@
+//! The command line: parsing, checking, and the `train` command's report.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::cpu::{self, CpuTrainer};
+use crate::data::{Dataset, XOR_INPUTS};
+use crate::gpu::{Gpu, GpuTrainer};
+use crate::model::{Params, MAX_HIDDEN};
+use crate::train::{self, Trainer};
+use crate::Error;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "xorgpu",
+    version,
+    about = "Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders (wgpu), or on the CPU reference",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, the program trains.
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the network (the default).
+    Train(TrainArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The GPU when an adapter exists, else the CPU (said on stderr).
+    Auto,
+    /// WGSL compute shaders through wgpu.
+    Gpu,
+    /// The plain-Rust reference.
+    Cpu,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Epochs of full-batch gradient descent.
+    #[arg(long, default_value_t = 5000, value_parser = positive_u64)]
+    pub epochs: u64,
+    /// Learning rate.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_f32)]
+    pub lr: f32,
+    /// Hidden width H (default 2, or the width of the --init file).
+    #[arg(long, value_parser = hidden_width)]
+    pub hidden: Option<usize>,
+    /// Seed of the ChaCha8 generator for the initial weights and the noisy samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start from the weights in this JSON file instead of random ones.
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<PathBuf>,
+    /// Write the trained weights to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Print the loss every K epochs (default: ten lines per run).
+    #[arg(long, value_name = "K", value_parser = positive_u64)]
+    pub log_every: Option<u64>,
+    /// Samples per batch: 4 is the XOR table, any other size noisy samples around its corners.
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
+    pub batch: usize,
+    /// Standard deviation σ of the noise on the generated samples.
+    #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
+    pub noise: f32,
+    /// Print exactly one JSON object on stdout; everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Use the adapter whose name contains NAME (like WGPU_ADAPTER_NAME).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+fn positive_u64(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!("expected a whole number ≥ 1, got {s:?}")),
+    }
+}
+
+fn positive_usize(s: &str) -> Result<usize, String> {
+    positive_u64(s).and_then(|v| usize::try_from(v).map_err(|_| format!("{v} is too large")))
+}
+
+fn positive_f32(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a finite number > 0, got {s:?}")),
+    }
+}
+
+fn noise_sigma(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a finite number ≥ 0, got {s:?}")),
+    }
+}
+
+fn hidden_width(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if (1..=MAX_HIDDEN).contains(&v) => Ok(v),
+        _ => Err(format!("expected a width from 1 to {MAX_HIDDEN} (the widest the kernels support), got {s:?}")),
+    }
+}
+
+/// Parses the process's arguments; a usage error becomes one line and exit status 2.
+pub fn parse() -> Result<Cli, Error> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
+            _ => {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
+                Err(Error::Input(format!("{first} (see --help)")))
+            }
+        },
+    }
+}
+
+/// Runs what the command line asks for.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Some(Command::Train(args)) => train_command(&args),
+        None => train_command(&cli.train),
+    }
+}
+
+/// Where progress lines go: stdout normally, stderr under --json.
+fn say(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// Opens the GPU for `backend`; `None` means train on the CPU.
+fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Gpu>, Error> {
+    match backend {
+        Backend::Cpu => Ok(None),
+        Backend::Gpu => Gpu::new(adapter).map(Some),
+        Backend::Auto => match Gpu::new(adapter) {
+            Ok(gpu) => Ok(Some(gpu)),
+            Err(Error::NoAdapter(why)) => {
+                eprintln!("warning: {why}; training on the CPU");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn train_command(args: &TrainArgs) -> Result<(), Error> {
+    // Everything a user gave is checked before any device is opened.
+    let params = match &args.init {
+        Some(path) => {
+            let p = Params::load(path)?;
+            if let Some(h) = args.hidden.filter(|&h| h != p.hidden) {
+                return Err(Error::Input(format!("--hidden {h} does not match the {} hidden units of {}", p.hidden, path.display())));
+            }
+            p
+        }
+        None => Params::init(args.hidden.unwrap_or(2), args.seed),
+    };
+    if let Some(path) = &args.save {
+        check_writable(path)?;
+    }
+    let data = Dataset::for_batch(args.batch, args.noise, args.seed)?;
+    let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
+    let (backend, adapter) = match &gpu {
+        Some(g) => ("gpu", Some(g.adapter_name.clone())),
+        None => ("cpu", None),
+    };
+    let log_every = args.log_every.unwrap_or((args.epochs / 10).max(1));
+    let source = if args.batch == 4 { "the XOR table".to_string() } else { format!("noisy XOR samples, σ = {}", args.noise) };
+
+    if let Some(a) = &adapter {
+        say(args.json, &format!("adapter: {a}"));
+    }
+    say(
+        args.json,
+        &format!(
+            "training 2-{}-1 on {} samples ({source}) for {} epochs, lr {}, seed {}, on the {backend}",
+            params.hidden, args.batch, args.epochs, args.lr, args.seed
+        ),
+    );
+    let mut trainer: Box<dyn Trainer> = match gpu {
+        Some(gpu) => Box::new(GpuTrainer::new(gpu, &params, &data, args.lr)?),
+        None => Box::new(CpuTrainer::new(params, data, args.lr)),
+    };
+    let width = args.epochs.to_string().len();
+    let outcome = train::train(trainer.as_mut(), args.epochs, log_every, |epoch, loss| {
+        say(args.json, &format!("epoch {epoch:>width$}  loss {loss:.6}"));
+    })?;
+
+    let predictions: Vec<f32> = {
+        let xt: Vec<f32> = XOR_INPUTS.iter().map(|x| x[0]).chain(XOR_INPUTS.iter().map(|x| x[1])).collect();
+        cpu::forward(&outcome.params, &xt).s2
+    };
+    let epochs_per_s = args.epochs as f64 / outcome.seconds;
+    let samples_per_s = epochs_per_s * args.batch as f64;
+
+    if let Some(path) = &args.save {
+        let mut extra = serde_json::Map::new();
+        for (k, v) in [
+            ("hidden", json!(outcome.params.hidden)),
+            ("epochs", json!(args.epochs)),
+            ("lr", json!(args.lr)),
+            ("seed", json!(args.seed)),
+            ("batch", json!(args.batch)),
+            ("final_loss", json!(outcome.final_loss)),
+            ("backend", json!(backend)),
+            ("adapter", json!(adapter)),
+        ] {
+            extra.insert(k.into(), v);
+        }
+        outcome.params.save(path, extra)?;
+        say(args.json, &format!("saved weights to {}", path.display()));
+    }
+
+    if args.json {
+        let report = json!({
+            "backend": backend,
+            "adapter": adapter,
+            "batch": args.batch,
+            "hidden": outcome.params.hidden,
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "seed": args.seed,
+            "final_loss": outcome.final_loss,
+            "seconds": outcome.seconds,
+            "epochs_per_s": epochs_per_s,
+            "samples_per_s": samples_per_s,
+            "predictions": predictions,
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{report}").ok();
+    } else {
+        println!("final loss {:.6}", outcome.final_loss);
+        println!("predictions:");
+        for (x, p) in XOR_INPUTS.iter().zip(&predictions) {
+            println!("  ({}, {}) -> {p:.4}  rounded {}", x[0], x[1], p.round());
+        }
+        println!(
+            "training loop: {:.3} s, {:.0} epochs/s, {:.0} samples/s",
+            outcome.seconds, epochs_per_s, samples_per_s
+        );
+    }
+    Ok(())
+}
+
+/// Fails early, before training, when `path`'s folder does not exist or cannot be written.
+fn check_writable(path: &std::path::Path) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,422 @@
+//! One compute pipeline per WGSL kernel, and [`Dispatch`]es: a kernel bound to its
+//! buffers and its dimensions, built once per run and replayed every epoch.
+//!
+//! Every function that builds dispatches is named after its kernel and its CPU twin in
+//! [`crate::cpu`], and takes its operands in the same order and meaning.
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::Gpu;
+use crate::Error;
+
+/// Threads per workgroup in every kernel (`WG` in `shaders/common.wgsl`).
+pub const WG: u32 = 256;
+/// Elements one workgroup of a reduction adds (each thread takes four).
+pub const REDUCE_CHUNK: u32 = WG * 4;
+/// The slice of the inner dimension one matmul thread sums alone before sum_rows takes
+/// over (see `shaders/matmul.wgsl`).
+pub const K_SPLIT: u32 = 256;
+/// WebGPU's limit on workgroups along one dimension of a dispatch.
+pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
+
+/// Each WGSL file, with the common prelude it is compiled with, by name: what the shader
+/// validation test walks.
+pub const SHADERS: [(&str, &str); 5] = [
+    ("matmul.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/matmul.wgsl"))),
+    (
+        "elementwise.wgsl",
+        concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/elementwise.wgsl")),
+    ),
+    ("loss.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/loss.wgsl"))),
+    ("reduce.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/reduce.wgsl"))),
+    ("sgd.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/sgd.wgsl"))),
+];
+
+/// A dispatch of `workgroups` workgroups as (x, y): x up to the per-dimension limit, the
+/// rest over y. The shaders rebuild the linear index and check it against their size.
+pub fn grid(workgroups: u32) -> [u32; 2] {
+    let workgroups = workgroups.max(1);
+    if workgroups <= MAX_GROUPS_PER_DIM {
+        [workgroups, 1]
+    } else {
+        [MAX_GROUPS_PER_DIM, workgroups.div_ceil(MAX_GROUPS_PER_DIM)]
+    }
+}
+
+/// A kernel bound to its buffers and dimensions: recording it is three calls.
+#[derive(Clone)]
+pub struct Dispatch {
+    pub kernel: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Records a list of dispatches in order.
+pub fn record_all(pass: &mut wgpu::ComputePass<'_>, dispatches: &[Dispatch]) {
+    for d in dispatches {
+        d.record(pass);
+    }
+}
+
+/// Scratch space for multi-pass reductions: matmul and bce_loss write their partial sums
+/// to `partials`; sum_rows passes alternate between `ping` and `pong`, so no pass ever
+/// reads the buffer it writes.
+pub struct Scratch {
+    pub partials: wgpu::Buffer,
+    pub ping: wgpu::Buffer,
+    pub pong: wgpu::Buffer,
+}
+
+impl Scratch {
+    /// Enough for reductions of up to `rows` rows of `n` elements.
+    pub fn new(gpu: &Gpu, rows: usize, n: usize) -> Self {
+        let partials = rows * (n.div_ceil(K_SPLIT as usize)).max(n.div_ceil(REDUCE_CHUNK as usize));
+        let pass = rows * n.div_ceil(REDUCE_CHUNK as usize);
+        Scratch {
+            partials: gpu.storage("scratch partials", partials),
+            ping: gpu.storage("scratch ping", pass),
+            pong: gpu.storage("scratch pong", pass),
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.partials.size() + self.ping.size() + self.pong.size()
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulDims {
+    m: u32,
+    k: u32,
+    p: u32,
+    k_split: u32,
+    a_offset: u32,
+    a_row: u32,
+    a_col: u32,
+    splits: u32,
+    b_offset: u32,
+    b_row: u32,
+    b_col: u32,
+    c_offset: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ElementwiseDims {
+    rows: u32,
+    n: u32,
+    x_offset: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LossDims {
+    n: u32,
+    _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceDims {
+    rows: u32,
+    n: u32,
+    in_offset: u32,
+    out_offset: u32,
+    out_row_stride: u32,
+    scale: f32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SgdDims {
+    count: u32,
+    lr: f32,
+    _pad: [u32; 2],
+}
+
+/// An operand of a matrix product: a buffer, where the matrix starts in it (in floats),
+/// and whether it is stored transposed.
+#[derive(Clone, Copy)]
+pub struct Operand<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u32,
+    pub transposed: bool,
+}
+
+impl<'a> Operand<'a> {
+    pub fn new(buffer: &'a wgpu::Buffer, offset: usize, transposed: bool) -> Self {
+        Operand { buffer, offset: offset as u32, transposed }
+    }
+}
+
+/// A kernel family: the bind group layout its kernels share (uniform dims at binding 0,
+/// `reads` read-only storage buffers, then one read-write), and its pipelines.
+struct Family {
+    layout: wgpu::BindGroupLayout,
+    pipelines: Vec<(&'static str, wgpu::ComputePipeline)>,
+}
+
+impl Family {
+    fn new(gpu: &Gpu, file: &'static str, reads: u32, kernels: &[&'static str]) -> Result<Self, Error> {
+        let source = SHADERS.iter().find(|(name, _)| *name == file).expect("shader listed").1;
+        gpu.scoped(&format!("compiling {file}"), || {
+            let device = &gpu.device;
+            let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }];
+            entries.extend((1..=reads).map(|b| storage(b, true)));
+            entries.push(storage(reads + 1, false));
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(file), entries: &entries });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(file),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(file),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            let pipelines = kernels
+                .iter()
+                .map(|&kernel| {
+                    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(kernel),
+                        layout: Some(&pipeline_layout),
+                        module: &module,
+                        entry_point: Some(kernel),
+                        compilation_options: Default::default(),
+                        cache: None,
+                    });
+                    (kernel, pipeline)
+                })
+                .collect();
+            Family { layout, pipelines }
+        })
+    }
+
+    fn pipeline(&self, kernel: &str) -> &wgpu::ComputePipeline {
+        &self.pipelines.iter().find(|(k, _)| *k == kernel).expect("kernel in its family").1
+    }
+
+    /// A dispatch of `kernel` with `dims` and the storage buffers in binding order.
+    fn dispatch<D: Pod>(
+        &self,
+        gpu: &Gpu,
+        kernel: &'static str,
+        dims: &D,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(kernel),
+            contents: bytemuck::bytes_of(dims),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        entries.extend(
+            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+        );
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel), layout: &self.layout, entries: &entries });
+        Dispatch { kernel, pipeline: self.pipeline(kernel).clone(), bind_group, workgroups }
+    }
+}
+
+/// Every pipeline, compiled once per run.
+pub struct Kernels {
+    matmul: Family,
+    elementwise: Family,
+    loss: Family,
+    reduce: Family,
+    sgd: Family,
+}
+
+/// `[x, y, 1]` workgroups for one thread per element of `count`.
+fn per_element(count: u32) -> [u32; 3] {
+    let [x, y] = grid(count.div_ceil(WG));
+    [x, y, 1]
+}
+
+impl Kernels {
+    pub fn new(gpu: &Gpu) -> Result<Self, Error> {
+        Ok(Kernels {
+            matmul: Family::new(gpu, "matmul.wgsl", 2, &["matmul"])?,
+            elementwise: Family::new(gpu, "elementwise.wgsl", 2, &["add_bias", "sigmoid", "sigmoid_backward"])?,
+            loss: Family::new(gpu, "loss.wgsl", 2, &["bce_loss", "bce_grad"])?,
+            reduce: Family::new(gpu, "reduce.wgsl", 1, &["sum_rows"])?,
+            sgd: Family::new(gpu, "sgd.wgsl", 1, &["sgd_update"])?,
+        })
+    }
+
+    /// `c = op(a) · op(b)` into `c` at float `c_offset` (written), `op(a): m × k`,
+    /// `op(b): k × p`. A long inner dimension is split and its partial sums reduced.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &self,
+        gpu: &Gpu,
+        a: Operand,
+        b: Operand,
+        c: &wgpu::Buffer,
+        c_offset: usize,
+        (m, k, p): (usize, usize, usize),
+        scratch: &Scratch,
+    ) -> Vec<Dispatch> {
+        let (m, k, p) = (m as u32, k as u32, p as u32);
+        let (a_row, a_col) = if a.transposed { (1, m) } else { (k, 1) };
+        let (b_row, b_col) = if b.transposed { (1, k) } else { (p, 1) };
+        let splits = k.div_ceil(K_SPLIT).max(1);
+        let direct = splits == 1;
+        let dims = MatmulDims {
+            m,
+            k,
+            p,
+            k_split: K_SPLIT,
+            a_offset: a.offset,
+            a_row,
+            a_col,
+            splits,
+            b_offset: b.offset,
+            b_row,
+            b_col,
+            c_offset: if direct { c_offset as u32 } else { 0 },
+        };
+        let target = if direct { c } else { &scratch.partials };
+        let mut dispatches =
+            vec![self.matmul.dispatch(gpu, "matmul", &dims, &[a.buffer, b.buffer, target], per_element(m * p * splits))];
+        if !direct {
+            dispatches.extend(self.sum_rows(gpu, &scratch.partials, 0, (m * p) as usize, splits as usize, c, c_offset, 1.0, scratch));
+        }
+        dispatches
+    }
+
+    /// `z[r, n] += bias[bias_offset + r]` for `z: rows × n` (accumulated).
+    pub fn add_bias(&self, gpu: &Gpu, z: &wgpu::Buffer, bias: &wgpu::Buffer, bias_offset: usize, (rows, n): (usize, usize)) -> Dispatch {
+        let dims = ElementwiseDims { rows: rows as u32, n: n as u32, x_offset: bias_offset as u32, _pad: 0 };
+        // y is unused by add_bias; the layout still wants a buffer there.
+        self.elementwise.dispatch(gpu, "add_bias", &dims, &[bias, bias, z], per_element((rows * n) as u32))
+    }
+
+    /// `s = σ(g)` over `rows × n` (written).
+    pub fn sigmoid(&self, gpu: &Gpu, g: &wgpu::Buffer, s: &wgpu::Buffer, (rows, n): (usize, usize)) -> Dispatch {
+        let dims = ElementwiseDims { rows: rows as u32, n: n as u32, x_offset: 0, _pad: 0 };
+        self.elementwise.dispatch(gpu, "sigmoid", &dims, &[g, g, s], per_element((rows * n) as u32))
+    }
+
+    /// `dg = ds ⊙ s ⊙ (1 − s)` over `rows × n` (written).
+    pub fn sigmoid_backward(
+        &self,
+        gpu: &Gpu,
+        ds: &wgpu::Buffer,
+        s: &wgpu::Buffer,
+        dg: &wgpu::Buffer,
+        (rows, n): (usize, usize),
+    ) -> Dispatch {
+        let dims = ElementwiseDims { rows: rows as u32, n: n as u32, x_offset: 0, _pad: 0 };
+        self.elementwise.dispatch(gpu, "sigmoid_backward", &dims, &[ds, s, dg], per_element((rows * n) as u32))
+    }
+
+    /// The mean binary cross-entropy of `s2: 1 × n` against `t: 1 × n`, into `out` at
+    /// float `out_offset` (written): per-workgroup sums, then sum_rows with scale −1/n.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bce_loss(
+        &self,
+        gpu: &Gpu,
+        s2: &wgpu::Buffer,
+        t: &wgpu::Buffer,
+        n: usize,
+        out: &wgpu::Buffer,
+        out_offset: usize,
+        scratch: &Scratch,
+    ) -> Vec<Dispatch> {
+        let chunks = (n as u32).div_ceil(REDUCE_CHUNK);
+        let [x, y] = grid(chunks);
+        let dims = LossDims { n: n as u32, _pad: [0; 3] };
+        let mut dispatches = vec![self.loss.dispatch(gpu, "bce_loss", &dims, &[s2, t, &scratch.partials], [x, y, 1])];
+        dispatches.extend(self.sum_rows(gpu, &scratch.partials, 0, 1, chunks as usize, out, out_offset, -1.0 / n as f32, scratch));
+        dispatches
+    }
+
+    /// `d_s2 = ∂loss/∂S2` for `s2, t: 1 × n` (written).
+    pub fn bce_grad(&self, gpu: &Gpu, s2: &wgpu::Buffer, t: &wgpu::Buffer, d_s2: &wgpu::Buffer, n: usize) -> Dispatch {
+        let dims = LossDims { n: n as u32, _pad: [0; 3] };
+        self.loss.dispatch(gpu, "bce_grad", &dims, &[s2, t, d_s2], per_element(n as u32))
+    }
+
+    /// `out[out_offset + r] = scale · Σₙ input[in_offset + r·n + n']` for a `rows × n`
+    /// input (written): passes of one partial per REDUCE_CHUNK elements until one is left.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sum_rows(
+        &self,
+        gpu: &Gpu,
+        input: &wgpu::Buffer,
+        in_offset: usize,
+        rows: usize,
+        n: usize,
+        out: &wgpu::Buffer,
+        out_offset: usize,
+        scale: f32,
+        scratch: &Scratch,
+    ) -> Vec<Dispatch> {
+        let mut dispatches = Vec::new();
+        let (mut src, mut src_offset, mut cols) = (input, in_offset as u32, n as u32);
+        let targets = [&scratch.ping, &scratch.pong];
+        for pass in 0.. {
+            let chunks = cols.div_ceil(REDUCE_CHUNK).max(1);
+            let last = chunks == 1;
+            let dst = if last { out } else { targets[pass % 2] };
+            let dims = ReduceDims {
+                rows: rows as u32,
+                n: cols,
+                in_offset: src_offset,
+                out_offset: if last { out_offset as u32 } else { 0 },
+                out_row_stride: chunks,
+                scale: if last { scale } else { 1.0 },
+                _pad: [0; 2],
+            };
+            let [x, y] = grid(chunks);
+            dispatches.push(self.reduce.dispatch(gpu, "sum_rows", &dims, &[src, dst], [x, y, rows as u32]));
+            if last {
+                break;
+            }
+            (src, src_offset, cols) = (dst, 0, chunks);
+        }
+        dispatches
+    }
+
+    /// `params ← params − lr · grads` over `count` floats (updated in place).
+    pub fn sgd_update(&self, gpu: &Gpu, params: &wgpu::Buffer, grads: &wgpu::Buffer, count: usize, lr: f32) -> Dispatch {
+        let dims = SgdDims { count: count as u32, lr, _pad: [0; 2] };
+        self.sgd.dispatch(gpu, "sgd_update", &dims, &[grads, params], per_element(count as u32))
+    }
+}

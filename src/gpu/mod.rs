@@ -1,0 +1,201 @@
+//! The wgpu host: picks an adapter, owns the device, and turns wgpu's errors into ours.
+//!
+//! - [`kernels`]: one compute pipeline per WGSL kernel, and the recorded dispatches.
+//! - [`trainer`]: the buffers of a training run and its epoch, recorded once.
+
+pub mod kernels;
+pub mod trainer;
+
+use std::sync::{Arc, Mutex};
+
+use futures_intrusive::channel::shared::oneshot_channel;
+
+use crate::Error;
+
+pub use trainer::GpuTrainer;
+
+/// What to say when there is no adapter at all.
+pub const NO_ADAPTER_HINT: &str = "no GPU adapter found: install a Vulkan, Metal or DX12 driver \
+(on a headless Linux machine `apt-get install mesa-vulkan-drivers` gives a software one), or use --backend cpu";
+
+/// An adapter in one line: name, backend, device type, and a plain warning when it is a
+/// software rasteriser running on the CPU, so no one mistakes its timings for a GPU's.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    let kind = match info.device_type {
+        wgpu::DeviceType::Cpu => "software adapter on the CPU",
+        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
+        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
+        wgpu::DeviceType::VirtualGpu => "virtual GPU",
+        wgpu::DeviceType::Other => "other device",
+    };
+    format!("{} ({:?}, {kind})", info.name, info.backend)
+}
+
+/// An instance that honours `WGPU_BACKEND` and wgpu's other environment variables.
+pub fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter the instance can see.
+pub fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// Picks the adapter wgpu's conventions pick: the one whose name contains `name` (or
+/// `WGPU_ADAPTER_NAME`), case-insensitively, if given; else the one `request_adapter`
+/// returns for `WGPU_POWER_PREF` (default: high performance).
+pub fn select_adapter(instance: &wgpu::Instance, name: Option<&str>) -> Result<wgpu::Adapter, Error> {
+    let wanted = name.map(str::to_owned).or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+    if let Some(wanted) = wanted {
+        let all = adapters(instance);
+        let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+        return all
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+            .ok_or_else(|| {
+                if names.is_empty() {
+                    Error::NoAdapter(NO_ADAPTER_HINT.into())
+                } else {
+                    Error::NoAdapter(format!("no adapter named like \"{wanted}\"; adapters seen: {}", names.join(", ")))
+                }
+            });
+    }
+    let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        ..Default::default()
+    }))
+    .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))
+}
+
+/// A device and its queue, with wgpu's errors collected instead of panicking.
+pub struct Gpu {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// The adapter in words, see [`describe`].
+    pub adapter_name: String,
+    /// Errors reported outside an error scope, and device loss, as messages.
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by [`select_adapter`].
+    pub fn new(adapter_name: Option<&str>) -> Result<Self, Error> {
+        let instance = instance();
+        let adapter = select_adapter(&instance, adapter_name)?;
+        Self::open(adapter)
+    }
+
+    /// Opens a device on `adapter` with every limit the adapter has: wgpu's defaults cap a
+    /// storage binding at 128 MiB, which a large batch outgrows.
+    pub fn open(adapter: wgpu::Adapter) -> Result<Self, Error> {
+        let info = adapter.get_info();
+        let adapter_name = describe(&info);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("xorgpu"),
+            required_features: wgpu::Features::empty(),
+            required_limits: adapter.limits(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::NoAdapter(format!("cannot open a device on {adapter_name}: {e}")))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().expect("error sink").push(e.to_string());
+        }));
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            sink.lock().expect("error sink").push(format!("device lost ({reason:?}): {message}"));
+        });
+        log::info!("adapter: {adapter_name}; driver: {} {}", info.driver, info.driver_info);
+        Ok(Gpu { adapter, device, queue, adapter_name, errors })
+    }
+
+    /// Runs `f` inside validation, out-of-memory and internal error scopes and returns the
+    /// first error any of them caught, tagged with `what`.
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let errors = [validation.pop(), oom.pop(), internal.pop()].map(pollster::block_on);
+        match errors.into_iter().flatten().next() {
+            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+            None => self.check().map(|()| value),
+        }
+    }
+
+    /// The first error reported outside a scope (or device loss) since the last check.
+    pub fn check(&self) -> Result<(), Error> {
+        let first = self.errors.lock().expect("error sink").drain(..).next();
+        match first {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// A storage buffer of `len` floats (at least one, as wgpu wants a size over 0).
+    pub fn storage(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn storage_from(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let buffer = self.storage(label, data.len());
+        if !data.is_empty() {
+            self.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        }
+        buffer
+    }
+
+    /// Waits for the queue, then copies `out.len()` floats of `src` from float `offset`
+    /// through `staging` (a MAP_READ buffer at least that large). The only way data comes
+    /// back: a buffer the kernels use cannot be mapped, so it is copied to one that can.
+    pub fn read(&self, src: &wgpu::Buffer, offset: usize, staging: &wgpu::Buffer, out: &mut [f32]) -> Result<(), Error> {
+        let bytes = (out.len() * 4) as u64;
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read back") });
+        encoder.copy_buffer_to_buffer(src, (offset * 4) as u64, staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..bytes);
+        let (sender, receiver) = oneshot_channel();
+        // The callback fires from inside `poll`, once the copy has finished.
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            sender.send(result).ok();
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()?;
+        match pollster::block_on(receiver.receive()) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(Error::Gpu(format!("reading back a buffer: {e}"))),
+            None => return Err(Error::Gpu("reading back a buffer: the map callback never ran".into())),
+        }
+        {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading back a buffer: {e}")))?;
+            out.copy_from_slice(bytemuck::cast_slice(&view));
+        }
+        staging.unmap();
+        Ok(())
+    }
+
+    /// A MAP_READ buffer of `len` floats for [`Gpu::read`].
+    pub fn staging(&self, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders through wgpu, with a
+//! CPU reference that computes the same math.
+//!
+//! - [`cpu`]: the reference, one function per kernel.
+//! - [`gpu`]: the wgpu host: adapter, pipelines, buffers, the recorded epoch.
+//! - `shaders/`: the WGSL kernels, one file per family.
+//! - [`train`]: the loop both backends share.
+//! - [`model`], [`data`]: weights and batches in the math's feature-major layout.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod cpu;
+pub mod data;
+pub mod gpu;
+pub mod model;
+pub mod train;
+
+/// Everything that can go wrong, sorted by whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad usage or bad input: exit status 2.
+    #[error("{0}")]
+    Input(String),
+    /// No adapter, or an adapter that cannot run the kernels: exit status 1.
+    #[error("{0}")]
+    NoAdapter(String),
+    /// An error wgpu reported (validation, out of memory, device lost): exit status 1.
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// The loss stopped being a finite number: exit status 1.
+    #[error("training diverged: the loss is {loss} at epoch {epoch}; try a smaller --lr")]
+    Diverged { epoch: u64, loss: f32 },
+}
+
+impl Error {
+    /// The process exit status for this error: 2 for bad usage or input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => 2,
+            _ => 1,
+        }
+    }
+}

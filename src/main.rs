@@ -1,0 +1,17 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Mesa's Vulkan drivers probe for a display server through XDG_RUNTIME_DIR and print an
+    // error when it is unset, as on a headless machine; compute needs no display.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match xorgpu::cli::parse().and_then(xorgpu::cli::run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The training loop both backends share: epochs in blocks, the loss read back once per
+//! block, logging, divergence detection and timing.
+
+use std::time::Instant;
+
+use crate::model::Params;
+use crate::Error;
+
+/// The most epochs between two loss read-backs: bounds the GPU's loss history buffer.
+pub const MAX_BLOCK: usize = 4096;
+
+/// A backend that can run epochs of full-batch gradient descent on its own batch.
+pub trait Trainer {
+    /// Runs `losses.len()` epochs. `losses[i]` receives the loss of the weights before the
+    /// i-th update of the call, the loss that epoch's forward pass saw.
+    fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error>;
+    /// The current weights.
+    fn params(&mut self) -> Result<Params, Error>;
+    /// The loss of the current weights on the training batch.
+    fn loss(&mut self) -> Result<f32, Error>;
+}
+
+/// What a training run ends with.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub params: Params,
+    /// The loss of `params` on the training batch.
+    pub final_loss: f32,
+    /// Wall time of the training loop alone (no set-up, no final evaluation).
+    pub seconds: f64,
+}
+
+/// Trains for `epochs` epochs. `on_log(epoch, loss)` is called for epoch 1 and every
+/// `log_every`-th epoch (1-based), with the loss that epoch started from. Stops with
+/// [`Error::Diverged`] at the first epoch whose loss is not finite.
+pub fn train(trainer: &mut dyn Trainer, epochs: u64, log_every: u64, mut on_log: impl FnMut(u64, f32)) -> Result<Outcome, Error> {
+    let log_every = log_every.max(1);
+    let mut losses = vec![0.0f32; MAX_BLOCK];
+    let start = Instant::now();
+    let mut done = 0u64;
+    while done < epochs {
+        // Blocks end at log points, so each logged loss is in hand when it is due.
+        let next_log = (done / log_every + 1) * log_every;
+        let end = next_log.min(epochs).min(done + MAX_BLOCK as u64);
+        let block = &mut losses[..(end - done) as usize];
+        trainer.run_epochs(block)?;
+        for (i, &loss) in block.iter().enumerate() {
+            let epoch = done + i as u64 + 1;
+            if !loss.is_finite() {
+                return Err(Error::Diverged { epoch, loss });
+            }
+            if epoch == 1 || epoch % log_every == 0 {
+                on_log(epoch, loss);
+            }
+        }
+        done = end;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let params = trainer.params()?;
+    let final_loss = trainer.loss()?;
+    if !final_loss.is_finite() {
+        return Err(Error::Diverged { epoch: epochs + 1, loss: final_loss });
+    }
+    Ok(Outcome { params, final_loss, seconds })
+}
