@@ -18,7 +18,8 @@ use crate::Error;
     name = "xorgpu",
     version,
     about = "Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders (wgpu), or on the CPU reference",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -170,7 +171,11 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         Some(path) => {
             let p = Params::load(path)?;
             if let Some(h) = args.hidden.filter(|&h| h != p.hidden) {
-                return Err(Error::Input(format!("--hidden {h} does not match the {} hidden units of {}", p.hidden, path.display())));
+                return Err(Error::Input(format!(
+                    "--hidden {h} does not match the {} hidden units of {}",
+                    p.hidden,
+                    path.display()
+                )));
             }
             p
         }
@@ -186,7 +191,8 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         None => ("cpu", None),
     };
     let log_every = args.log_every.unwrap_or((args.epochs / 10).max(1));
-    let source = if args.batch == 4 { "the XOR table".to_string() } else { format!("noisy XOR samples, σ = {}", args.noise) };
+    let source =
+        if args.batch == 4 { "the XOR table".to_string() } else { format!("noisy XOR samples, σ = {}", args.noise) };
 
     if let Some(a) = &adapter {
         say(args.json, &format!("adapter: {a}"));

@@ -49,13 +49,7 @@ pub struct Layout {
 impl Layout {
     pub fn new(hidden: usize) -> Self {
         let h = hidden;
-        Layout {
-            w1: 0,
-            b1: 2 * h,
-            w2: 3 * h,
-            b2: 4 * h,
-            len: 4 * h + 1,
-        }
+        Layout { w1: 0, b1: 2 * h, w2: 3 * h, b2: 4 * h, len: 4 * h + 1 }
     }
 }
 
@@ -69,9 +63,7 @@ impl Params<f32> {
         rng.set_stream(0);
         let bound1 = 1.0 / 2f32.sqrt();
         let bound2 = 1.0 / (hidden as f32).sqrt();
-        let mut draw = |n: usize, bound: f32| -> Vec<f32> {
-            (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-        };
+        let mut draw = |n: usize, bound: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
         let w1 = draw(2 * hidden, bound1);
         let b1 = draw(hidden, bound1);
         let w2 = draw(hidden, bound2);
@@ -83,8 +75,8 @@ impl Params<f32> {
     /// fields are ignored. Every shape and every number is checked, and a problem is named.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let name = path.display();
-        let text = fs::read_to_string(path)
-            .map_err(|e| Error::Input(format!("cannot read weights file {name}: {e}")))?;
+        let text =
+            fs::read_to_string(path).map_err(|e| Error::Input(format!("cannot read weights file {name}: {e}")))?;
         Self::from_json(&text).map_err(|e| Error::Input(format!("weights file {name}: {e}")))
     }
 

@@ -33,7 +33,12 @@ pub struct Outcome {
 /// Trains for `epochs` epochs. `on_log(epoch, loss)` is called for epoch 1 and every
 /// `log_every`-th epoch (1-based), with the loss that epoch started from. Stops with
 /// [`Error::Diverged`] at the first epoch whose loss is not finite.
-pub fn train(trainer: &mut dyn Trainer, epochs: u64, log_every: u64, mut on_log: impl FnMut(u64, f32)) -> Result<Outcome, Error> {
+pub fn train(
+    trainer: &mut dyn Trainer,
+    epochs: u64,
+    log_every: u64,
+    mut on_log: impl FnMut(u64, f32),
+) -> Result<Outcome, Error> {
     let log_every = log_every.max(1);
     let mut losses = vec![0.0f32; MAX_BLOCK];
     let start = Instant::now();
@@ -49,7 +54,7 @@ pub fn train(trainer: &mut dyn Trainer, epochs: u64, log_every: u64, mut on_log:
             if !loss.is_finite() {
                 return Err(Error::Diverged { epoch, loss });
             }
-            if epoch == 1 || epoch % log_every == 0 {
+            if epoch == 1 || epoch.is_multiple_of(log_every) {
                 on_log(epoch, loss);
             }
         }

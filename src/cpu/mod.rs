@@ -95,10 +95,7 @@ pub fn bce_loss<F: Float>(s2: &[F], t: &[F]) -> F {
 /// `(1/N)(−T/S2 + (1 − T)/(1 − S2))` with PyTorch's guard on the divisor (written).
 pub fn bce_grad<F: Float>(s2: &[F], t: &[F]) -> Vec<F> {
     let n = F::from(s2.len()).expect("batch size fits");
-    s2.iter()
-        .zip(t)
-        .map(|(&p, &t)| (p - t) / (p * (F::one() - p)).max(c(GRAD_EPS)) / n)
-        .collect()
+    s2.iter().zip(t).map(|(&p, &t)| (p - t) / (p * (F::one() - p)).max(c(GRAD_EPS)) / n).collect()
 }
 
 /// `out[r] = Σₙ a[r, n]` for `a: rows × n`: the sum along the batch axis (written).

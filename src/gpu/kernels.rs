@@ -198,7 +198,8 @@ impl Family {
             }];
             entries.extend((1..=reads).map(|b| storage(b, true)));
             entries.push(storage(reads + 1, false));
-            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(file), entries: &entries });
+            let layout = device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(file), entries: &entries });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(file),
                 bind_group_layouts: &[Some(&layout)],
@@ -246,9 +247,16 @@ impl Family {
         });
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         entries.extend(
-            buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+            buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
         );
-        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel), layout: &self.layout, entries: &entries });
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel),
+            layout: &self.layout,
+            entries: &entries,
+        });
         Dispatch { kernel, pipeline: self.pipeline(kernel).clone(), bind_group, workgroups }
     }
 }
@@ -312,16 +320,38 @@ impl Kernels {
             c_offset: if direct { c_offset as u32 } else { 0 },
         };
         let target = if direct { c } else { &scratch.partials };
-        let mut dispatches =
-            vec![self.matmul.dispatch(gpu, "matmul", &dims, &[a.buffer, b.buffer, target], per_element(m * p * splits))];
+        let mut dispatches = vec![self.matmul.dispatch(
+            gpu,
+            "matmul",
+            &dims,
+            &[a.buffer, b.buffer, target],
+            per_element(m * p * splits),
+        )];
         if !direct {
-            dispatches.extend(self.sum_rows(gpu, &scratch.partials, 0, (m * p) as usize, splits as usize, c, c_offset, 1.0, scratch));
+            dispatches.extend(self.sum_rows(
+                gpu,
+                &scratch.partials,
+                0,
+                (m * p) as usize,
+                splits as usize,
+                c,
+                c_offset,
+                1.0,
+                scratch,
+            ));
         }
         dispatches
     }
 
     /// `z[r, n] += bias[bias_offset + r]` for `z: rows × n` (accumulated).
-    pub fn add_bias(&self, gpu: &Gpu, z: &wgpu::Buffer, bias: &wgpu::Buffer, bias_offset: usize, (rows, n): (usize, usize)) -> Dispatch {
+    pub fn add_bias(
+        &self,
+        gpu: &Gpu,
+        z: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        bias_offset: usize,
+        (rows, n): (usize, usize),
+    ) -> Dispatch {
         let dims = ElementwiseDims { rows: rows as u32, n: n as u32, x_offset: bias_offset as u32, _pad: 0 };
         // y is unused by add_bias; the layout still wants a buffer there.
         self.elementwise.dispatch(gpu, "add_bias", &dims, &[bias, bias, z], per_element((rows * n) as u32))
@@ -363,7 +393,17 @@ impl Kernels {
         let [x, y] = grid(chunks);
         let dims = LossDims { n: n as u32, _pad: [0; 3] };
         let mut dispatches = vec![self.loss.dispatch(gpu, "bce_loss", &dims, &[s2, t, &scratch.partials], [x, y, 1])];
-        dispatches.extend(self.sum_rows(gpu, &scratch.partials, 0, 1, chunks as usize, out, out_offset, -1.0 / n as f32, scratch));
+        dispatches.extend(self.sum_rows(
+            gpu,
+            &scratch.partials,
+            0,
+            1,
+            chunks as usize,
+            out,
+            out_offset,
+            -1.0 / n as f32,
+            scratch,
+        ));
         dispatches
     }
 
@@ -415,8 +455,29 @@ impl Kernels {
     }
 
     /// `params ← params − lr · grads` over `count` floats (updated in place).
-    pub fn sgd_update(&self, gpu: &Gpu, params: &wgpu::Buffer, grads: &wgpu::Buffer, count: usize, lr: f32) -> Dispatch {
+    pub fn sgd_update(
+        &self,
+        gpu: &Gpu,
+        params: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+        count: usize,
+        lr: f32,
+    ) -> Dispatch {
         let dims = SgdDims { count: count as u32, lr, _pad: [0; 2] };
         self.sgd.dispatch(gpu, "sgd_update", &dims, &[grads, params], per_element(count as u32))
     }
+}
+
+/// Records `dispatches` in one compute pass and submits them: for tests and one-off work,
+/// not the training loop, which batches many epochs per submission.
+pub fn submit(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<(), Error> {
+    gpu.scoped("running kernels", || {
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kernels") });
+        {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("kernels"), timestamp_writes: None });
+            record_all(&mut pass, dispatches);
+        }
+        gpu.queue.submit([encoder.finish()]);
+    })
 }

@@ -49,16 +49,15 @@ pub fn select_adapter(instance: &wgpu::Instance, name: Option<&str>) -> Result<w
     if let Some(wanted) = wanted {
         let all = adapters(instance);
         let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
-        return all
-            .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
-            .ok_or_else(|| {
+        return all.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase())).ok_or_else(
+            || {
                 if names.is_empty() {
                     Error::NoAdapter(NO_ADAPTER_HINT.into())
                 } else {
                     Error::NoAdapter(format!("no adapter named like \"{wanted}\"; adapters seen: {}", names.join(", ")))
                 }
-            });
+            },
+        );
     }
     let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
     pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -161,9 +160,16 @@ impl Gpu {
     /// Waits for the queue, then copies `out.len()` floats of `src` from float `offset`
     /// through `staging` (a MAP_READ buffer at least that large). The only way data comes
     /// back: a buffer the kernels use cannot be mapped, so it is copied to one that can.
-    pub fn read(&self, src: &wgpu::Buffer, offset: usize, staging: &wgpu::Buffer, out: &mut [f32]) -> Result<(), Error> {
+    pub fn read(
+        &self,
+        src: &wgpu::Buffer,
+        offset: usize,
+        staging: &wgpu::Buffer,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
         let bytes = (out.len() * 4) as u64;
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read back") });
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read back") });
         encoder.copy_buffer_to_buffer(src, (offset * 4) as u64, staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..bytes);

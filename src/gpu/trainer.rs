@@ -64,11 +64,27 @@ impl GpuTrainer {
 
             let mut forward = Vec::new();
             // G1 = W1 · Xᵀ + B1; S1 = σ(G1)
-            forward.extend(k.matmul(g, Operand::new(&params_buf, layout.w1, false), Operand::new(&xt, 0, false), &g1, 0, (h, 2, n), &scratch));
+            forward.extend(k.matmul(
+                g,
+                Operand::new(&params_buf, layout.w1, false),
+                Operand::new(&xt, 0, false),
+                &g1,
+                0,
+                (h, 2, n),
+                &scratch,
+            ));
             forward.push(k.add_bias(g, &g1, &params_buf, layout.b1, (h, n)));
             forward.push(k.sigmoid(g, &g1, &s1, (h, n)));
             // G2 = W2 · S1 + B2; S2 = σ(G2)
-            forward.extend(k.matmul(g, Operand::new(&params_buf, layout.w2, false), Operand::new(&s1, 0, false), &g2, 0, (1, h, n), &scratch));
+            forward.extend(k.matmul(
+                g,
+                Operand::new(&params_buf, layout.w2, false),
+                Operand::new(&s1, 0, false),
+                &g2,
+                0,
+                (1, h, n),
+                &scratch,
+            ));
             forward.push(k.add_bias(g, &g2, &params_buf, layout.b2, (1, n)));
             forward.push(k.sigmoid(g, &g2, &s2, (1, n)));
             let loss = k.bce_loss(g, &s2, &t, n, &loss_now, 0, &scratch);
@@ -78,18 +94,57 @@ impl GpuTrainer {
             backward.push(k.bce_grad(g, &s2, &t, &d_s2, n));
             backward.push(k.sigmoid_backward(g, &d_s2, &s2, &d_g2, (1, n)));
             // dW2 = dG2 · S1ᵀ; dB2 = Σₙ dG2
-            backward.extend(k.matmul(g, Operand::new(&d_g2, 0, false), Operand::new(&s1, 0, true), &grads, layout.w2, (1, n, h), &scratch));
+            backward.extend(k.matmul(
+                g,
+                Operand::new(&d_g2, 0, false),
+                Operand::new(&s1, 0, true),
+                &grads,
+                layout.w2,
+                (1, n, h),
+                &scratch,
+            ));
             backward.extend(k.sum_rows(g, &d_g2, 0, 1, n, &grads, layout.b2, 1.0, &scratch));
             // dS1 = W2ᵀ · dG2; dG1 = dS1 ⊙ S1 ⊙ (1 − S1)
-            backward.extend(k.matmul(g, Operand::new(&params_buf, layout.w2, true), Operand::new(&d_g2, 0, false), &d_s1, 0, (h, 1, n), &scratch));
+            backward.extend(k.matmul(
+                g,
+                Operand::new(&params_buf, layout.w2, true),
+                Operand::new(&d_g2, 0, false),
+                &d_s1,
+                0,
+                (h, 1, n),
+                &scratch,
+            ));
             backward.push(k.sigmoid_backward(g, &d_s1, &s1, &d_g1, (h, n)));
             // dW1 = dG1 · X (X is Xᵀ transposed); dB1 = Σₙ dG1
-            backward.extend(k.matmul(g, Operand::new(&d_g1, 0, false), Operand::new(&xt, 0, true), &grads, layout.w1, (h, n, 2), &scratch));
+            backward.extend(k.matmul(
+                g,
+                Operand::new(&d_g1, 0, false),
+                Operand::new(&xt, 0, true),
+                &grads,
+                layout.w1,
+                (h, n, 2),
+                &scratch,
+            ));
             backward.extend(k.sum_rows(g, &d_g1, 0, h, n, &grads, layout.b1, 1.0, &scratch));
 
             let update = k.sgd_update(g, &params_buf, &grads, layout.len, lr);
 
-            let buffers = [&xt, &t, &params_buf, &grads, &g1, &s1, &g2, &s2, &d_s2, &d_g2, &d_s1, &d_g1, &loss_now, &loss_history];
+            let buffers = [
+                &xt,
+                &t,
+                &params_buf,
+                &grads,
+                &g1,
+                &s1,
+                &g2,
+                &s2,
+                &d_s2,
+                &d_g2,
+                &d_s1,
+                &d_g1,
+                &loss_now,
+                &loss_history,
+            ];
             let device_bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + scratch.bytes();
             let evaluate: Vec<Dispatch> = forward.iter().chain(&loss).map(Dispatch::clone).collect();
             let epoch = forward.into_iter().chain(loss).chain(backward).chain([update]).collect();
@@ -114,7 +169,7 @@ impl GpuTrainer {
 /// exceeds what the device can bind, and names the largest batch it could take.
 fn check_fits(gpu: &Gpu, hidden: usize, n: usize) -> Result<(), Error> {
     let limits = gpu.device.limits();
-    let max_bytes = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
     let need = (hidden * n * 4) as u64;
     if need > max_bytes {
         let largest = max_bytes / (hidden as u64 * 4);
@@ -132,10 +187,14 @@ impl Trainer for GpuTrainer {
         self.gpu.scoped("running epochs", || {
             for first in (0..losses.len()).step_by(EPOCHS_PER_SUBMIT) {
                 let count = EPOCHS_PER_SUBMIT.min(losses.len() - first);
-                let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
+                let mut encoder =
+                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
                 for i in first..first + count {
                     {
-                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("epoch"), timestamp_writes: None });
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("epoch"),
+                            timestamp_writes: None,
+                        });
                         record_all(&mut pass, &self.epoch);
                     }
                     // The loss slot differs per epoch, and a copy needs no bind group.
@@ -155,9 +214,13 @@ impl Trainer for GpuTrainer {
 
     fn loss(&mut self) -> Result<f32, Error> {
         self.gpu.scoped("evaluating the loss", || {
-            let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("evaluate") });
+            let mut encoder =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("evaluate") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("evaluate"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("evaluate"),
+                    timestamp_writes: None,
+                });
                 record_all(&mut pass, &self.evaluate);
             }
             self.gpu.queue.submit([encoder.finish()]);

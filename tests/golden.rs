@@ -1,0 +1,93 @@
+//! Against PyTorch: loss and gradients at fixed weights, and weights after training, as
+//! written by `tests/golden/make_golden.py` (float64 autograd). Needs no Python to run.
+
+mod common;
+
+use common::{assert_close, gpu};
+use serde::Deserialize;
+use xorgpu::cpu::{self, CpuTrainer};
+use xorgpu::data::Dataset;
+use xorgpu::gpu::GpuTrainer;
+use xorgpu::model::Params;
+use xorgpu::train::train;
+
+#[derive(Deserialize)]
+struct Golden {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    weights: serde_json::Value,
+    x: Vec<[f32; 2]>,
+    t: Vec<f32>,
+    lr: f32,
+    loss: f64,
+    grads: serde_json::Value,
+    epochs: u64,
+    trained: serde_json::Value,
+    trained_loss: f64,
+}
+
+fn params(v: &serde_json::Value) -> Params {
+    Params::from_json(&v.to_string()).expect("golden weights parse")
+}
+
+fn cases() -> Vec<Case> {
+    let golden: Golden = serde_json::from_str(include_str!("golden/golden.json")).expect("golden file parses");
+    assert!(!golden.cases.is_empty());
+    golden.cases
+}
+
+fn data(case: &Case) -> Dataset {
+    let rows: Vec<[f32; 3]> = case.x.iter().zip(&case.t).map(|(x, &t)| [x[0], x[1], t]).collect();
+    Dataset::from_rows(&rows)
+}
+
+/// In f64 the reference must agree with PyTorch's float64 autograd to rounding.
+#[test]
+fn cpu_loss_and_gradients_match_pytorch_in_f64() {
+    for case in cases() {
+        let p = params(&case.weights).to_f64();
+        let d = data(&case);
+        let (xt, t): (Vec<f64>, Vec<f64>) =
+            (d.xt.iter().map(|&v| v as f64).collect(), d.t.iter().map(|&v| v as f64).collect());
+        let f = cpu::forward(&p, &xt);
+        let loss = cpu::bce_loss(&f.s2, &t);
+        assert!((loss - case.loss).abs() <= 1e-12 * case.loss.abs(), "{}: loss {loss} vs {}", case.name, case.loss);
+        let grads: Vec<f64> = cpu::backward(&p, &xt, &t, &f).iter().collect();
+        let want: Vec<f64> = params(&case.grads).to_f64().iter().collect();
+        // The golden gradients went through f32 in `params`: compare at f32 precision.
+        for (g, w) in grads.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-7 * w.abs() + 1e-9, "{}: gradient {g} vs {w}", case.name);
+        }
+    }
+}
+
+/// Both backends in f32, trained as PyTorch trained, end at PyTorch's weights.
+#[test]
+fn both_backends_train_to_pytorchs_weights() {
+    for case in cases() {
+        let start = params(&case.weights);
+        let want: Vec<f32> = params(&case.trained).iter().collect();
+        let mut on_cpu = CpuTrainer::new(start.clone(), data(&case), case.lr);
+        let mut on_gpu = GpuTrainer::new(gpu(), &start, &data(&case), case.lr).unwrap();
+        for (backend, trainer) in [("cpu", &mut on_cpu as &mut dyn xorgpu::train::Trainer), ("gpu", &mut on_gpu)] {
+            let out = train(trainer, case.epochs, case.epochs, |_, _| {}).unwrap();
+            let got: Vec<f32> = out.params.iter().collect();
+            assert_close(
+                &format!("{} on the {backend}: weights after {} epochs", case.name, case.epochs),
+                &got,
+                &want,
+                1e-4,
+            );
+            assert_close(
+                &format!("{} on the {backend}: final loss", case.name),
+                &[out.final_loss],
+                &[case.trained_loss as f32],
+                1e-4,
+            );
+        }
+    }
+}

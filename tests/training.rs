@@ -1,0 +1,90 @@
+//! Whole epochs on the GPU against the CPU reference, from the same weights and data.
+
+mod common;
+
+use common::{assert_close, gpu, rng, SIZES_H};
+use rand::Rng;
+use xorgpu::cpu::CpuTrainer;
+use xorgpu::data::Dataset;
+use xorgpu::gpu::GpuTrainer;
+use xorgpu::model::Params;
+use xorgpu::train::{train, Trainer};
+
+fn both(params: &Params, data: &Dataset, lr: f32) -> (CpuTrainer, GpuTrainer) {
+    let cpu = CpuTrainer::new(params.clone(), data.clone(), lr);
+    let gpu = GpuTrainer::new(gpu(), params, data, lr).expect("GPU trainer");
+    (cpu, gpu)
+}
+
+fn flat(p: &Params) -> Vec<f32> {
+    p.iter().collect()
+}
+
+/// Runs `epochs` epochs on both backends and compares the losses of every epoch and the
+/// final weights.
+fn compare(params: &Params, data: &Dataset, lr: f32, epochs: usize, tol: f64, what: &str) {
+    let (mut cpu, mut gpu) = both(params, data, lr);
+    let (mut cpu_losses, mut gpu_losses) = (vec![0.0; epochs], vec![f32::NAN; epochs]);
+    cpu.run_epochs(&mut cpu_losses).unwrap();
+    gpu.run_epochs(&mut gpu_losses).unwrap();
+    assert_close(&format!("{what}: losses"), &gpu_losses, &cpu_losses, tol);
+    assert_close(&format!("{what}: weights"), &flat(&gpu.params().unwrap()), &flat(&cpu.params().unwrap()), tol);
+    assert_close(&format!("{what}: final loss"), &[gpu.loss().unwrap()], &[cpu.loss().unwrap()], tol);
+}
+
+#[test]
+fn one_epoch_matches_cpu() {
+    let mut rng = rng();
+    for n in [1, 3, 4, 65, 1000, 100_003] {
+        for h in SIZES_H {
+            let seed = rng.random();
+            let params = Params::init(h, seed);
+            let data = Dataset::noisy_xor(n, 0.3, seed).unwrap();
+            compare(&params, &data, 0.5, 1, 1e-5, &format!("one epoch, H={h} N={n}"));
+        }
+    }
+}
+
+#[test]
+fn thousand_epochs_match_cpu() {
+    let mut rng = rng();
+    for (h, n) in [(2, 4), (3, 63), (16, 1000)] {
+        let seed = rng.random();
+        let params = Params::init(h, seed);
+        let data = Dataset::for_batch(n, 0.1, seed).unwrap();
+        compare(&params, &data, 1.0, 1000, 1e-4, &format!("1000 epochs, H={h} N={n}"));
+    }
+}
+
+/// The promise for the defaults (H = 2, seed 1, lr 2, the XOR table): after
+/// 10,000 epochs the two backends' weights agree to 1e-4 relative.
+#[test]
+fn ten_thousand_epochs_follow_the_same_trajectory() {
+    let params = Params::init(2, 1);
+    let data = Dataset::xor();
+    let (mut cpu, mut gpu) = both(&params, &data, 2.0);
+    let on_cpu = train(&mut cpu, 10_000, 10_000, |_, _| {}).unwrap();
+    let on_gpu = train(&mut gpu, 10_000, 10_000, |_, _| {}).unwrap();
+    assert_close("weights after 10,000 epochs", &flat(&on_gpu.params), &flat(&on_cpu.params), 1e-4);
+    assert!(on_cpu.final_loss < 0.05 && on_gpu.final_loss < 0.05, "both learn XOR");
+}
+
+/// A learning rate that overflows the weights stops training at the first non-finite loss.
+/// (Sigmoids saturate, so a merely large rate leaves huge but finite weights and a finite,
+/// clamped loss; it takes an update that overflows f32 to make the loss NaN.)
+#[test]
+fn divergence_is_caught_at_its_epoch() {
+    let params =
+        Params { hidden: 2, w1: vec![0.1, -0.1, 0.1, 0.1], b1: vec![0.0, 0.0], w2: vec![1e3, -1e3], b2: vec![0.0] };
+    let data = Dataset::noisy_xor(64, 2.0, 3).unwrap();
+    let (mut cpu, mut gpu) = both(&params, &data, 1e37);
+    let cpu_err = train(&mut cpu, 100, 10, |_, _| {}).unwrap_err();
+    let gpu_err = train(&mut gpu, 100, 10, |_, _| {}).unwrap_err();
+    let (xorgpu::Error::Diverged { epoch: e_cpu, .. }, xorgpu::Error::Diverged { epoch: e_gpu, .. }) =
+        (&cpu_err, &gpu_err)
+    else {
+        panic!("expected divergence, got {cpu_err} and {gpu_err}");
+    };
+    assert_eq!(e_cpu, e_gpu, "both stop at the same epoch");
+    assert!(*e_cpu > 1 && *e_cpu < 100, "stopped at epoch {e_cpu}");
+}
