@@ -1,5 +1,6 @@
 // Prepended to every kernel file (see src/gpu/kernels.rs): the workgroup size, the
-// linear workgroup index of a dispatch spread over x and y, and the workgroup sum.
+// linear workgroup index of a dispatch spread over x and y, the workgroup sum, and the
+// scalar sigmoid and clamped log that the step and the fused kernels share.
 
 const WG: u32 = 256u;
 
@@ -28,3 +29,22 @@ fn workgroup_sum(lid: u32, v: f32) -> f32 {
     workgroupBarrier();
     return total;
 }
+
+// σ(z) = 1 / (1 + e^(−z)), branching on the sign so exp only sees z ≤ 0 and never
+// overflows: for z < 0 it is e^z / (1 + e^z).
+fn sigmoid_scalar(z: f32) -> f32 {
+    let e = exp(-abs(z));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
+}
+
+const LOG_CLAMP: f32 = -100.0;
+const MIN_NORMAL: f32 = 1.17549435e-38;
+
+// log p clamped at −100 as PyTorch does. A p below the smallest normal float counts as 0
+// (a GPU may flush it to 0, and log(0) is not a number WGSL promises); above it, log p is
+// over −88 and needs no clamp. Written without max() so that a NaN p gives a NaN loss,
+// which is how a diverging run is caught.
+fn clamped_log(p: f32) -> f32 {
+    return select(log(p), LOG_CLAMP, p < MIN_NORMAL);
+}
+

@@ -15,13 +15,6 @@ struct ElementwiseDims {
 @group(0) @binding(2) var<storage, read> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// σ(z) = 1 / (1 + e^(−z)), branching on the sign so exp only sees z ≤ 0 and never
-// overflows: for z < 0 it is e^z / (1 + e^z).
-fn sigmoid_scalar(z: f32) -> f32 {
-    let e = exp(-abs(z));
-    return select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
-}
-
 // out[r, c] += x[x_offset + r]: the bias broadcast along the batch (accumulated, +=).
 @compute @workgroup_size(WG)
 fn add_bias(

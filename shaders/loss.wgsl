@@ -13,17 +13,7 @@ struct LossDims {
 @group(0) @binding(2) var<storage, read> t: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-const LOG_CLAMP: f32 = -100.0;
-const MIN_NORMAL: f32 = 1.17549435e-38;
 const GRAD_EPS: f32 = 1e-12;
-
-// log p clamped at −100 as PyTorch does. A p below the smallest normal float counts as 0
-// (a GPU may flush it to 0, and log(0) is not a number WGSL promises); above it, log p is
-// over −88 and needs no clamp. Written without max() so that a NaN p gives a NaN loss,
-// which is how a diverging run is caught.
-fn clamped_log(p: f32) -> f32 {
-    return select(log(p), LOG_CLAMP, p < MIN_NORMAL);
-}
 
 // First pass of the loss: out[w] = Σ tₙ log pₙ + (1 − tₙ) log(1 − pₙ) over the WG·4
 // samples of workgroup w. sum_rows finishes the sum and applies the −1/N.

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::cpu::{self, CpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
+use crate::gpu::trainer::Path;
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::{Params, MAX_HIDDEN};
 use crate::train::{self, Trainer};
@@ -45,6 +46,15 @@ pub enum Backend {
     Cpu,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelChoice {
+    /// The tutorial's kernels, one per step of the chain rule: the readable yardstick.
+    Step,
+    /// Whole epochs in one or two kernels: many epochs per dispatch when the batch fits
+    /// one workgroup, else one pass over the data per epoch.
+    Fused,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Where to train.
@@ -80,6 +90,13 @@ pub struct TrainArgs {
     /// Print exactly one JSON object on stdout; everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
+    /// Which GPU kernels train.
+    #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
+    pub kernels: KernelChoice,
+    /// Most epochs one dispatch of the tiny-batch kernel runs, so that no single GPU job
+    /// runs long enough for an OS watchdog to reset the device.
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    pub epochs_per_dispatch: usize,
     /// Use the adapter whose name contains NAME (like WGPU_ADAPTER_NAME).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
@@ -205,7 +222,14 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         ),
     );
     let mut trainer: Box<dyn Trainer> = match gpu {
-        Some(gpu) => Box::new(GpuTrainer::new(gpu, &params, &data, args.lr)?),
+        Some(gpu) => {
+            let path = match args.kernels {
+                KernelChoice::Step => Path::Step,
+                KernelChoice::Fused => Path::fastest(&gpu, params.hidden, data.len()),
+            };
+            log::info!("kernels: {path:?}");
+            Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, args.epochs_per_dispatch)?)
+        }
         None => Box::new(CpuTrainer::new(params, data, args.lr)),
     };
     let width = args.epochs.to_string().len();

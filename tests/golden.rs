@@ -7,9 +7,10 @@ use common::{assert_close, gpu};
 use serde::Deserialize;
 use xorgpu::cpu::{self, CpuTrainer};
 use xorgpu::data::Dataset;
+use xorgpu::gpu::trainer::Path;
 use xorgpu::gpu::GpuTrainer;
 use xorgpu::model::Params;
-use xorgpu::train::train;
+use xorgpu::train::{train, Trainer};
 
 #[derive(Deserialize)]
 struct Golden {
@@ -71,9 +72,14 @@ fn both_backends_train_to_pytorchs_weights() {
     for case in cases() {
         let start = params(&case.weights);
         let want: Vec<f32> = params(&case.trained).iter().collect();
-        let mut on_cpu = CpuTrainer::new(start.clone(), data(&case), case.lr);
-        let mut on_gpu = GpuTrainer::new(gpu(), &start, &data(&case), case.lr).unwrap();
-        for (backend, trainer) in [("cpu", &mut on_cpu as &mut dyn xorgpu::train::Trainer), ("gpu", &mut on_gpu)] {
+        let mut trainers: Vec<(String, Box<dyn Trainer>)> =
+            vec![("cpu".into(), Box::new(CpuTrainer::new(start.clone(), data(&case), case.lr)))];
+        for path in [Path::Step, Path::Tiny, Path::Fused] {
+            let on_gpu = GpuTrainer::with_path(gpu(), &start, &data(&case), case.lr, path, 100).unwrap();
+            trainers.push((format!("gpu, {path:?} kernels"), Box::new(on_gpu)));
+        }
+        for (backend, mut trainer) in trainers {
+            let trainer = trainer.as_mut();
             let out = train(trainer, case.epochs, case.epochs, |_, _| {}).unwrap();
             let got: Vec<f32> = out.params.iter().collect();
             assert_close(

@@ -7,10 +7,15 @@
 mod common;
 
 use common::{assert_close, gpu, rng, uniform, SIZES_H, SIZES_N};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use xorgpu::cpu;
-use xorgpu::gpu::kernels::{self, Kernels, Operand, Scratch, SHADERS};
-use xorgpu::gpu::Gpu;
+use xorgpu::data::Dataset;
+use xorgpu::gpu::kernels::{self, fused_source, Kernels, Operand, Scratch, SHADERS};
+use xorgpu::gpu::trainer::Path;
+use xorgpu::gpu::{Gpu, GpuTrainer};
+use xorgpu::model::Params;
+use xorgpu::train::Trainer;
 
 /// ‖gpu − cpu‖ / ‖cpu‖ allowed: f32 rounding over at most a few hundred sequential terms
 /// then a tree, against an f64-accumulated reference, stays near 1e-6 at these sizes.
@@ -153,10 +158,38 @@ fn check_sgd_update(cx: &mut Ctx, h: usize, _n: usize) {
     assert_close(&format!("sgd_update H={h}"), &cx.read(&p_buf, 0, len), &want, TOL);
 }
 
+/// The fused kernels do a whole epoch, so their twin is the CPU's `epoch`: one epoch from
+/// random weights on `n` random samples, weights and loss compared.
+fn check_fused_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) {
+    let seed = cx.rng.random();
+    let params = Params::init(h, seed);
+    let data = Dataset::noisy_xor(n, 0.3, seed).unwrap();
+    let mut want = params.clone();
+    let want_loss = cpu::epoch(&mut want, &data.xt, &data.t, 0.5);
+    let gpu = Gpu::open(cx.gpu.adapter.clone()).unwrap();
+    let mut trainer = GpuTrainer::with_path(gpu, &params, &data, 0.5, path, 1).unwrap();
+    let mut loss = [f32::NAN];
+    trainer.run_epochs(&mut loss).unwrap();
+    let got: Vec<f32> = trainer.params().unwrap().iter().collect();
+    let what = format!("{path:?} epoch H={h} N={n}");
+    assert_close(&what, &got, &want.iter().collect::<Vec<_>>(), TOL);
+    assert_close(&what, &loss, &[want_loss], TOL);
+}
+
+fn check_train_tiny(cx: &mut Ctx, h: usize, n: usize) {
+    if n <= 64 {
+        check_fused_epoch(cx, h, n, Path::Tiny);
+    }
+}
+
+fn check_epoch_partials(cx: &mut Ctx, h: usize, n: usize) {
+    check_fused_epoch(cx, h, n, Path::Fused);
+}
+
 type Check = fn(&mut Ctx, usize, usize);
 
 /// Each kernel's name, which is also its CPU twin's, and its check.
-const CHECKS: [(&str, Check); 8] = [
+const CHECKS: [(&str, Check); 11] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
@@ -165,6 +198,10 @@ const CHECKS: [(&str, Check); 8] = [
     ("bce_grad", check_bce_grad),
     ("sum_rows", check_sum_rows),
     ("sgd_update", check_sgd_update),
+    ("train_tiny", check_train_tiny),
+    ("epoch_partials", check_epoch_partials),
+    // apply_update finishes every fused epoch: checked with it.
+    ("apply_update", check_epoch_partials),
 ];
 
 #[test]
@@ -186,9 +223,12 @@ fn every_kernel_matches_its_cpu_twin() {
 /// cannot arrive without a test.
 #[test]
 fn every_kernel_has_a_check() {
+    let fused = fused_source(2, 8);
     let mut entry_points: Vec<String> = SHADERS
         .iter()
-        .flat_map(|(_, src)| {
+        .map(|(_, src)| *src)
+        .chain([fused.as_str()])
+        .flat_map(|src| {
             src.split("@compute").skip(1).map(|rest| {
                 let after = &rest[rest.find("fn ").expect("entry point") + 3..];
                 after[..after.find('(').expect("parameters")].trim().to_string()
@@ -205,7 +245,13 @@ fn every_kernel_has_a_check() {
 #[test]
 fn shaders_validate() {
     use wgpu::naga;
-    for (name, source) in SHADERS {
+    let fused: Vec<(String, String)> = [(1, 8), (2, 8), (16, 64), (256, 8)]
+        .iter()
+        .map(|&(h, wg)| (format!("fused.wgsl H={h}"), fused_source(h, wg)))
+        .collect();
+    let all = SHADERS.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(fused);
+    for (name, source) in all {
+        let (name, source) = (name.as_str(), source.as_str());
         let module =
             naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())

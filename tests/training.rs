@@ -6,14 +6,26 @@ use common::{assert_close, gpu, rng, SIZES_H};
 use rand::Rng;
 use xorgpu::cpu::CpuTrainer;
 use xorgpu::data::Dataset;
+use xorgpu::gpu::trainer::Path;
 use xorgpu::gpu::GpuTrainer;
 use xorgpu::model::Params;
 use xorgpu::train::{train, Trainer};
 
-fn both(params: &Params, data: &Dataset, lr: f32) -> (CpuTrainer, GpuTrainer) {
+fn both(params: &Params, data: &Dataset, lr: f32, path: Path) -> (CpuTrainer, GpuTrainer) {
     let cpu = CpuTrainer::new(params.clone(), data.clone(), lr);
-    let gpu = GpuTrainer::new(gpu(), params, data, lr).expect("GPU trainer");
+    // 7 epochs per dispatch: blocks that do not divide evenly exercise the tiny kernel's count.
+    let gpu = GpuTrainer::with_path(gpu(), params, data, lr, path, 7).expect("GPU trainer");
     (cpu, gpu)
+}
+
+/// Every GPU path that can train this batch. Tiny fits every batch up to 64 at these widths,
+/// so it is left out only where it cannot run, never to make a test pass.
+fn paths(h: usize, n: usize) -> Vec<Path> {
+    if n <= 64 && h <= 16 {
+        vec![Path::Step, Path::Tiny, Path::Fused]
+    } else {
+        vec![Path::Step, Path::Fused]
+    }
 }
 
 fn flat(p: &Params) -> Vec<f32> {
@@ -23,7 +35,13 @@ fn flat(p: &Params) -> Vec<f32> {
 /// Runs `epochs` epochs on both backends and compares the losses of every epoch and the
 /// final weights.
 fn compare(params: &Params, data: &Dataset, lr: f32, epochs: usize, tol: f64, what: &str) {
-    let (mut cpu, mut gpu) = both(params, data, lr);
+    for path in paths(params.hidden, data.len()) {
+        compare_on(params, data, lr, epochs, tol, &format!("{what}, {path:?} kernels"), path);
+    }
+}
+
+fn compare_on(params: &Params, data: &Dataset, lr: f32, epochs: usize, tol: f64, what: &str, path: Path) {
+    let (mut cpu, mut gpu) = both(params, data, lr, path);
     let (mut cpu_losses, mut gpu_losses) = (vec![0.0; epochs], vec![f32::NAN; epochs]);
     cpu.run_epochs(&mut cpu_losses).unwrap();
     gpu.run_epochs(&mut gpu_losses).unwrap();
@@ -62,11 +80,18 @@ fn thousand_epochs_match_cpu() {
 fn ten_thousand_epochs_follow_the_same_trajectory() {
     let params = Params::init(2, 1);
     let data = Dataset::xor();
-    let (mut cpu, mut gpu) = both(&params, &data, 2.0);
-    let on_cpu = train(&mut cpu, 10_000, 10_000, |_, _| {}).unwrap();
-    let on_gpu = train(&mut gpu, 10_000, 10_000, |_, _| {}).unwrap();
-    assert_close("weights after 10,000 epochs", &flat(&on_gpu.params), &flat(&on_cpu.params), 1e-4);
-    assert!(on_cpu.final_loss < 0.05 && on_gpu.final_loss < 0.05, "both learn XOR");
+    for path in paths(2, 4) {
+        let (mut cpu, mut gpu) = both(&params, &data, 2.0, path);
+        let on_cpu = train(&mut cpu, 10_000, 10_000, |_, _| {}).unwrap();
+        let on_gpu = train(&mut gpu, 10_000, 10_000, |_, _| {}).unwrap();
+        assert_close(
+            &format!("{path:?}: weights after 10,000 epochs"),
+            &flat(&on_gpu.params),
+            &flat(&on_cpu.params),
+            1e-4,
+        );
+        assert!(on_cpu.final_loss < 0.05 && on_gpu.final_loss < 0.05, "both learn XOR");
+    }
 }
 
 /// A learning rate that overflows the weights stops training at the first non-finite loss.
@@ -77,14 +102,31 @@ fn divergence_is_caught_at_its_epoch() {
     let params =
         Params { hidden: 2, w1: vec![0.1, -0.1, 0.1, 0.1], b1: vec![0.0, 0.0], w2: vec![1e3, -1e3], b2: vec![0.0] };
     let data = Dataset::noisy_xor(64, 2.0, 3).unwrap();
-    let (mut cpu, mut gpu) = both(&params, &data, 1e37);
-    let cpu_err = train(&mut cpu, 100, 10, |_, _| {}).unwrap_err();
-    let gpu_err = train(&mut gpu, 100, 10, |_, _| {}).unwrap_err();
-    let (xorgpu::Error::Diverged { epoch: e_cpu, .. }, xorgpu::Error::Diverged { epoch: e_gpu, .. }) =
-        (&cpu_err, &gpu_err)
-    else {
-        panic!("expected divergence, got {cpu_err} and {gpu_err}");
+    for path in paths(2, 64) {
+        let (mut cpu, mut gpu) = both(&params, &data, 1e37, path);
+        let cpu_err = train(&mut cpu, 100, 10, |_, _| {}).unwrap_err();
+        let gpu_err = train(&mut gpu, 100, 10, |_, _| {}).unwrap_err();
+        let (xorgpu::Error::Diverged { epoch: e_cpu, .. }, xorgpu::Error::Diverged { epoch: e_gpu, .. }) =
+            (&cpu_err, &gpu_err)
+        else {
+            panic!("{path:?}: expected divergence, got {cpu_err} and {gpu_err}");
+        };
+        assert_eq!(e_cpu, e_gpu, "{path:?}: both stop at the same epoch");
+        assert!(*e_cpu > 1 && *e_cpu < 100, "stopped at epoch {e_cpu}");
+    }
+}
+
+/// The fused path is deterministic: the same inputs give bit-identical weights.
+#[test]
+fn fused_runs_are_bit_identical() {
+    let params = Params::init(3, 5);
+    let data = Dataset::noisy_xor(300_001, 0.2, 5).unwrap();
+    let run = || {
+        let mut gpu = GpuTrainer::with_path(gpu(), &params, &data, 0.5, Path::Fused, 1).unwrap();
+        let mut losses = vec![0.0; 5];
+        gpu.run_epochs(&mut losses).unwrap();
+        flat(&gpu.params().unwrap())
     };
-    assert_eq!(e_cpu, e_gpu, "both stop at the same epoch");
-    assert!(*e_cpu > 1 && *e_cpu < 100, "stopped at epoch {e_cpu}");
+    let first = run();
+    assert_eq!(first, run());
 }

@@ -164,40 +164,51 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// A kernel family: the bind group layout its kernels share (uniform dims at binding 0,
-/// `reads` read-only storage buffers, then one read-write), and its pipelines.
-struct Family {
+/// What sits at one binding of a kernel family's bind group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Binding {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+use Binding::{Read, ReadWrite, Uniform};
+
+/// A kernel family (one WGSL file): the bind group layout its kernels share, and their
+/// pipelines.
+pub(super) struct Family {
     layout: wgpu::BindGroupLayout,
     pipelines: Vec<(&'static str, wgpu::ComputePipeline)>,
 }
 
 impl Family {
-    fn new(gpu: &Gpu, file: &'static str, reads: u32, kernels: &[&'static str]) -> Result<Self, Error> {
-        let source = SHADERS.iter().find(|(name, _)| *name == file).expect("shader listed").1;
+    pub(super) fn new(
+        gpu: &Gpu,
+        file: &'static str,
+        source: &str,
+        bindings: &[Binding],
+        kernels: &[&'static str],
+    ) -> Result<Self, Error> {
         gpu.scoped(&format!("compiling {file}"), || {
             let device = &gpu.device;
-            let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
-            let mut entries = vec![wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            }];
-            entries.extend((1..=reads).map(|b| storage(b, true)));
-            entries.push(storage(reads + 1, false));
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match b {
+                            Uniform => wgpu::BufferBindingType::Uniform,
+                            Read => wgpu::BufferBindingType::Storage { read_only: true },
+                            ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
             let layout = device
                 .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(file), entries: &entries });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -232,7 +243,7 @@ impl Family {
     }
 
     /// A dispatch of `kernel` with `dims` and the storage buffers in binding order.
-    fn dispatch<D: Pod>(
+    pub(super) fn dispatch<D: Pod>(
         &self,
         gpu: &Gpu,
         kernel: &'static str,
@@ -270,20 +281,42 @@ pub struct Kernels {
     sgd: Family,
 }
 
+/// The fused kernels' source for hidden width `hidden`: the constants the host fixes per
+/// run, the common prelude, then `shaders/fused.wgsl`.
+pub fn fused_source(hidden: usize, tiny_wg: u32) -> String {
+    format!(
+        "const H: u32 = {hidden}u;\nconst TINY_WG: u32 = {tiny_wg}u;\n{}{}",
+        include_str!("../../shaders/common.wgsl"),
+        include_str!("../../shaders/fused.wgsl")
+    )
+}
+
 /// `[x, y, 1]` workgroups for one thread per element of `count`.
 fn per_element(count: u32) -> [u32; 3] {
     let [x, y] = grid(count.div_ceil(WG));
     [x, y, 1]
 }
 
+/// The source of a step kernel file, prelude included.
+fn step_source(file: &str) -> &'static str {
+    SHADERS.iter().find(|(name, _)| *name == file).expect("shader listed").1
+}
+
 impl Kernels {
     pub fn new(gpu: &Gpu) -> Result<Self, Error> {
+        let family = |file, bindings: &[Binding], kernels: &[&'static str]| {
+            Family::new(gpu, file, step_source(file), bindings, kernels)
+        };
         Ok(Kernels {
-            matmul: Family::new(gpu, "matmul.wgsl", 2, &["matmul"])?,
-            elementwise: Family::new(gpu, "elementwise.wgsl", 2, &["add_bias", "sigmoid", "sigmoid_backward"])?,
-            loss: Family::new(gpu, "loss.wgsl", 2, &["bce_loss", "bce_grad"])?,
-            reduce: Family::new(gpu, "reduce.wgsl", 1, &["sum_rows"])?,
-            sgd: Family::new(gpu, "sgd.wgsl", 1, &["sgd_update"])?,
+            matmul: family("matmul.wgsl", &[Uniform, Read, Read, ReadWrite], &["matmul"])?,
+            elementwise: family(
+                "elementwise.wgsl",
+                &[Uniform, Read, Read, ReadWrite],
+                &["add_bias", "sigmoid", "sigmoid_backward"],
+            )?,
+            loss: family("loss.wgsl", &[Uniform, Read, Read, ReadWrite], &["bce_loss", "bce_grad"])?,
+            reduce: family("reduce.wgsl", &[Uniform, Read, ReadWrite], &["sum_rows"])?,
+            sgd: family("sgd.wgsl", &[Uniform, Read, ReadWrite], &["sgd_update"])?,
         })
     }
 

@@ -2,6 +2,7 @@
 //! recorded back to back and submitted in bounded batches, with nothing read back but the
 //! loss history once per block.
 
+use super::fused::{groups_for, tiny_workgroup, FusedBuffers, FusedKernels};
 use super::kernels::{record_all, Dispatch, Kernels, Operand, Scratch};
 use super::Gpu;
 use crate::data::Dataset;
@@ -9,200 +10,312 @@ use crate::model::{Layout, Params};
 use crate::train::{Trainer, MAX_BLOCK};
 use crate::Error;
 
-/// Epochs per command buffer: enough to amortise a submit, few enough that one submission
-/// stays far from the seconds an OS watchdog allows a GPU job.
-pub const EPOCHS_PER_SUBMIT: usize = 64;
+/// Sample-epochs one submission carries at most (and never more than 64 epochs): enough to
+/// amortise a submit, little enough that no submission runs near the seconds an OS
+/// watchdog allows a GPU job.
+const SAMPLE_EPOCHS_PER_SUBMIT: usize = 1 << 24;
+const MAX_EPOCHS_PER_SUBMIT: usize = 64;
 
-/// The step-by-step kernels of the tutorial, one per factor of the chain rule.
+/// Which kernels train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// The tutorial's kernels, one per step of the chain rule: G1, S1, G2, S2, the loss,
+    /// then each backward factor. The readable path and the yardstick.
+    Step,
+    /// A batch that fits one workgroup: many epochs per dispatch in workgroup memory.
+    Tiny,
+    /// Any batch: one pass over the data per epoch and a small update pass.
+    Fused,
+}
+
+impl Path {
+    /// The fast path for this batch: [`Path::Tiny`] where it fits, else [`Path::Fused`].
+    pub fn fastest(gpu: &Gpu, hidden: usize, n: usize) -> Path {
+        if tiny_workgroup(gpu, hidden, n).is_some() {
+            Path::Tiny
+        } else {
+            Path::Fused
+        }
+    }
+}
+
+/// How a path runs its epochs.
+enum Program {
+    /// One epoch's dispatches, then a copy of `loss_now` into the history.
+    Step { epoch: Vec<Dispatch>, loss_now: wgpu::Buffer },
+    /// One dispatch runs up to `epochs_per_dispatch` epochs.
+    Tiny { train: Dispatch, epochs_per_dispatch: usize },
+    /// One epoch's two dispatches.
+    Fused { epoch: Vec<Dispatch> },
+}
+
 pub struct GpuTrainer {
     pub gpu: Gpu,
+    path: Path,
     hidden: usize,
+    n: usize,
     /// `[w1 | b1 | w2 | b2]`, see [`Layout`].
     params: wgpu::Buffer,
-    /// The loss of the current epoch's forward pass (1 float).
-    loss_now: wgpu::Buffer,
-    /// `loss_now` of each epoch of a block, copied there after the epoch.
+    /// The loss of each epoch of the current block.
     loss_history: wgpu::Buffer,
+    /// `[next loss slot, epochs left in the block]`, for the fused kernels.
+    state: wgpu::Buffer,
     staging: wgpu::Buffer,
-    /// Forward, loss, backward, update: one epoch.
-    epoch: Vec<Dispatch>,
-    /// Forward and loss only: the loss of the current weights.
+    program: Program,
+    /// Dispatches that put the loss of the current weights in slot 0 of the history.
     evaluate: Vec<Dispatch>,
     device_bytes: u64,
 }
 
-impl GpuTrainer {
-    /// Uploads `params` and `data` and builds the epoch. Fails before allocating anything
-    /// when the batch does not fit the device's buffers.
-    pub fn new(gpu: Gpu, params: &Params, data: &Dataset, lr: f32) -> Result<Self, Error> {
-        let (h, n) = (params.hidden, data.len());
-        check_fits(&gpu, h, n)?;
-        let kernels = Kernels::new(&gpu)?;
-        let layout = Layout::new(h);
-        let parts = gpu.scoped("setting up the training buffers", || {
-            let g = &gpu;
-            // Inputs and parameters.
-            let xt = g.storage_from("xt: 2 × N", &data.xt);
-            let t = g.storage_from("t: 1 × N", &data.t);
-            let params_buf = g.storage_from("params: [w1 | b1 | w2 | b2]", &params.packed());
-            let grads = g.storage("grads: [d_w1 | d_b1 | d_w2 | d_b2]", layout.len);
-            // Forward.
-            let g1 = g.storage("g1: H × N", h * n);
-            let s1 = g.storage("s1: H × N", h * n);
-            let g2 = g.storage("g2: 1 × N", n);
-            let s2 = g.storage("s2: 1 × N", n);
-            // Backward.
-            let d_s2 = g.storage("d_s2: 1 × N", n);
-            let d_g2 = g.storage("d_g2: 1 × N", n);
-            let d_s1 = g.storage("d_s1: H × N", h * n);
-            let d_g1 = g.storage("d_g1: H × N", h * n);
-            let loss_now = g.storage("loss_now", 1);
-            let loss_history = g.storage("loss_history", MAX_BLOCK);
-            let staging = g.staging(MAX_BLOCK.max(layout.len));
-            let scratch = Scratch::new(g, 2 * h, n);
-            let k = &kernels;
-
-            let mut forward = Vec::new();
-            // G1 = W1 · Xᵀ + B1; S1 = σ(G1)
-            forward.extend(k.matmul(
-                g,
-                Operand::new(&params_buf, layout.w1, false),
-                Operand::new(&xt, 0, false),
-                &g1,
-                0,
-                (h, 2, n),
-                &scratch,
-            ));
-            forward.push(k.add_bias(g, &g1, &params_buf, layout.b1, (h, n)));
-            forward.push(k.sigmoid(g, &g1, &s1, (h, n)));
-            // G2 = W2 · S1 + B2; S2 = σ(G2)
-            forward.extend(k.matmul(
-                g,
-                Operand::new(&params_buf, layout.w2, false),
-                Operand::new(&s1, 0, false),
-                &g2,
-                0,
-                (1, h, n),
-                &scratch,
-            ));
-            forward.push(k.add_bias(g, &g2, &params_buf, layout.b2, (1, n)));
-            forward.push(k.sigmoid(g, &g2, &s2, (1, n)));
-            let loss = k.bce_loss(g, &s2, &t, n, &loss_now, 0, &scratch);
-
-            let mut backward = Vec::new();
-            // dG2 = ∂loss/∂S2 ⊙ S2 ⊙ (1 − S2)
-            backward.push(k.bce_grad(g, &s2, &t, &d_s2, n));
-            backward.push(k.sigmoid_backward(g, &d_s2, &s2, &d_g2, (1, n)));
-            // dW2 = dG2 · S1ᵀ; dB2 = Σₙ dG2
-            backward.extend(k.matmul(
-                g,
-                Operand::new(&d_g2, 0, false),
-                Operand::new(&s1, 0, true),
-                &grads,
-                layout.w2,
-                (1, n, h),
-                &scratch,
-            ));
-            backward.extend(k.sum_rows(g, &d_g2, 0, 1, n, &grads, layout.b2, 1.0, &scratch));
-            // dS1 = W2ᵀ · dG2; dG1 = dS1 ⊙ S1 ⊙ (1 − S1)
-            backward.extend(k.matmul(
-                g,
-                Operand::new(&params_buf, layout.w2, true),
-                Operand::new(&d_g2, 0, false),
-                &d_s1,
-                0,
-                (h, 1, n),
-                &scratch,
-            ));
-            backward.push(k.sigmoid_backward(g, &d_s1, &s1, &d_g1, (h, n)));
-            // dW1 = dG1 · X (X is Xᵀ transposed); dB1 = Σₙ dG1
-            backward.extend(k.matmul(
-                g,
-                Operand::new(&d_g1, 0, false),
-                Operand::new(&xt, 0, true),
-                &grads,
-                layout.w1,
-                (h, n, 2),
-                &scratch,
-            ));
-            backward.extend(k.sum_rows(g, &d_g1, 0, h, n, &grads, layout.b1, 1.0, &scratch));
-
-            let update = k.sgd_update(g, &params_buf, &grads, layout.len, lr);
-
-            let buffers = [
-                &xt,
-                &t,
-                &params_buf,
-                &grads,
-                &g1,
-                &s1,
-                &g2,
-                &s2,
-                &d_s2,
-                &d_g2,
-                &d_s1,
-                &d_g1,
-                &loss_now,
-                &loss_history,
-            ];
-            let device_bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + scratch.bytes();
-            let evaluate: Vec<Dispatch> = forward.iter().chain(&loss).map(Dispatch::clone).collect();
-            let epoch = forward.into_iter().chain(loss).chain(backward).chain([update]).collect();
-            (params_buf, loss_now, loss_history, staging, epoch, evaluate, device_bytes)
-        })?;
-        let (params, loss_now, loss_history, staging, epoch, evaluate, device_bytes) = parts;
-        Ok(GpuTrainer { gpu, hidden: h, params, loss_now, loss_history, staging, epoch, evaluate, device_bytes })
-    }
-
-    /// Bytes of device memory the run allocated (buffers the kernels use; not uniforms).
-    pub fn device_bytes(&self) -> u64 {
-        self.device_bytes
-    }
-
-    /// Dispatches one epoch records.
-    pub fn dispatches_per_epoch(&self) -> usize {
-        self.epoch.len()
-    }
-}
-
-/// Refuses, before anything is allocated, a batch whose largest buffer (`H × N` floats)
-/// exceeds what the device can bind, and names the largest batch it could take.
-fn check_fits(gpu: &Gpu, hidden: usize, n: usize) -> Result<(), Error> {
+/// Refuses, before anything is allocated, a batch whose largest buffer exceeds what the
+/// device can bind, and names the largest batch it could take.
+fn check_fits(gpu: &Gpu, path: Path, hidden: usize, n: usize) -> Result<(), Error> {
     let limits = gpu.device.limits();
     let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-    let need = (hidden * n * 4) as u64;
-    if need > max_bytes {
-        let largest = max_bytes / (hidden as u64 * 4);
+    // The step path keeps H × N matrices; the fused paths only Xᵀ (2 × N).
+    let rows = if path == Path::Step { hidden.max(2) } else { 2 } as u64;
+    let need = rows * n as u64 * 4;
+    if need > max_bytes || n > u32::MAX as usize / rows as usize {
+        let largest = (max_bytes / (rows * 4)).min(u32::MAX as u64 / rows);
         return Err(Error::Input(format!(
-            "batch {n} with {hidden} hidden units needs a {need}-byte buffer, over this device's {max_bytes}-byte limit; \
-             the largest batch it can take is {largest}"
+            "batch {n} needs a {need}-byte buffer, over this device's {max_bytes}-byte limit; \
+             the largest batch it can take with these kernels is {largest}"
         )));
     }
     Ok(())
 }
 
+impl GpuTrainer {
+    /// The fastest path for the batch, 1000 epochs per dispatch where that applies.
+    pub fn new(gpu: Gpu, params: &Params, data: &Dataset, lr: f32) -> Result<Self, Error> {
+        let path = Path::fastest(&gpu, params.hidden, data.len());
+        Self::with_path(gpu, params, data, lr, path, 1000)
+    }
+
+    /// Uploads `params` and `data` and builds the epoch for `path`. Fails before allocating
+    /// anything when the batch does not fit the device.
+    pub fn with_path(
+        gpu: Gpu,
+        params: &Params,
+        data: &Dataset,
+        lr: f32,
+        path: Path,
+        epochs_per_dispatch: usize,
+    ) -> Result<Self, Error> {
+        let (h, n) = (params.hidden, data.len());
+        check_fits(&gpu, path, h, n)?;
+        let tiny_wg = tiny_workgroup(&gpu, h, n);
+        if path == Path::Tiny && tiny_wg.is_none() {
+            return Err(Error::Input(format!("a batch of {n} with {h} hidden units does not fit one workgroup")));
+        }
+        let fused = FusedKernels::new(&gpu, h, tiny_wg.unwrap_or(8))?;
+        let step = if path == Path::Step { Some(Kernels::new(&gpu)?) } else { None };
+        let layout = Layout::new(h);
+        let g = &gpu;
+        let built = gpu.scoped("setting up the training buffers", || {
+            let xt = g.storage_from("xt: 2 × N", &data.xt);
+            let t = g.storage_from("t: 1 × N", &data.t);
+            let params_buf = g.storage_from("params: [w1 | b1 | w2 | b2]", &params.packed());
+            let loss_history = g.storage("loss_history", MAX_BLOCK);
+            let state = g.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("state: [loss slot, epochs left]"),
+                size: 8,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let partials = g.storage("partials: (P + 1) × groups", (layout.len + 1) * groups_for(n));
+            let staging = g.staging(MAX_BLOCK.max(layout.len));
+            let fb = FusedBuffers {
+                xt: &xt,
+                t: &t,
+                params: &params_buf,
+                partials: &partials,
+                losses: &loss_history,
+                state: &state,
+            };
+            // Every path evaluates with the fused kernels: one pass, no intermediates.
+            let evaluate = fused.epoch(g, &fb, n, lr, false, h);
+            let mut bytes = [&xt, &t, &params_buf, &loss_history, &state, &partials].map(|b| b.size()).iter().sum();
+            let program = match path {
+                Path::Tiny => Program::Tiny {
+                    train: fused.train_tiny(g, &fb, n, lr, epochs_per_dispatch as u32),
+                    epochs_per_dispatch,
+                },
+                Path::Fused => Program::Fused { epoch: fused.epoch(g, &fb, n, lr, true, h) },
+                Path::Step => {
+                    let (program, step_bytes) =
+                        step_epoch(g, step.as_ref().expect("step kernels"), &xt, &t, &params_buf, h, n, lr);
+                    bytes += step_bytes;
+                    program
+                }
+            };
+            (params_buf, loss_history, state, staging, program, evaluate, bytes)
+        })?;
+        let (params, loss_history, state, staging, program, evaluate, device_bytes) = built;
+        Ok(GpuTrainer {
+            gpu,
+            path,
+            hidden: h,
+            n,
+            params,
+            loss_history,
+            state,
+            staging,
+            program,
+            evaluate,
+            device_bytes,
+        })
+    }
+
+    /// Bytes of device memory the run's buffers hold (not the small uniforms).
+    pub fn device_bytes(&self) -> u64 {
+        self.device_bytes
+    }
+
+    pub fn path(&self) -> Path {
+        self.path
+    }
+
+    /// Submits `epochs` epochs, the losses going to slots 0.. of the history.
+    fn submit_epochs(&self, epochs: usize) {
+        let device = &self.gpu.device;
+        self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
+        let per_submit = match &self.program {
+            Program::Tiny { epochs_per_dispatch, .. } => *epochs_per_dispatch,
+            _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
+        };
+        for first in (0..epochs).step_by(per_submit) {
+            let count = per_submit.min(epochs - first);
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
+            match &self.program {
+                Program::Step { epoch, loss_now } => {
+                    for i in first..first + count {
+                        {
+                            let mut pass = encoder.begin_compute_pass(&Default::default());
+                            record_all(&mut pass, epoch);
+                        }
+                        // The loss slot differs per epoch, and a copy needs no bind group.
+                        encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
+                    }
+                }
+                Program::Tiny { train, .. } => {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    train.record(&mut pass);
+                }
+                Program::Fused { epoch } => {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    for _ in 0..count {
+                        record_all(&mut pass, epoch);
+                    }
+                }
+            }
+            self.gpu.queue.submit([encoder.finish()]);
+        }
+    }
+}
+
+/// The step-by-step epoch: forward, loss, backward, update, one kernel per factor, with
+/// every intermediate in its own buffer. Returns the program and the bytes it allocated.
+#[allow(clippy::too_many_arguments)]
+fn step_epoch(
+    g: &Gpu,
+    k: &Kernels,
+    xt: &wgpu::Buffer,
+    t: &wgpu::Buffer,
+    params: &wgpu::Buffer,
+    h: usize,
+    n: usize,
+    lr: f32,
+) -> (Program, u64) {
+    let layout = Layout::new(h);
+    let grads = g.storage("grads: [d_w1 | d_b1 | d_w2 | d_b2]", layout.len);
+    let g1 = g.storage("g1: H × N", h * n);
+    let s1 = g.storage("s1: H × N", h * n);
+    let g2 = g.storage("g2: 1 × N", n);
+    let s2 = g.storage("s2: 1 × N", n);
+    let d_s2 = g.storage("d_s2: 1 × N", n);
+    let d_g2 = g.storage("d_g2: 1 × N", n);
+    let d_s1 = g.storage("d_s1: H × N", h * n);
+    let d_g1 = g.storage("d_g1: H × N", h * n);
+    let loss_now = g.storage("loss_now", 1);
+    let scratch = Scratch::new(g, 2 * h, n);
+
+    let mut epoch = Vec::new();
+    // G1 = W1 · Xᵀ + B1; S1 = σ(G1)
+    epoch.extend(k.matmul(
+        g,
+        Operand::new(params, layout.w1, false),
+        Operand::new(xt, 0, false),
+        &g1,
+        0,
+        (h, 2, n),
+        &scratch,
+    ));
+    epoch.push(k.add_bias(g, &g1, params, layout.b1, (h, n)));
+    epoch.push(k.sigmoid(g, &g1, &s1, (h, n)));
+    // G2 = W2 · S1 + B2; S2 = σ(G2)
+    epoch.extend(k.matmul(
+        g,
+        Operand::new(params, layout.w2, false),
+        Operand::new(&s1, 0, false),
+        &g2,
+        0,
+        (1, h, n),
+        &scratch,
+    ));
+    epoch.push(k.add_bias(g, &g2, params, layout.b2, (1, n)));
+    epoch.push(k.sigmoid(g, &g2, &s2, (1, n)));
+    // loss = −(1/N) Σ [T log S2 + (1 − T) log(1 − S2)]
+    epoch.extend(k.bce_loss(g, &s2, t, n, &loss_now, 0, &scratch));
+    // dG2 = ∂loss/∂S2 ⊙ S2 ⊙ (1 − S2)
+    epoch.push(k.bce_grad(g, &s2, t, &d_s2, n));
+    epoch.push(k.sigmoid_backward(g, &d_s2, &s2, &d_g2, (1, n)));
+    // dW2 = dG2 · S1ᵀ; dB2 = Σₙ dG2
+    epoch.extend(k.matmul(
+        g,
+        Operand::new(&d_g2, 0, false),
+        Operand::new(&s1, 0, true),
+        &grads,
+        layout.w2,
+        (1, n, h),
+        &scratch,
+    ));
+    epoch.extend(k.sum_rows(g, &d_g2, 0, 1, n, &grads, layout.b2, 1.0, &scratch));
+    // dS1 = W2ᵀ · dG2; dG1 = dS1 ⊙ S1 ⊙ (1 − S1)
+    epoch.extend(k.matmul(
+        g,
+        Operand::new(params, layout.w2, true),
+        Operand::new(&d_g2, 0, false),
+        &d_s1,
+        0,
+        (h, 1, n),
+        &scratch,
+    ));
+    epoch.push(k.sigmoid_backward(g, &d_s1, &s1, &d_g1, (h, n)));
+    // dW1 = dG1 · X (X is Xᵀ transposed); dB1 = Σₙ dG1
+    epoch.extend(k.matmul(
+        g,
+        Operand::new(&d_g1, 0, false),
+        Operand::new(xt, 0, true),
+        &grads,
+        layout.w1,
+        (h, n, 2),
+        &scratch,
+    ));
+    epoch.extend(k.sum_rows(g, &d_g1, 0, h, n, &grads, layout.b1, 1.0, &scratch));
+    // P ← P − lr · dP
+    epoch.push(k.sgd_update(g, params, &grads, layout.len, lr));
+
+    let bytes =
+        [&grads, &g1, &s1, &g2, &s2, &d_s2, &d_g2, &d_s1, &d_g1, &loss_now].map(|b| b.size()).iter().sum::<u64>()
+            + scratch.bytes();
+    (Program::Step { epoch, loss_now }, bytes)
+}
+
 impl Trainer for GpuTrainer {
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         assert!(losses.len() <= MAX_BLOCK, "a block is at most MAX_BLOCK epochs");
-        self.gpu.scoped("running epochs", || {
-            for first in (0..losses.len()).step_by(EPOCHS_PER_SUBMIT) {
-                let count = EPOCHS_PER_SUBMIT.min(losses.len() - first);
-                let mut encoder =
-                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
-                for i in first..first + count {
-                    {
-                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some("epoch"),
-                            timestamp_writes: None,
-                        });
-                        record_all(&mut pass, &self.epoch);
-                    }
-                    // The loss slot differs per epoch, and a copy needs no bind group.
-                    encoder.copy_buffer_to_buffer(&self.loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
-                }
-                self.gpu.queue.submit([encoder.finish()]);
-            }
-        })?;
+        self.gpu.scoped("running epochs", || self.submit_epochs(losses.len()))?;
         self.gpu.read(&self.loss_history, 0, &self.staging, losses)
     }
 
@@ -214,19 +327,17 @@ impl Trainer for GpuTrainer {
 
     fn loss(&mut self) -> Result<f32, Error> {
         self.gpu.scoped("evaluating the loss", || {
+            self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, 0]));
             let mut encoder =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("evaluate") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("evaluate"),
-                    timestamp_writes: None,
-                });
+                let mut pass = encoder.begin_compute_pass(&Default::default());
                 record_all(&mut pass, &self.evaluate);
             }
             self.gpu.queue.submit([encoder.finish()]);
         })?;
         let mut loss = [0.0];
-        self.gpu.read(&self.loss_now, 0, &self.staging, &mut loss)?;
+        self.gpu.read(&self.loss_history, 0, &self.staging, &mut loss)?;
         Ok(loss[0])
     }
 }

@@ -1,0 +1,213 @@
+// The fast path: whole epochs without writing any per-sample intermediate.
+//
+// The host prepends `const H: u32` (the hidden width) and `const TINY_WG: u32` (the
+// workgroup size of train_tiny) to this file, so per-unit loops have constant bounds and
+// per-thread arrays stay in registers.
+//
+// Parameters are packed [w1 | b1 | w2 | b2]: w1[j, c] at W1 + 2j + c, b1[j] at B1 + j,
+// w2[j] at W2 + j, b2 at B2; P of them. dG2 = (S2 − T)/N, the math note's simplified form.
+
+const P: u32 = 4u * H + 1u;
+const W1: u32 = 0u;
+const B1: u32 = 2u * H;
+const W2: u32 = 3u * H;
+const B2: u32 = 4u * H;
+
+struct FusedDims {
+    n: u32,
+    // train_tiny: the most epochs one dispatch runs.
+    epochs_per_dispatch: u32,
+    lr: f32,
+    // epoch_partials / apply_update: workgroups of epoch_partials, partial sums per value.
+    groups: u32,
+    // apply_update: 1 updates the parameters, 0 only records the loss.
+    apply: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: FusedDims;
+@group(0) @binding(1) var<storage, read> xt: array<f32>;           // 2 × N
+@group(0) @binding(2) var<storage, read> t: array<f32>;            // 1 × N
+@group(0) @binding(3) var<storage, read_write> params: array<f32>; // P
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (P + 1) × groups
+@group(0) @binding(5) var<storage, read_write> losses: array<f32>; // the block's loss history
+// [the next slot of `losses`, epochs left in the block]: set by the host at each block,
+// advanced here, so epochs need no per-epoch write from the host.
+@group(0) @binding(6) var<storage, read_write> state: array<u32>;
+
+// ---- Tiny batches: one workgroup, the weights in workgroup memory, many epochs. ----
+
+var<workgroup> w: array<f32, P>;
+var<workgroup> s1_sh: array<f32, H * TINY_WG>;  // S1[j, n] at j·TINY_WG + n
+var<workgroup> dg1_sh: array<f32, H * TINY_WG>; // dG1[j, n]
+var<workgroup> dg2_sh: array<f32, TINY_WG>;
+var<workgroup> x_sh: array<f32, 2 * TINY_WG>;   // Xᵀ
+var<workgroup> loss_sh: array<f32, TINY_WG>;
+var<workgroup> run_sh: u32;
+
+// Thread n holds sample n (N ≤ TINY_WG). Each epoch: the forward and backward pass per
+// sample into workgroup memory; then thread p sums parameter p's gradient over the samples
+// in order and updates it; thread 0 records the loss.
+@compute @workgroup_size(TINY_WG)
+fn train_tiny(@builtin(local_invocation_index) lid: u32) {
+    let n = dims.n;
+    for (var p = lid; p < P; p += TINY_WG) {
+        w[p] = params[p];
+    }
+    let has_sample = lid < n;
+    var tn = 0.0;
+    if has_sample {
+        x_sh[lid] = xt[lid];
+        x_sh[TINY_WG + lid] = xt[n + lid];
+        tn = t[lid];
+    }
+    let slot = state[0];
+    if lid == 0u {
+        run_sh = min(state[1], dims.epochs_per_dispatch);
+    }
+    // Also the barrier that makes w and x_sh visible to all.
+    let run = workgroupUniformLoad(&run_sh);
+    let inv_n = 1.0 / f32(n);
+
+    for (var e = 0u; e < run; e++) {
+        if has_sample {
+            let x1 = x_sh[lid];
+            let x2 = x_sh[TINY_WG + lid];
+            var g2 = w[B2];
+            for (var j = 0u; j < H; j++) {
+                let s = sigmoid_scalar(w[W1 + 2u * j] * x1 + w[W1 + 2u * j + 1u] * x2 + w[B1 + j]);
+                s1_sh[j * TINY_WG + lid] = s;
+                g2 += w[W2 + j] * s;
+            }
+            let s2 = sigmoid_scalar(g2);
+            loss_sh[lid] = tn * clamped_log(s2) + (1.0 - tn) * clamped_log(1.0 - s2);
+            let dg2 = (s2 - tn) * inv_n;
+            dg2_sh[lid] = dg2;
+            for (var j = 0u; j < H; j++) {
+                let s = s1_sh[j * TINY_WG + lid];
+                dg1_sh[j * TINY_WG + lid] = w[W2 + j] * dg2 * s * (1.0 - s);
+            }
+        }
+        workgroupBarrier();
+        for (var p = lid; p < P; p += TINY_WG) {
+            var grad = 0.0;
+            if p < B1 {
+                let j = p / 2u;
+                let c = p % 2u;
+                for (var i = 0u; i < n; i++) {
+                    grad += dg1_sh[j * TINY_WG + i] * x_sh[c * TINY_WG + i];
+                }
+            } else if p < W2 {
+                for (var i = 0u; i < n; i++) {
+                    grad += dg1_sh[(p - B1) * TINY_WG + i];
+                }
+            } else if p < B2 {
+                for (var i = 0u; i < n; i++) {
+                    grad += dg2_sh[i] * s1_sh[(p - W2) * TINY_WG + i];
+                }
+            } else {
+                for (var i = 0u; i < n; i++) {
+                    grad += dg2_sh[i];
+                }
+            }
+            w[p] -= dims.lr * grad;
+        }
+        if lid == 0u {
+            var total = 0.0;
+            for (var i = 0u; i < n; i++) {
+                total += loss_sh[i];
+            }
+            losses[slot + e] = -total * inv_n;
+        }
+        workgroupBarrier();
+    }
+    for (var p = lid; p < P; p += TINY_WG) {
+        params[p] = w[p];
+    }
+    if lid == 0u {
+        state[0] = slot + run;
+        state[1] -= run;
+    }
+}
+
+// ---- Any batch: one pass over the data per epoch, then a small update pass. ----
+
+// Each thread walks samples i = its index, + all threads, … (coalesced), doing the forward
+// pass, the loss and the backward pass in registers and adding its P gradient terms and its
+// loss term to private sums; the workgroup then adds each of the P + 1 sums in a fixed tree
+// and writes partials[v·groups + group]. Nothing per sample is written.
+@compute @workgroup_size(WG)
+fn epoch_partials(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let group = wid.x;
+    let n = dims.n;
+    let inv_n = 1.0 / f32(n);
+    var wp: array<f32, P>;
+    for (var p = 0u; p < P; p++) {
+        wp[p] = params[p];
+    }
+    var acc: array<f32, P>;
+    var loss = 0.0;
+    var s1: array<f32, H>;
+    for (var i = group * WG + lid; i < n; i += dims.groups * WG) {
+        let x1 = xt[i];
+        let x2 = xt[n + i];
+        let tn = t[i];
+        var g2 = wp[B2];
+        for (var j = 0u; j < H; j++) {
+            s1[j] = sigmoid_scalar(wp[W1 + 2u * j] * x1 + wp[W1 + 2u * j + 1u] * x2 + wp[B1 + j]);
+            g2 += wp[W2 + j] * s1[j];
+        }
+        let s2 = sigmoid_scalar(g2);
+        loss += tn * clamped_log(s2) + (1.0 - tn) * clamped_log(1.0 - s2);
+        let dg2 = (s2 - tn) * inv_n;
+        acc[B2] += dg2;
+        for (var j = 0u; j < H; j++) {
+            acc[W2 + j] += dg2 * s1[j];
+            let dg1 = wp[W2 + j] * dg2 * s1[j] * (1.0 - s1[j]);
+            acc[W1 + 2u * j] += dg1 * x1;
+            acc[W1 + 2u * j + 1u] += dg1 * x2;
+            acc[B1 + j] += dg1;
+        }
+    }
+    for (var v = 0u; v < P; v++) {
+        let total = workgroup_sum(lid, acc[v]);
+        if lid == 0u {
+            partials[v * dims.groups + group] = total;
+        }
+    }
+    let total_loss = workgroup_sum(lid, loss);
+    if lid == 0u {
+        partials[P * dims.groups + group] = total_loss;
+    }
+}
+
+// Workgroup v (one per value, P + 1 of them) adds partials[v·groups + g] over the groups in a
+// fixed tree; then v < P updates parameter v, and v = P records the loss in the history.
+@compute @workgroup_size(WG)
+fn apply_update(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let v = wid.x;
+    var acc = 0.0;
+    for (var g = lid; g < dims.groups; g += WG) {
+        acc += partials[v * dims.groups + g];
+    }
+    let total = workgroup_sum(lid, acc);
+    if lid == 0u {
+        if v < P {
+            if dims.apply == 1u {
+                params[v] -= dims.lr * total;
+            }
+        } else {
+            let slot = state[0];
+            losses[slot] = -total / f32(dims.n);
+            state[0] = slot + dims.apply;
+        }
+    }
+}

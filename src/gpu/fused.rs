@@ -1,0 +1,115 @@
+//! Host side of `shaders/fused.wgsl`: whole epochs without per-sample intermediates.
+//!
+//! - `train_tiny`: a batch that fits one workgroup trains many epochs in one dispatch,
+//!   the weights held in workgroup memory.
+//! - `epoch_partials` + `apply_update`: any batch, one read of the data per epoch and a
+//!   small second pass that sums the per-workgroup partials in a fixed order.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::{fused_source, Binding, Dispatch, Family, WG};
+use super::Gpu;
+use crate::Error;
+
+/// Floats of workgroup memory train_tiny needs per thread (S1, dG1: H each; Xᵀ: 2; dG2 and
+/// the loss term: 1 each) besides the P parameters.
+fn tiny_floats(hidden: usize, wg: u32) -> usize {
+    (2 * hidden + 4) * wg as usize + 4 * hidden + 1
+}
+
+/// The workgroup size train_tiny would run `n` samples with, if they fit one workgroup
+/// and its memory on this device: a power of two, at least 8 (a SIMD row on CPU adapters).
+pub fn tiny_workgroup(gpu: &Gpu, hidden: usize, n: usize) -> Option<u32> {
+    let limits = gpu.device.limits();
+    let wg = (n.next_power_of_two().max(8)) as u32;
+    let fits_threads = wg <= limits.max_compute_invocations_per_workgroup.min(limits.max_compute_workgroup_size_x);
+    let fits_memory = tiny_floats(hidden, wg) * 4 <= limits.max_compute_workgroup_storage_size as usize;
+    (fits_threads && fits_memory).then_some(wg)
+}
+
+/// Samples each thread of epoch_partials takes at least: fewer workgroups, each doing more
+/// work, make the second pass and the workgroup trees cheaper.
+const MIN_SAMPLES_PER_THREAD: usize = 8;
+/// At most this many workgroups (and partial sums per value) per epoch: enough to fill any
+/// current GPU, few enough for one dimension of a dispatch and a short second pass.
+const MAX_GROUPS: usize = 4096;
+
+/// Workgroups of epoch_partials for a batch of `n`.
+pub fn groups_for(n: usize) -> usize {
+    n.div_ceil(WG as usize * MIN_SAMPLES_PER_THREAD).clamp(1, MAX_GROUPS)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct FusedDims {
+    n: u32,
+    epochs_per_dispatch: u32,
+    lr: f32,
+    groups: u32,
+    apply: u32,
+    _pad: [u32; 3],
+}
+
+/// The buffers the fused kernels bind, in binding order after the uniform.
+pub struct FusedBuffers<'a> {
+    pub xt: &'a wgpu::Buffer,
+    pub t: &'a wgpu::Buffer,
+    pub params: &'a wgpu::Buffer,
+    /// `(P + 1) × groups` floats.
+    pub partials: &'a wgpu::Buffer,
+    pub losses: &'a wgpu::Buffer,
+    /// Two u32: the next loss slot, and the epochs left in the block.
+    pub state: &'a wgpu::Buffer,
+}
+
+impl FusedBuffers<'_> {
+    fn list(&self) -> [&wgpu::Buffer; 6] {
+        [self.xt, self.t, self.params, self.partials, self.losses, self.state]
+    }
+}
+
+/// The fused pipelines, compiled for one hidden width.
+pub struct FusedKernels {
+    family: Family,
+}
+
+impl FusedKernels {
+    pub fn new(gpu: &Gpu, hidden: usize, tiny_wg: u32) -> Result<Self, Error> {
+        use Binding::{Read, ReadWrite, Uniform};
+        let source = fused_source(hidden, tiny_wg);
+        let family = Family::new(
+            gpu,
+            "fused.wgsl",
+            &source,
+            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            &["train_tiny", "epoch_partials", "apply_update"],
+        )?;
+        Ok(FusedKernels { family })
+    }
+
+    /// Up to `epochs_per_dispatch` epochs of a batch of `n` ≤ the workgroup in one
+    /// dispatch; how many is read from the state buffer, which it advances.
+    pub fn train_tiny(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, epochs_per_dispatch: u32) -> Dispatch {
+        let dims = FusedDims { n: n as u32, epochs_per_dispatch, lr, groups: 1, apply: 1, _pad: [0; 3] };
+        self.family.dispatch(gpu, "train_tiny", &dims, &b.list(), [1, 1, 1])
+    }
+
+    /// One epoch for any batch: partial sums, then the update (`apply`) or, without it,
+    /// only the loss of the current weights into `losses[state[0]]`.
+    pub fn epoch(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, apply: bool, hidden: usize) -> Vec<Dispatch> {
+        let groups = groups_for(n);
+        let dims = FusedDims {
+            n: n as u32,
+            epochs_per_dispatch: 1,
+            lr,
+            groups: groups as u32,
+            apply: apply as u32,
+            _pad: [0; 3],
+        };
+        let values = 4 * hidden as u32 + 2;
+        vec![
+            self.family.dispatch(gpu, "epoch_partials", &dims, &b.list(), [groups as u32, 1, 1]),
+            self.family.dispatch(gpu, "apply_update", &dims, &b.list(), [values, 1, 1]),
+        ]
+    }
+}
