@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::cpu::{self, CpuTrainer};
+use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
 use crate::gpu::trainer::Path;
 use crate::gpu::{Gpu, GpuTrainer};
@@ -230,7 +230,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             log::info!("kernels: {path:?}");
             Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, args.epochs_per_dispatch)?)
         }
-        None => Box::new(CpuTrainer::new(params, data, args.lr)),
+        None => Box::new(FastCpuTrainer::new(params, data, args.lr)),
     };
     let width = args.epochs.to_string().len();
     let outcome = train::train(trainer.as_mut(), args.epochs, log_every, |epoch, loss| {

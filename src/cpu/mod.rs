@@ -8,6 +8,9 @@
 //! very same code in `f64`. Sums over the batch accumulate in `f64`: the reference should
 //! be closer to the exact value than the GPU's tree reductions, not further.
 
+pub mod approx;
+pub mod fast;
+
 use num_traits::Float;
 
 use crate::data::Dataset;
