@@ -138,6 +138,11 @@ fn train_tiny(@builtin(local_invocation_index) lid: u32) {
 // pass, the loss and the backward pass in registers and adding its P gradient terms and its
 // loss term to private sums; the workgroup then adds each of the P + 1 sums in a fixed tree
 // and writes partials[v·groups + group]. Nothing per sample is written.
+
+// Values summed per tree: one barrier per level serves SUM_BATCH sums at once.
+const SUM_BATCH: u32 = 8u;
+var<workgroup> sums: array<f32, SUM_BATCH * WG>;
+
 @compute @workgroup_size(WG)
 fn epoch_partials(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -150,8 +155,8 @@ fn epoch_partials(
     for (var p = 0u; p < P; p++) {
         wp[p] = params[p];
     }
-    var acc: array<f32, P>;
-    var loss = 0.0;
+    // The P gradient sums in packed order, then the loss sum at P.
+    var acc: array<f32, P + 1u>;
     var s1: array<f32, H>;
     for (var i = group * WG + lid; i < n; i += dims.groups * WG) {
         let x1 = xt[i];
@@ -163,7 +168,7 @@ fn epoch_partials(
             g2 += wp[W2 + j] * s1[j];
         }
         let s2 = sigmoid_scalar(g2);
-        loss += tn * clamped_log(s2) + (1.0 - tn) * clamped_log(1.0 - s2);
+        acc[P] += tn * clamped_log(s2) + (1.0 - tn) * clamped_log(1.0 - s2);
         let dg2 = (s2 - tn) * inv_n;
         acc[B2] += dg2;
         for (var j = 0u; j < H; j++) {
@@ -174,15 +179,24 @@ fn epoch_partials(
             acc[B1 + j] += dg1;
         }
     }
-    for (var v = 0u; v < P; v++) {
-        let total = workgroup_sum(lid, acc[v]);
-        if lid == 0u {
-            partials[v * dims.groups + group] = total;
+    for (var base = 0u; base < P + 1u; base += SUM_BATCH) {
+        for (var k = 0u; k < SUM_BATCH; k++) {
+            let v = base + k;
+            sums[k * WG + lid] = select(0.0, acc[min(v, P)], v <= P);
         }
-    }
-    let total_loss = workgroup_sum(lid, loss);
-    if lid == 0u {
-        partials[P * dims.groups + group] = total_loss;
+        workgroupBarrier();
+        for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+            if lid < stride {
+                for (var k = 0u; k < SUM_BATCH; k++) {
+                    sums[k * WG + lid] += sums[k * WG + lid + stride];
+                }
+            }
+            workgroupBarrier();
+        }
+        if lid < SUM_BATCH && base + lid <= P {
+            partials[(base + lid) * dims.groups + group] = sums[lid * WG];
+        }
+        workgroupBarrier();
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod cpu;
 pub mod data;
+pub mod experiments;
 pub mod gpu;
 pub mod model;
 pub mod train;

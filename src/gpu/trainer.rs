@@ -67,19 +67,34 @@ pub struct GpuTrainer {
     device_bytes: u64,
 }
 
-/// Refuses, before anything is allocated, a batch whose largest buffer exceeds what the
-/// device can bind, and names the largest batch it could take.
-fn check_fits(gpu: &Gpu, path: Path, hidden: usize, n: usize) -> Result<(), Error> {
+/// Floats per sample in the largest buffer `path` binds: the step path keeps H × N
+/// matrices, the fused paths only Xᵀ (2 × N).
+fn rows_per_sample(path: Path, hidden: usize) -> u64 {
+    if path == Path::Step {
+        hidden.max(2) as u64
+    } else {
+        2
+    }
+}
+
+/// The largest batch `path` can train on this device: its largest buffer must fit one
+/// storage binding, and indices must fit u32.
+pub fn max_batch(gpu: &Gpu, path: Path, hidden: usize) -> usize {
     let limits = gpu.device.limits();
     let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-    // The step path keeps H × N matrices; the fused paths only Xᵀ (2 × N).
-    let rows = if path == Path::Step { hidden.max(2) } else { 2 } as u64;
-    let need = rows * n as u64 * 4;
-    if need > max_bytes || n > u32::MAX as usize / rows as usize {
-        let largest = (max_bytes / (rows * 4)).min(u32::MAX as u64 / rows);
+    let rows = rows_per_sample(path, hidden);
+    (max_bytes / (rows * 4)).min(u32::MAX as u64 / rows) as usize
+}
+
+/// Refuses, before anything is allocated, a batch larger than [`max_batch`], naming it.
+fn check_fits(gpu: &Gpu, path: Path, hidden: usize, n: usize) -> Result<(), Error> {
+    let largest = max_batch(gpu, path, hidden);
+    if n > largest {
+        let limits = gpu.device.limits();
         return Err(Error::Input(format!(
-            "batch {n} needs a {need}-byte buffer, over this device's {max_bytes}-byte limit; \
-             the largest batch it can take with these kernels is {largest}"
+            "batch {n} is too large for this device (buffers of at most {} bytes); the largest batch it can take with \
+             these kernels is {largest}",
+            limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
         )));
     }
     Ok(())

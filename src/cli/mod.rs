@@ -1,5 +1,7 @@
 //! The command line: parsing, checking, and the `train` command's report.
 
+pub mod scale;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -34,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Train the network (the default).
     Train(TrainArgs),
+    /// Sweep the batch size and time both backends: where does the GPU pay off?
+    Scale(scale::ScaleArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -102,32 +106,32 @@ pub struct TrainArgs {
     pub adapter: Option<String>,
 }
 
-fn positive_u64(s: &str) -> Result<u64, String> {
+pub(crate) fn positive_u64(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(v) if v > 0 => Ok(v),
         _ => Err(format!("expected a whole number ≥ 1, got {s:?}")),
     }
 }
 
-fn positive_usize(s: &str) -> Result<usize, String> {
+pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
     positive_u64(s).and_then(|v| usize::try_from(v).map_err(|_| format!("{v} is too large")))
 }
 
-fn positive_f32(s: &str) -> Result<f32, String> {
+pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("expected a finite number > 0, got {s:?}")),
     }
 }
 
-fn noise_sigma(s: &str) -> Result<f32, String> {
+pub(crate) fn noise_sigma(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("expected a finite number ≥ 0, got {s:?}")),
     }
 }
 
-fn hidden_width(s: &str) -> Result<usize, String> {
+pub(crate) fn hidden_width(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if (1..=MAX_HIDDEN).contains(&v) => Ok(v),
         _ => Err(format!("expected a width from 1 to {MAX_HIDDEN} (the widest the kernels support), got {s:?}")),
@@ -153,6 +157,7 @@ pub fn parse() -> Result<Cli, Error> {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Train(args)) => train_command(&args),
+        Some(Command::Scale(args)) => scale::scale_command(&args),
         None => train_command(&cli.train),
     }
 }
@@ -294,7 +299,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 }
 
 /// Fails early, before training, when `path`'s folder does not exist or cannot be written.
-fn check_writable(path: &std::path::Path) -> Result<(), Error> {
+pub(crate) fn check_writable(path: &std::path::Path) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),

@@ -1,0 +1,192 @@
+//! The `scale` command: the batch-scaling sweep, as a table, a CSV, JSON and a chart.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{check_writable, hidden_width, noise_sigma, positive_f32, positive_usize, KernelChoice};
+use crate::data::Dataset;
+use crate::experiments::chart::scaling_chart;
+use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
+use crate::experiments::cpu_name;
+use crate::gpu::trainer::Path;
+use crate::gpu::Gpu;
+use crate::model::write_atomically;
+use crate::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SweepBackend {
+    Gpu,
+    Cpu,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScaleArgs {
+    /// Backends to sweep, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["gpu", "cpu"])]
+    pub backend: Vec<SweepBackend>,
+    /// Smallest batch.
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
+    pub min_batch: usize,
+    /// Largest batch (default: the largest power of two up to 2^26 that the device and the
+    /// host memory allow).
+    #[arg(long, value_parser = positive_usize)]
+    pub max_batch: Option<usize>,
+    /// Factor between successive batches.
+    #[arg(long, default_value_t = 4, value_parser = factor)]
+    pub factor: usize,
+    /// Epochs per timed repeat (default: chosen so each point takes about --seconds).
+    #[arg(long, value_parser = super::positive_u64)]
+    pub epochs: Option<u64>,
+    /// Seconds of timed epochs to aim each point at, all repeats together.
+    #[arg(long, default_value_t = 1.0, value_parser = positive_f32)]
+    pub seconds: f32,
+    /// Timed repeats per point; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = positive_usize)]
+    pub repeats: usize,
+    /// Hidden width H.
+    #[arg(long, default_value_t = 2, value_parser = hidden_width)]
+    pub hidden: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.5, value_parser = positive_f32)]
+    pub lr: f32,
+    /// Seed of the weights and the data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Standard deviation of the noise on generated samples.
+    #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
+    pub noise: f32,
+    /// Which GPU kernels train.
+    #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
+    pub kernels: KernelChoice,
+    /// Write the records as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Draw samples per second against batch size (log-log) to this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// Print the records as one JSON array on stdout; everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Use the adapter whose name contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+fn factor(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v >= 2 => Ok(v),
+        _ => Err(format!("expected a whole number ≥ 2, got {s:?}")),
+    }
+}
+
+const HEADER: &str = "backend      batch      epochs   s/epoch      samples/s   final loss   device bytes";
+
+fn row(r: &Record) -> String {
+    format!(
+        "{:<7} {:>10} {:>11} {:>9.3e} {:>14.4e} {:>12.6} {:>14}",
+        r.backend, r.batch, r.epochs, r.seconds_per_epoch, r.samples_per_s, r.final_loss, r.device_bytes
+    )
+}
+
+pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
+    for path in args.csv.iter().chain(&args.plot) {
+        check_writable(path)?;
+    }
+    let want_gpu = args.backend.contains(&SweepBackend::Gpu);
+    let gpu = if want_gpu { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
+    let max = match args.max_batch {
+        Some(m) => m,
+        None => default_max_batch(gpu.as_ref(), args.hidden),
+    };
+    if max < args.min_batch {
+        return Err(Error::Input(format!("--max-batch {max} is below --min-batch {}", args.min_batch)));
+    }
+    let say = |line: &str| {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let cpu = cpu_name();
+    if let Some(g) = &gpu {
+        say(&format!("gpu: {}", g.adapter_name));
+        if g.adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            say("GPU time per epoch: not measured (wall time only)");
+        } else {
+            say("GPU time per epoch: not measured (this adapter has no timestamp queries); wall time only");
+        }
+    }
+    say(&format!("cpu: {cpu}"));
+    say("memory per sample: 12 bytes on either backend (x1, x2, t as f32); nothing per sample besides");
+
+    let spec = PointSpec {
+        hidden: args.hidden,
+        lr: args.lr,
+        seed: args.seed,
+        noise: args.noise,
+        epochs: args.epochs,
+        seconds: args.seconds as f64,
+        repeats: args.repeats,
+        kernels: (args.kernels == KernelChoice::Step).then_some(Path::Step),
+    };
+    let sizes = batches(args.min_batch, max, args.factor);
+    let backends: Vec<SweepBackend> = [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();
+    let bar = if args.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new((sizes.len() * backends.len()) as u64);
+        b.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} points {msg}").expect("template"));
+        b
+    };
+    let mut records = Vec::new();
+    bar.suspend(|| say(HEADER));
+    // Backend by backend: the CPU's thread pool spins a while after its work, which would
+    // steal cores from a software adapter's GPU points in between.
+    for &backend in &backends {
+        for &batch in &sizes {
+            let data = Dataset::for_batch(batch, args.noise, args.seed)?;
+            bar.set_message(format!("{backend:?} at batch {batch}"));
+            let record = match backend {
+                SweepBackend::Gpu => point("gpu", gpu.as_ref(), data, &spec)?,
+                SweepBackend::Cpu => point("cpu", None, data, &spec)?,
+            };
+            bar.suspend(|| say(&row(&record)));
+            records.push(record);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let cross = crossover(&records);
+    if backends.len() == 2 {
+        say(&match cross {
+            Some(b) => format!("crossover: the GPU first beats the CPU at batch {b}"),
+            None => format!("crossover: none; the GPU did not beat the CPU at any batch up to {max}"),
+        });
+    }
+    if let Some(path) = &args.csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in &records {
+            w.serialize(r).map_err(|e| Error::Input(format!("cannot write CSV: {e}")))?;
+        }
+        let bytes = w.into_inner().map_err(|e| Error::Input(format!("cannot write CSV: {e}")))?;
+        write_atomically(path, &bytes)?;
+        say(&format!("wrote {}", path.display()));
+    }
+    if let Some(path) = &args.plot {
+        let title = match &gpu {
+            Some(g) => format!("samples/s vs batch: GPU {} vs CPU", g.adapter_name),
+            None => format!("samples/s vs batch: CPU {cpu}"),
+        };
+        scaling_chart(path, &records, cross, &title)?;
+        say(&format!("wrote {}", path.display()));
+    }
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(&records).expect("records serialise")).ok();
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! `scale`: how the GPU's advantage grows with the batch. For each batch size and backend:
+//! data made and uploaded outside the timing, a warm-up, then epochs timed in repeats, the
+//! median reported.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cpu::fast::FastCpuTrainer;
+use crate::data::Dataset;
+use crate::gpu::trainer::{max_batch, Path};
+use crate::gpu::{Gpu, GpuTrainer};
+use crate::model::Params;
+use crate::train::{Trainer, MAX_BLOCK};
+use crate::Error;
+
+/// One point of the sweep; the CSV columns, in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    pub backend: String,
+    pub adapter: String,
+    pub batch: usize,
+    pub epochs: u64,
+    pub seconds_per_epoch: f64,
+    pub gpu_seconds_per_epoch: Option<f64>,
+    pub samples_per_s: f64,
+    pub final_loss: f32,
+    pub device_bytes: u64,
+}
+
+/// What a sweep point runs with.
+#[derive(Clone, Debug)]
+pub struct PointSpec {
+    pub hidden: usize,
+    pub lr: f32,
+    pub seed: u64,
+    pub noise: f32,
+    /// Fixed epochs per repeat, or None to aim each point at `seconds`.
+    pub epochs: Option<u64>,
+    pub seconds: f64,
+    pub repeats: usize,
+    pub kernels: Option<Path>,
+}
+
+/// Runs `epochs` epochs in blocks and returns the wall time (the last block's loss read-back
+/// makes it synchronous).
+fn timed(trainer: &mut dyn Trainer, epochs: u64) -> Result<f64, Error> {
+    let mut losses = vec![0.0; MAX_BLOCK];
+    let start = Instant::now();
+    let mut left = epochs;
+    while left > 0 {
+        let block = left.min(MAX_BLOCK as u64) as usize;
+        trainer.run_epochs(&mut losses[..block])?;
+        left -= block as u64;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Measures one point: warm-up, calibration (unless epochs are fixed), then `repeats`
+/// timed runs; the median seconds per epoch.
+pub fn measure(trainer: &mut dyn Trainer, spec: &PointSpec) -> Result<(u64, f64), Error> {
+    timed(trainer, 1)?;
+    let epochs = match spec.epochs {
+        Some(e) => e,
+        None => {
+            // Double until a run takes a twentieth of the budget, then scale to a repeat's share.
+            // The faster of two runs, so that one slow read-back cannot pass for the rate.
+            let mut e = 1u64;
+            let mut t = timed(trainer, e)?.min(timed(trainer, e)?);
+            while t < spec.seconds / 20.0 && e < 1 << 24 {
+                e *= 2;
+                t = timed(trainer, e)?.min(timed(trainer, e)?);
+            }
+            let per_epoch = t / e as f64;
+            ((spec.seconds / spec.repeats as f64 / per_epoch) as u64).clamp(1, 1 << 26)
+        }
+    };
+    let mut times: Vec<f64> = (0..spec.repeats).map(|_| timed(trainer, epochs).map(|t| t / epochs as f64)).collect::<Result<_, _>>()?;
+    times.sort_by(f64::total_cmp);
+    Ok((epochs, times[times.len() / 2]))
+}
+
+/// The batch sizes of a sweep: `min`, `min·factor`, … up to `max`, and `max` itself.
+pub fn batches(min: usize, max: usize, factor: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut b = min;
+    while b < max {
+        out.push(b);
+        b = b.saturating_mul(factor);
+    }
+    out.push(max);
+    out
+}
+
+/// The largest power of two up to 2^26 that this host (and device, if any) can train.
+pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize) -> usize {
+    // Data (12 bytes a sample) on the host, plus the same again for a software adapter's
+    // device memory, with room to spare.
+    let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / 24;
+    let device = gpu.map(|g| max_batch(g, Path::Fused, hidden) as u64).unwrap_or(u64::MAX);
+    let limit = host.min(device).min(1 << 26).max(4);
+    1 << (63 - limit.leading_zeros())
+}
+
+/// Builds the trainer for one point and measures it.
+pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
+    let params = Params::init(spec.hidden, spec.seed);
+    let batch = data.len();
+    let (mut trainer, adapter, bytes): (Box<dyn Trainer>, String, u64) = match gpu {
+        Some(g) => {
+            let gpu = Gpu::open(g.adapter.clone())?;
+            let path = spec.kernels.unwrap_or_else(|| Path::fastest(&gpu, spec.hidden, batch));
+            let name = gpu.adapter_name.clone();
+            let t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, 1000)?;
+            let bytes = t.device_bytes();
+            (Box::new(t), name, bytes)
+        }
+        None => {
+            let t = FastCpuTrainer::new(params, data, spec.lr);
+            let bytes = t.memory_bytes();
+            (Box::new(t), crate::experiments::cpu_name(), bytes)
+        }
+    };
+    let (epochs, seconds_per_epoch) = measure(trainer.as_mut(), spec)?;
+    let final_loss = trainer.loss()?;
+    Ok(Record {
+        backend: backend.into(),
+        adapter,
+        batch,
+        epochs,
+        seconds_per_epoch,
+        gpu_seconds_per_epoch: None,
+        samples_per_s: batch as f64 / seconds_per_epoch,
+        final_loss,
+        device_bytes: bytes,
+    })
+}
+
+/// The first batch of the sweep at which the GPU's samples per second beat the CPU's.
+pub fn crossover(records: &[Record]) -> Option<usize> {
+    let rate = |backend: &str, batch: usize| {
+        records.iter().find(|r| r.backend == backend && r.batch == batch).map(|r| r.samples_per_s)
+    };
+    let mut batches: Vec<usize> = records.iter().map(|r| r.batch).collect();
+    batches.sort();
+    batches.dedup();
+    batches.into_iter().find(|&b| matches!((rate("gpu", b), rate("cpu", b)), (Some(g), Some(c)) if g > c))
+}
