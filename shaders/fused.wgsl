@@ -13,25 +13,31 @@ const B1: u32 = 2u * H;
 const W2: u32 = 3u * H;
 const B2: u32 = 4u * H;
 
+// A batch larger than one storage binding is split into chunks, each bound on its own:
+// epoch_partials runs once per chunk, writing its groups' partials after the earlier
+// chunks', and apply_update adds all of them.
 struct FusedDims {
+    // Samples in the bound xt and t (the chunk; the whole batch for train_tiny).
     n: u32,
     // train_tiny: the most epochs one dispatch runs.
     epochs_per_dispatch: u32,
     lr: f32,
-    // epoch_partials / apply_update: workgroups of epoch_partials, partial sums per value.
+    // epoch_partials: this dispatch's workgroups, and where its partials start.
     groups: u32,
+    group_offset: u32,
+    // Partial sums per value over all chunks.
+    groups_total: u32,
+    // The whole batch N, for the 1/N of the loss and its gradient.
+    total_n: u32,
     // apply_update: 1 updates the parameters, 0 only records the loss.
     apply: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: FusedDims;
 @group(0) @binding(1) var<storage, read> xt: array<f32>;           // 2 × N
 @group(0) @binding(2) var<storage, read> t: array<f32>;            // 1 × N
 @group(0) @binding(3) var<storage, read_write> params: array<f32>; // P
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (P + 1) × groups
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (P + 1) × groups_total
 @group(0) @binding(5) var<storage, read_write> losses: array<f32>; // the block's loss history
 // [the next slot of `losses`, epochs left in the block]: set by the host at each block,
 // advanced here, so epochs need no per-epoch write from the host.
@@ -137,7 +143,7 @@ fn train_tiny(@builtin(local_invocation_index) lid: u32) {
 // Each thread walks samples i = its index, + all threads, … (coalesced), doing the forward
 // pass, the loss and the backward pass in registers and adding its P gradient terms and its
 // loss term to private sums; the workgroup then adds each of the P + 1 sums in a fixed tree
-// and writes partials[v·groups + group]. Nothing per sample is written.
+// and writes partials[v·groups_total + group_offset + group]. Nothing per sample is written.
 
 // Values summed per tree: one barrier per level serves SUM_BATCH sums at once.
 const SUM_BATCH: u32 = 8u;
@@ -150,7 +156,7 @@ fn epoch_partials(
 ) {
     let group = wid.x;
     let n = dims.n;
-    let inv_n = 1.0 / f32(n);
+    let inv_n = 1.0 / f32(dims.total_n);
     var wp: array<f32, P>;
     for (var p = 0u; p < P; p++) {
         wp[p] = params[p];
@@ -194,13 +200,13 @@ fn epoch_partials(
             workgroupBarrier();
         }
         if lid < SUM_BATCH && base + lid <= P {
-            partials[(base + lid) * dims.groups + group] = sums[lid * WG];
+            partials[(base + lid) * dims.groups_total + dims.group_offset + group] = sums[lid * WG];
         }
         workgroupBarrier();
     }
 }
 
-// Workgroup v (one per value, P + 1 of them) adds partials[v·groups + g] over the groups in a
+// Workgroup v (one per value, P + 1 of them) adds partials[v·groups_total + g] over all groups in a
 // fixed tree; then v < P updates parameter v, and v = P records the loss in the history.
 @compute @workgroup_size(WG)
 fn apply_update(
@@ -209,8 +215,8 @@ fn apply_update(
 ) {
     let v = wid.x;
     var acc = 0.0;
-    for (var g = lid; g < dims.groups; g += WG) {
-        acc += partials[v * dims.groups + g];
+    for (var g = lid; g < dims.groups_total; g += WG) {
+        acc += partials[v * dims.groups_total + g];
     }
     let total = workgroup_sum(lid, acc);
     if lid == 0u {
@@ -220,7 +226,7 @@ fn apply_update(
             }
         } else {
             let slot = state[0];
-            losses[slot] = -total / f32(dims.n);
+            losses[slot] = -total / f32(dims.total_n);
             state[0] = slot + dims.apply;
         }
     }

@@ -130,3 +130,26 @@ fn fused_runs_are_bit_identical() {
     let first = run();
     assert_eq!(first, run());
 }
+
+/// A batch bound in chunks (forced tiny here; in use, what one storage binding holds)
+/// computes the same epochs as one bound whole: only the order of the partial sums differs.
+#[test]
+fn chunked_epochs_equal_unchunked() {
+    use xorgpu::gpu::trainer::GpuOptions;
+    let params = Params::init(3, 8);
+    let data = Dataset::noisy_xor(10_007, 0.2, 8).unwrap();
+    let run = |max_chunk| {
+        let options = GpuOptions { path: Some(Path::Fused), max_chunk, ..Default::default() };
+        let mut gpu = GpuTrainer::with_options(gpu(), &params, &data, 0.7, options).unwrap();
+        assert_eq!(gpu.chunks(), max_chunk.map_or(1, |c| 10_007usize.div_ceil(c)));
+        let mut losses = vec![f32::NAN; 20];
+        gpu.run_epochs(&mut losses).unwrap();
+        (losses, flat(&gpu.params().unwrap()))
+    };
+    let (whole_losses, whole) = run(None);
+    for chunk in [256, 1000, 4099] {
+        let (losses, weights) = run(Some(chunk));
+        assert_close(&format!("chunks of {chunk}: losses"), &losses, &whole_losses, 1e-6);
+        assert_close(&format!("chunks of {chunk}: weights"), &weights, &whole, 1e-6);
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
-use crate::gpu::trainer::Path;
+use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::{Params, MAX_HIDDEN};
 use crate::train::{self, Trainer};
@@ -206,8 +206,16 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
-    let data = Dataset::for_batch(args.batch, args.noise, args.seed)?;
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
+    let path = gpu.as_ref().map(|g| match args.kernels {
+        KernelChoice::Step => Path::Step,
+        KernelChoice::Fused => Path::fastest(g, params.hidden, args.batch),
+    });
+    if let (Some(g), Some(path)) = (&gpu, path) {
+        // Before the data is made: a batch the device cannot take costs nothing.
+        check_fits(g, path, params.hidden, args.batch)?;
+    }
+    let data = Dataset::for_batch(args.batch, args.noise, args.seed)?;
     let (backend, adapter) = match &gpu {
         Some(g) => ("gpu", Some(g.adapter_name.clone())),
         None => ("cpu", None),
@@ -228,10 +236,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     );
     let mut trainer: Box<dyn Trainer> = match gpu {
         Some(gpu) => {
-            let path = match args.kernels {
-                KernelChoice::Step => Path::Step,
-                KernelChoice::Fused => Path::fastest(&gpu, params.hidden, data.len()),
-            };
+            let path = path.expect("a path for the GPU");
             log::info!("kernels: {path:?}");
             Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, args.epochs_per_dispatch)?)
         }
@@ -291,11 +296,22 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             println!("  ({}, {}) -> {p:.4}  rounded {}", x[0], x[1], p.round());
         }
         println!(
-            "training loop: {:.3} s, {:.0} epochs/s, {:.0} samples/s",
-            outcome.seconds, epochs_per_s, samples_per_s
+            "training loop: {:.3} s, {} epochs/s, {} samples/s",
+            outcome.seconds,
+            rate(epochs_per_s),
+            rate(samples_per_s)
         );
     }
     Ok(())
+}
+
+/// A rate with the digits that matter: whole numbers from 100 up, three decimals below.
+fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
 }
 
 /// Fails early, before training, when `path`'s folder does not exist or cannot be written.

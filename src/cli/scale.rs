@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{check_writable, hidden_width, noise_sigma, positive_f32, positive_usize, KernelChoice};
 use crate::data::Dataset;
 use crate::experiments::chart::scaling_chart;
-use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
 use crate::experiments::cpu_name;
+use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
 use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
 use crate::model::write_atomically;
@@ -134,7 +134,8 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         kernels: (args.kernels == KernelChoice::Step).then_some(Path::Step),
     };
     let sizes = batches(args.min_batch, max, args.factor);
-    let backends: Vec<SweepBackend> = [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();
+    let backends: Vec<SweepBackend> =
+        [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();
     let bar = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {

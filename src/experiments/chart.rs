@@ -24,7 +24,8 @@ pub fn scaling_chart(path: &Path, records: &[Record], crossover: Option<usize>, 
     {
         let root = BitMapBackend::new(tmp.path(), (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let (b_min, b_max) = records.iter().fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r.batch as f64), hi.max(r.batch as f64)));
+        let (b_min, b_max) =
+            records.iter().fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r.batch as f64), hi.max(r.batch as f64)));
         let (r_min, r_max) =
             records.iter().fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r.samples_per_s), hi.max(r.samples_per_s)));
         let mut chart = ChartBuilder::on(&root)
@@ -53,7 +54,9 @@ pub fn scaling_chart(path: &Path, records: &[Record], crossover: Option<usize>, 
                 .map_err(|e| fail(e.to_string()))?
                 .label(backend)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(|e| fail(e.to_string()))?;
+            chart
+                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(|e| fail(e.to_string()))?;
         }
         if let Some(b) = crossover {
             let b = b as f64;

@@ -5,9 +5,9 @@ pub mod scale;
 
 /// The CPU's model name, for reports (Linux; "unknown CPU" elsewhere).
 pub fn cpu_name() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()));
+    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string())
+    });
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     format!("{} ({cores} threads)", model.unwrap_or_else(|| "unknown CPU".into()))
 }

@@ -75,7 +75,8 @@ pub fn measure(trainer: &mut dyn Trainer, spec: &PointSpec) -> Result<(u64, f64)
             ((spec.seconds / spec.repeats as f64 / per_epoch) as u64).clamp(1, 1 << 26)
         }
     };
-    let mut times: Vec<f64> = (0..spec.repeats).map(|_| timed(trainer, epochs).map(|t| t / epochs as f64)).collect::<Result<_, _>>()?;
+    let mut times: Vec<f64> =
+        (0..spec.repeats).map(|_| timed(trainer, epochs).map(|t| t / epochs as f64)).collect::<Result<_, _>>()?;
     times.sort_by(f64::total_cmp);
     Ok((epochs, times[times.len() / 2]))
 }

@@ -34,7 +34,7 @@ const MIN_SAMPLES_PER_THREAD: usize = 8;
 /// current GPU, few enough for one dimension of a dispatch and a short second pass.
 const MAX_GROUPS: usize = 4096;
 
-/// Workgroups of epoch_partials for a batch of `n`.
+/// Workgroups of epoch_partials for a batch (or chunk) of `n`.
 pub fn groups_for(n: usize) -> usize {
     n.div_ceil(WG as usize * MIN_SAMPLES_PER_THREAD).clamp(1, MAX_GROUPS)
 }
@@ -46,12 +46,15 @@ struct FusedDims {
     epochs_per_dispatch: u32,
     lr: f32,
     groups: u32,
+    group_offset: u32,
+    groups_total: u32,
+    total_n: u32,
     apply: u32,
-    _pad: [u32; 3],
 }
 
 /// The buffers the fused kernels bind, in binding order after the uniform.
 pub struct FusedBuffers<'a> {
+    /// `2 × n` and `1 × n`: the batch, or one chunk of it.
     pub xt: &'a wgpu::Buffer,
     pub t: &'a wgpu::Buffer,
     pub params: &'a wgpu::Buffer,
@@ -90,26 +93,47 @@ impl FusedKernels {
     /// Up to `epochs_per_dispatch` epochs of a batch of `n` ≤ the workgroup in one
     /// dispatch; how many is read from the state buffer, which it advances.
     pub fn train_tiny(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, epochs_per_dispatch: u32) -> Dispatch {
-        let dims = FusedDims { n: n as u32, epochs_per_dispatch, lr, groups: 1, apply: 1, _pad: [0; 3] };
+        let n = n as u32;
+        let dims =
+            FusedDims { n, epochs_per_dispatch, lr, groups: 1, group_offset: 0, groups_total: 1, total_n: n, apply: 1 };
         self.family.dispatch(gpu, "train_tiny", &dims, &b.list(), [1, 1, 1])
     }
 
-    /// One epoch for any batch: partial sums, then the update (`apply`) or, without it,
-    /// only the loss of the current weights into `losses[state[0]]`.
-    pub fn epoch(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, apply: bool, hidden: usize) -> Vec<Dispatch> {
-        let groups = groups_for(n);
+    /// One epoch for a batch bound as `chunks` (each with its sample count): partial sums
+    /// chunk by chunk, then the update (`apply`) or, without it, only the loss of the
+    /// current weights into `losses[state[0]]`.
+    pub fn epoch(
+        &self,
+        gpu: &Gpu,
+        chunks: &[(FusedBuffers, usize)],
+        lr: f32,
+        apply: bool,
+        hidden: usize,
+    ) -> Vec<Dispatch> {
+        let total_n = chunks.iter().map(|(_, n)| n).sum::<usize>() as u32;
+        let groups_total = chunks.iter().map(|(_, n)| groups_for(*n)).sum::<usize>() as u32;
+        let apply = apply as u32;
+        let mut dispatches = Vec::new();
+        let mut group_offset = 0;
+        for (b, n) in chunks {
+            let groups = groups_for(*n) as u32;
+            let n = *n as u32;
+            let dims = FusedDims { n, epochs_per_dispatch: 1, lr, groups, group_offset, groups_total, total_n, apply };
+            dispatches.push(self.family.dispatch(gpu, "epoch_partials", &dims, &b.list(), [groups, 1, 1]));
+            group_offset += groups;
+        }
         let dims = FusedDims {
-            n: n as u32,
+            n: total_n,
             epochs_per_dispatch: 1,
             lr,
-            groups: groups as u32,
-            apply: apply as u32,
-            _pad: [0; 3],
+            groups: groups_total,
+            group_offset: 0,
+            groups_total,
+            total_n,
+            apply,
         };
         let values = 4 * hidden as u32 + 2;
-        vec![
-            self.family.dispatch(gpu, "epoch_partials", &dims, &b.list(), [groups as u32, 1, 1]),
-            self.family.dispatch(gpu, "apply_update", &dims, &b.list(), [values, 1, 1]),
-        ]
+        dispatches.push(self.family.dispatch(gpu, "apply_update", &dims, &chunks[0].0.list(), [values, 1, 1]));
+        dispatches
     }
 }

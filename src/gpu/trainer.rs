@@ -3,7 +3,7 @@
 //! loss history once per block.
 
 use super::fused::{groups_for, tiny_workgroup, FusedBuffers, FusedKernels};
-use super::kernels::{record_all, Dispatch, Kernels, Operand, Scratch};
+use super::kernels::{record_all, Dispatch, Kernels, Operand, Scratch, WG};
 use super::Gpu;
 use crate::data::Dataset;
 use crate::model::{Layout, Params};
@@ -62,53 +62,70 @@ pub struct GpuTrainer {
     state: wgpu::Buffer,
     staging: wgpu::Buffer,
     program: Program,
+    /// Pieces the data is bound in (more than one only past one binding's size).
+    chunks: usize,
     /// Dispatches that put the loss of the current weights in slot 0 of the history.
     evaluate: Vec<Dispatch>,
     device_bytes: u64,
 }
 
-/// Floats per sample in the largest buffer `path` binds: the step path keeps H × N
-/// matrices, the fused paths only Xᵀ (2 × N).
-fn rows_per_sample(path: Path, hidden: usize) -> u64 {
-    if path == Path::Step {
-        hidden.max(2) as u64
-    } else {
-        2
-    }
+/// The most samples one binding of Xᵀ (2 × n floats) holds on this device, a multiple of
+/// the workgroup size.
+fn binding_samples(gpu: &Gpu) -> usize {
+    let limits = gpu.device.limits();
+    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+    ((max_bytes / 8) as usize / WG as usize * WG as usize).max(WG as usize)
 }
 
-/// The largest batch `path` can train on this device: its largest buffer must fit one
-/// storage binding, and indices must fit u32.
+/// The largest batch `path` can train on this device. The step path keeps H × N matrices
+/// in single bindings; the fused path binds the data in chunks, so only u32 sample
+/// indices bound it (device memory permitting, which wgpu cannot ask).
 pub fn max_batch(gpu: &Gpu, path: Path, hidden: usize) -> usize {
     let limits = gpu.device.limits();
     let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-    let rows = rows_per_sample(path, hidden);
-    (max_bytes / (rows * 4)).min(u32::MAX as u64 / rows) as usize
+    match path {
+        Path::Step => (max_bytes / (hidden.max(2) as u64 * 4)).min(u32::MAX as u64 / hidden.max(2) as u64) as usize,
+        Path::Tiny => binding_samples(gpu).min(u32::MAX as usize / 2),
+        Path::Fused => u32::MAX as usize,
+    }
 }
 
 /// Refuses, before anything is allocated, a batch larger than [`max_batch`], naming it.
-fn check_fits(gpu: &Gpu, path: Path, hidden: usize, n: usize) -> Result<(), Error> {
+pub fn check_fits(gpu: &Gpu, path: Path, hidden: usize, n: usize) -> Result<(), Error> {
     let largest = max_batch(gpu, path, hidden);
     if n > largest {
-        let limits = gpu.device.limits();
         return Err(Error::Input(format!(
-            "batch {n} is too large for this device (buffers of at most {} bytes); the largest batch it can take with \
-             these kernels is {largest}",
-            limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+            "batch {n} is too large for this device with the {path:?} kernels; the largest it can take is {largest}"
         )));
     }
     Ok(())
 }
 
+/// How a GPU run is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuOptions {
+    /// None: [`Path::fastest`] for the batch.
+    pub path: Option<Path>,
+    /// Most epochs one dispatch of train_tiny runs.
+    pub epochs_per_dispatch: usize,
+    /// Most samples one chunk of the fused path binds (None: what one binding holds);
+    /// small values let tests check chunked epochs on small batches.
+    pub max_chunk: Option<usize>,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { path: None, epochs_per_dispatch: 1000, max_chunk: None }
+    }
+}
+
 impl GpuTrainer {
-    /// The fastest path for the batch, 1000 epochs per dispatch where that applies.
+    /// The fastest path for the batch, with default options.
     pub fn new(gpu: Gpu, params: &Params, data: &Dataset, lr: f32) -> Result<Self, Error> {
-        let path = Path::fastest(&gpu, params.hidden, data.len());
-        Self::with_path(gpu, params, data, lr, path, 1000)
+        Self::with_options(gpu, params, data, lr, GpuOptions::default())
     }
 
-    /// Uploads `params` and `data` and builds the epoch for `path`. Fails before allocating
-    /// anything when the batch does not fit the device.
+    /// A given path and epochs per dispatch.
     pub fn with_path(
         gpu: Gpu,
         params: &Params,
@@ -117,19 +134,48 @@ impl GpuTrainer {
         path: Path,
         epochs_per_dispatch: usize,
     ) -> Result<Self, Error> {
+        Self::with_options(gpu, params, data, lr, GpuOptions { path: Some(path), epochs_per_dispatch, max_chunk: None })
+    }
+
+    /// Uploads `params` and `data` and builds the epoch. Fails before allocating anything
+    /// when the batch does not fit the device.
+    pub fn with_options(
+        gpu: Gpu,
+        params: &Params,
+        data: &Dataset,
+        lr: f32,
+        options: GpuOptions,
+    ) -> Result<Self, Error> {
         let (h, n) = (params.hidden, data.len());
+        let path = options.path.unwrap_or_else(|| Path::fastest(&gpu, h, n));
+        let epochs_per_dispatch = options.epochs_per_dispatch;
         check_fits(&gpu, path, h, n)?;
         let tiny_wg = tiny_workgroup(&gpu, h, n);
         if path == Path::Tiny && tiny_wg.is_none() {
             return Err(Error::Input(format!("a batch of {n} with {h} hidden units does not fit one workgroup")));
         }
+        // Only the fused path splits the data; the others bind it whole (check_fits saw to it).
+        let chunk = match path {
+            Path::Fused => options.max_chunk.unwrap_or(usize::MAX).min(binding_samples(&gpu)).max(1),
+            _ => n,
+        };
         let fused = FusedKernels::new(&gpu, h, tiny_wg.unwrap_or(8))?;
         let step = if path == Path::Step { Some(Kernels::new(&gpu)?) } else { None };
         let layout = Layout::new(h);
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
-            let xt = g.storage_from("xt: 2 × N", &data.xt);
-            let t = g.storage_from("t: 1 × N", &data.t);
+            let (x1, x2) = data.xt.split_at(n);
+            // Each chunk's Xᵀ (its slice of x1, then of x2) and T.
+            let chunks: Vec<(wgpu::Buffer, wgpu::Buffer, usize)> = (0..n)
+                .step_by(chunk)
+                .map(|a| {
+                    let b = (a + chunk).min(n);
+                    let xt = g.storage("xt: 2 × N (chunk)", 2 * (b - a));
+                    g.queue.write_buffer(&xt, 0, bytemuck::cast_slice(&x1[a..b]));
+                    g.queue.write_buffer(&xt, ((b - a) * 4) as u64, bytemuck::cast_slice(&x2[a..b]));
+                    (xt, g.storage_from("t: 1 × N (chunk)", &data.t[a..b]), b - a)
+                })
+                .collect();
             let params_buf = g.storage_from("params: [w1 | b1 | w2 | b2]", &params.packed());
             let loss_history = g.storage("loss_history", MAX_BLOCK);
             let state = g.device.create_buffer(&wgpu::BufferDescriptor {
@@ -138,35 +184,44 @@ impl GpuTrainer {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let partials = g.storage("partials: (P + 1) × groups", (layout.len + 1) * groups_for(n));
+            let groups: usize = chunks.iter().map(|c| groups_for(c.2)).sum();
+            let partials = g.storage("partials: (P + 1) × groups", (layout.len + 1) * groups);
             let staging = g.staging(MAX_BLOCK.max(layout.len));
-            let fb = FusedBuffers {
-                xt: &xt,
-                t: &t,
-                params: &params_buf,
-                partials: &partials,
-                losses: &loss_history,
-                state: &state,
-            };
+            let bound: Vec<(FusedBuffers, usize)> = chunks
+                .iter()
+                .map(|(xt, t, len)| {
+                    let b = FusedBuffers {
+                        xt,
+                        t,
+                        params: &params_buf,
+                        partials: &partials,
+                        losses: &loss_history,
+                        state: &state,
+                    };
+                    (b, *len)
+                })
+                .collect();
             // Every path evaluates with the fused kernels: one pass, no intermediates.
-            let evaluate = fused.epoch(g, &fb, n, lr, false, h);
-            let mut bytes = [&xt, &t, &params_buf, &loss_history, &state, &partials].map(|b| b.size()).iter().sum();
+            let evaluate = fused.epoch(g, &bound, lr, false, h);
+            let mut bytes: u64 = [&params_buf, &loss_history, &state, &partials].map(|b| b.size()).iter().sum::<u64>()
+                + chunks.iter().map(|(xt, t, _)| xt.size() + t.size()).sum::<u64>();
             let program = match path {
                 Path::Tiny => Program::Tiny {
-                    train: fused.train_tiny(g, &fb, n, lr, epochs_per_dispatch as u32),
+                    train: fused.train_tiny(g, &bound[0].0, n, lr, epochs_per_dispatch as u32),
                     epochs_per_dispatch,
                 },
-                Path::Fused => Program::Fused { epoch: fused.epoch(g, &fb, n, lr, true, h) },
+                Path::Fused => Program::Fused { epoch: fused.epoch(g, &bound, lr, true, h) },
                 Path::Step => {
+                    let (xt, t, _) = &chunks[0];
                     let (program, step_bytes) =
-                        step_epoch(g, step.as_ref().expect("step kernels"), &xt, &t, &params_buf, h, n, lr);
+                        step_epoch(g, step.as_ref().expect("step kernels"), xt, t, &params_buf, h, n, lr);
                     bytes += step_bytes;
                     program
                 }
             };
-            (params_buf, loss_history, state, staging, program, evaluate, bytes)
+            (params_buf, loss_history, state, staging, program, evaluate, bytes, chunks.len())
         })?;
-        let (params, loss_history, state, staging, program, evaluate, device_bytes) = built;
+        let (params, loss_history, state, staging, program, evaluate, device_bytes, chunks) = built;
         Ok(GpuTrainer {
             gpu,
             path,
@@ -177,6 +232,7 @@ impl GpuTrainer {
             state,
             staging,
             program,
+            chunks,
             evaluate,
             device_bytes,
         })
@@ -185,6 +241,11 @@ impl GpuTrainer {
     /// Bytes of device memory the run's buffers hold (not the small uniforms).
     pub fn device_bytes(&self) -> u64 {
         self.device_bytes
+    }
+
+    /// Pieces the data is bound in.
+    pub fn chunks(&self) -> usize {
+        self.chunks
     }
 
     pub fn path(&self) -> Path {
