@@ -99,7 +99,7 @@ pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize) -> usize {
     // device memory, with room to spare.
     let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / 24;
     let device = gpu.map(|g| max_batch(g, Path::Fused, hidden) as u64).unwrap_or(u64::MAX);
-    let limit = host.min(device).min(1 << 26).max(4);
+    let limit = host.min(device).clamp(4, 1 << 26);
     1 << (63 - limit.leading_zeros())
 }
 
