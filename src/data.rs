@@ -83,3 +83,58 @@ impl Dataset {
         }
     }
 }
+
+impl Dataset {
+    /// Reads the user's rows from a CSV file with the header `x1,x2,y`, y 0 or 1. Every
+    /// problem is named with its line and column, before any training.
+    pub fn from_csv(path: &std::path::Path) -> Result<Self, Error> {
+        let name = path.display();
+        let bad = |what: String| Error::Input(format!("{name}: {what}"));
+        let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
+        let mut records = reader.records();
+        let header = match records.next() {
+            None => return Err(bad("the file is empty; expected the header x1,x2,y and rows of numbers".into())),
+            Some(r) => r.map_err(|e| bad(e.to_string()))?,
+        };
+        if header.iter().collect::<Vec<_>>() != ["x1", "x2", "y"] {
+            let found = header.iter().collect::<Vec<_>>().join(",");
+            return Err(bad(format!("line 1: expected the header x1,x2,y, found {found:?}")));
+        }
+        let mut rows = Vec::new();
+        for record in records {
+            let record = record.map_err(|e| bad(e.to_string()))?;
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() != 3 {
+                return Err(bad(format!("line {line}: expected 3 columns (x1,x2,y), found {}", record.len())));
+            }
+            let mut row = [0.0f32; 3];
+            for (col, (cell, name)) in record.iter().zip(["x1", "x2", "y"]).enumerate() {
+                let v: f32 = cell
+                    .parse()
+                    .map_err(|_| bad(format!("line {line}, column {} ({name}): {cell:?} is not a number", col + 1)))?;
+                if !v.is_finite() {
+                    return Err(bad(format!("line {line}, column {} ({name}): {cell:?} is not finite", col + 1)));
+                }
+                row[col] = v;
+            }
+            if row[2] != 0.0 && row[2] != 1.0 {
+                return Err(bad(format!("line {line}, column 3 (y): labels must be 0 or 1, found {}", row[2])));
+            }
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Err(bad("no data rows after the header".into()));
+        }
+        Ok(Self::from_rows(&rows))
+    }
+
+    /// The first `n` samples, in the same layout.
+    pub fn head(&self, n: usize) -> Self {
+        let len = self.len();
+        let n = n.min(len);
+        let xt = [&self.xt[..n], &self.xt[len..len + n]].concat();
+        Dataset { xt, t: self.t[..n].to_vec() }
+    }
+}

@@ -128,3 +128,84 @@ fn an_unwritable_save_path_fails_before_training_and_keeps_the_old_file() {
     fails(&["--backend", "cpu", "--init", "/no/such/file.json", "--save", path.to_str().unwrap()], 2, "cannot read");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
 }
+
+#[test]
+fn bad_data_files_give_their_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    fails(&["--data", &file("empty.csv", "")], 2, "empty");
+    fails(&["--data", &file("headerless.csv", "0,0,0\n1,1,0\n")], 2, "line 1: expected the header x1,x2,y");
+    fails(&["--data", &file("text.csv", "x1,x2,y\n0,0,0\n0,abc,1\n")], 2, "line 3, column 2 (x2)");
+    fails(&["--data", &file("label.csv", "x1,x2,y\n0,0,2\n")], 2, "line 2, column 3 (y)");
+    fails(&["--data", &file("short.csv", "x1,x2,y\n0,0,0\n1,1\n")], 2, "line 3: expected 3 columns");
+    fails(&["--data", &file("only_header.csv", "x1,x2,y\n")], 2, "no data rows");
+    fails(&["--data", "/no/such.csv"], 2, "cannot read");
+}
+
+#[test]
+fn user_data_trains_the_same_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("xor.csv");
+    std::fs::write(&path, "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n0.1,0.9,1\n").unwrap();
+    let p = path.to_str().unwrap();
+    let gpu = json_run(&["--backend", "gpu", "--data", p, "--epochs", "500"]);
+    let cpu = json_run(&["--backend", "cpu", "--data", p, "--epochs", "500"]);
+    assert_eq!(gpu["batch"], 5);
+    let (a, b) = (gpu["final_loss"].as_f64().unwrap(), cpu["final_loss"].as_f64().unwrap());
+    assert!((a - b).abs() <= 1e-4 * b, "final loss {a} on the gpu, {b} on the cpu");
+}
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&bytes[16..20]), be(&bytes[20..24]))
+}
+
+#[test]
+fn scale_writes_one_record_per_point_as_csv_json_and_a_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, png) = (dir.path().join("s.csv"), dir.path().join("s.png"));
+    let out = xorgpu()
+        .args(["scale", "--max-batch", "256", "--factor", "8", "--seconds", "0.05", "--repeats", "1", "--json"])
+        .args(["--csv", csv.to_str().unwrap(), "--plot", png.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<Value> = serde_json::from_slice(&out.stdout).expect("stdout is one JSON array");
+    // Batches 4, 32, 256 on two backends.
+    assert_eq!(records.len(), 6);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "backend,adapter,batch,epochs,seconds_per_epoch,gpu_seconds_per_epoch,samples_per_s,final_loss,device_bytes"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 6);
+    for (row, record) in rows.iter().zip(&records) {
+        let batch = record["batch"].as_u64().unwrap().to_string();
+        assert!(row.starts_with(record["backend"].as_str().unwrap()) && row.contains(&format!(",{batch},")), "{row}");
+        assert!(record["samples_per_s"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(png_size(&std::fs::read(&png).unwrap()), (1024, 640));
+}
+
+#[test]
+fn generated_data_is_the_same_for_a_seed() {
+    use xorgpu::data::Dataset;
+    let a = Dataset::noisy_xor(1000, 0.05, 42).unwrap();
+    assert_eq!(a, Dataset::noisy_xor(1000, 0.05, 42).unwrap());
+    assert_ne!(a, Dataset::noisy_xor(1000, 0.05, 43).unwrap());
+    // Labels follow the corners: the XOR of the rounded inputs, for small noise.
+    let n = a.len();
+    for i in 0..n {
+        let (x1, x2) = (a.xt[i].round(), a.xt[n + i].round());
+        assert_eq!(a.t[i], ((x1 != x2) as u8) as f32);
+    }
+}

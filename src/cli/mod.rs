@@ -91,6 +91,9 @@ pub struct TrainArgs {
     /// Standard deviation σ of the noise on the generated samples.
     #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
     pub noise: f32,
+    /// Train on the rows of this CSV file (header x1,x2,y; y 0 or 1) instead of generated ones.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["batch", "noise"])]
+    pub data: Option<PathBuf>,
     /// Print exactly one JSON object on stdout; everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
@@ -206,23 +209,31 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
+    let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
+    let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
     let path = gpu.as_ref().map(|g| match args.kernels {
         KernelChoice::Step => Path::Step,
-        KernelChoice::Fused => Path::fastest(g, params.hidden, args.batch),
+        KernelChoice::Fused => Path::fastest(g, params.hidden, batch),
     });
     if let (Some(g), Some(path)) = (&gpu, path) {
         // Before the data is made: a batch the device cannot take costs nothing.
-        check_fits(g, path, params.hidden, args.batch)?;
+        check_fits(g, path, params.hidden, batch)?;
     }
-    let data = Dataset::for_batch(args.batch, args.noise, args.seed)?;
+    let data = match user_data {
+        Some(d) => d,
+        None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
+    };
     let (backend, adapter) = match &gpu {
         Some(g) => ("gpu", Some(g.adapter_name.clone())),
         None => ("cpu", None),
     };
     let log_every = args.log_every.unwrap_or((args.epochs / 10).max(1));
-    let source =
-        if args.batch == 4 { "the XOR table".to_string() } else { format!("noisy XOR samples, σ = {}", args.noise) };
+    let source = match &args.data {
+        Some(p) => format!("rows of {}", p.display()),
+        None if batch == 4 => "the XOR table".to_string(),
+        None => format!("noisy XOR samples, σ = {}", args.noise),
+    };
 
     if let Some(a) = &adapter {
         say(args.json, &format!("adapter: {a}"));
@@ -231,7 +242,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         args.json,
         &format!(
             "training 2-{}-1 on {} samples ({source}) for {} epochs, lr {}, seed {}, on the {backend}",
-            params.hidden, args.batch, args.epochs, args.lr, args.seed
+            params.hidden, batch, args.epochs, args.lr, args.seed
         ),
     );
     let mut trainer: Box<dyn Trainer> = match gpu {
@@ -252,7 +263,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         cpu::forward(&outcome.params, &xt).s2
     };
     let epochs_per_s = args.epochs as f64 / outcome.seconds;
-    let samples_per_s = epochs_per_s * args.batch as f64;
+    let samples_per_s = epochs_per_s * batch as f64;
 
     if let Some(path) = &args.save {
         let mut extra = serde_json::Map::new();
@@ -261,7 +272,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             ("epochs", json!(args.epochs)),
             ("lr", json!(args.lr)),
             ("seed", json!(args.seed)),
-            ("batch", json!(args.batch)),
+            ("batch", json!(batch)),
             ("final_loss", json!(outcome.final_loss)),
             ("backend", json!(backend)),
             ("adapter", json!(adapter)),
@@ -276,7 +287,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         let report = json!({
             "backend": backend,
             "adapter": adapter,
-            "batch": args.batch,
+            "batch": batch,
             "hidden": outcome.params.hidden,
             "epochs": args.epochs,
             "lr": args.lr,

@@ -61,6 +61,9 @@ pub struct ScaleArgs {
     /// Which GPU kernels train.
     #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
     pub kernels: KernelChoice,
+    /// Sweep over the first rows of this CSV file (header x1,x2,y) instead of generated data.
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "noise")]
+    pub data: Option<PathBuf>,
     /// Write the records as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
@@ -95,11 +98,16 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     for path in args.csv.iter().chain(&args.plot) {
         check_writable(path)?;
     }
+    let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
     let want_gpu = args.backend.contains(&SweepBackend::Gpu);
     let gpu = if want_gpu { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
-    let max = match args.max_batch {
-        Some(m) => m,
-        None => default_max_batch(gpu.as_ref(), args.hidden),
+    let max = match (args.max_batch, &user_data) {
+        (Some(m), Some(d)) if m > d.len() => {
+            return Err(Error::Input(format!("--max-batch {m} is over the {} rows of the --data file", d.len())))
+        }
+        (Some(m), _) => m,
+        (None, Some(d)) => d.len(),
+        (None, None) => default_max_batch(gpu.as_ref(), args.hidden),
     };
     if max < args.min_batch {
         return Err(Error::Input(format!("--max-batch {max} is below --min-batch {}", args.min_batch)));
@@ -149,7 +157,10 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     // steal cores from a software adapter's GPU points in between.
     for &backend in &backends {
         for &batch in &sizes {
-            let data = Dataset::for_batch(batch, args.noise, args.seed)?;
+            let data = match &user_data {
+                Some(d) => d.head(batch),
+                None => Dataset::for_batch(batch, args.noise, args.seed)?,
+            };
             bar.set_message(format!("{backend:?} at batch {batch}"));
             let record = match backend {
                 SweepBackend::Gpu => point("gpu", gpu.as_ref(), data, &spec)?,
