@@ -14,6 +14,7 @@ pub mod data;
 pub mod experiments;
 pub mod gpu;
 pub mod model;
+pub mod selfcheck;
 pub mod train;
 
 /// Everything that can go wrong, sorted by whose fault it is.

@@ -37,7 +37,19 @@ pub fn train(
     trainer: &mut dyn Trainer,
     epochs: u64,
     log_every: u64,
+    on_log: impl FnMut(u64, f32),
+) -> Result<Outcome, Error> {
+    train_observed(trainer, epochs, log_every, on_log, |_, _| {})
+}
+
+/// [`train`], also calling `on_block(first_epoch, losses)` with every block's losses (epoch
+/// `first_epoch + i` started from `losses[i]`), for progress and loss curves.
+pub fn train_observed(
+    trainer: &mut dyn Trainer,
+    epochs: u64,
+    log_every: u64,
     mut on_log: impl FnMut(u64, f32),
+    mut on_block: impl FnMut(u64, &[f32]),
 ) -> Result<Outcome, Error> {
     let log_every = log_every.max(1);
     let mut losses = vec![0.0f32; MAX_BLOCK];
@@ -49,6 +61,7 @@ pub fn train(
         let end = next_log.min(epochs).min(done + MAX_BLOCK as u64);
         let block = &mut losses[..(end - done) as usize];
         trainer.run_epochs(block)?;
+        on_block(done + 1, block);
         for (i, &loss) in block.iter().enumerate() {
             let epoch = done + i as u64 + 1;
             if !loss.is_finite() {

@@ -2,7 +2,7 @@
 
 pub mod scale;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
+use crate::experiments::pictures::{boundary_chart, loss_chart};
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::{Params, MAX_HIDDEN};
@@ -97,6 +98,12 @@ pub struct TrainArgs {
     /// Print exactly one JSON object on stdout; everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
+    /// No progress bar and no loss lines; the summary only.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write loss.png (loss against epoch) and boundary.png (the decision boundary) here.
+    #[arg(long, value_name = "DIR")]
+    pub plot_dir: Option<PathBuf>,
     /// Which GPU kernels train.
     #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
     pub kernels: KernelChoice,
@@ -224,6 +231,8 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         Some(d) => d,
         None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
     };
+    // The points the boundary picture shows (the data moves into the trainer).
+    let shown = args.plot_dir.as_ref().map(|_| data.head(2000));
     let (backend, adapter) = match &gpu {
         Some(g) => ("gpu", Some(g.adapter_name.clone())),
         None => ("cpu", None),
@@ -253,10 +262,29 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         }
         None => Box::new(FastCpuTrainer::new(params, data, args.lr)),
     };
+    if let Some(dir) = &args.plot_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
+        check_writable(&dir.join("loss.png"))?;
+    }
     let width = args.epochs.to_string().len();
-    let outcome = train::train(trainer.as_mut(), args.epochs, log_every, |epoch, loss| {
-        say(args.json, &format!("epoch {epoch:>width$}  loss {loss:.6}"));
-    })?;
+    let progress = Progress::new(args.epochs, args.quiet || args.json);
+    let mut curve = LossCurve::new(args.epochs);
+    let outcome = train::train_observed(
+        trainer.as_mut(),
+        args.epochs,
+        log_every,
+        |epoch, loss| {
+            if !args.quiet {
+                progress.println(args.json, &format!("epoch {epoch:>width$}  loss {loss:.6}"));
+            }
+        },
+        |first, losses| {
+            curve.add(first, losses);
+            progress.update(first + losses.len() as u64 - 1, losses[losses.len() - 1]);
+        },
+    );
+    progress.finish();
+    let outcome = outcome?;
 
     let predictions: Vec<f32> = {
         let xt: Vec<f32> = XOR_INPUTS.iter().map(|x| x[0]).chain(XOR_INPUTS.iter().map(|x| x[1])).collect();
@@ -276,11 +304,18 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             ("final_loss", json!(outcome.final_loss)),
             ("backend", json!(backend)),
             ("adapter", json!(adapter)),
+            ("loss_curve", json!(curve.points)),
         ] {
             extra.insert(k.into(), v);
         }
         outcome.params.save(path, extra)?;
         say(args.json, &format!("saved weights to {}", path.display()));
+    }
+
+    if let (Some(dir), Some(shown)) = (&args.plot_dir, &shown) {
+        loss_chart(&dir.join("loss.png"), &curve.points)?;
+        boundary_chart(&dir.join("boundary.png"), &outcome.params, shown)?;
+        say(args.json, &format!("wrote {0}/loss.png and {0}/boundary.png", dir.display()));
     }
 
     if args.json {
@@ -314,6 +349,65 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// A progress bar on stderr for a run that lasts over a second: hidden until then, and
+/// always when stderr is not a terminal or the user asked for quiet or JSON.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(epochs: u64, quiet: bool) -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_length(epochs);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  {per_sec}  eta {eta}")
+                .expect("template"),
+        );
+        let enabled = !quiet && std::io::stderr().is_terminal();
+        Progress { bar, start: std::time::Instant::now(), enabled }
+    }
+
+    fn update(&self, epoch: u64, loss: f32) {
+        if self.enabled && self.bar.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_position(epoch);
+        self.bar.set_message(format!("loss {loss:.6}"));
+    }
+
+    /// A line that does not tear the bar.
+    fn println(&self, json: bool, line: &str) {
+        self.bar.suspend(|| say(json, line));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The loss of up to 1,000 evenly spread epochs, for loss.png and the saved model.
+struct LossCurve {
+    every: u64,
+    points: Vec<(u64, f32)>,
+}
+
+impl LossCurve {
+    fn new(epochs: u64) -> Self {
+        LossCurve { every: epochs.div_ceil(1000).max(1), points: Vec::new() }
+    }
+
+    fn add(&mut self, first: u64, losses: &[f32]) {
+        for (i, &l) in losses.iter().enumerate() {
+            let epoch = first + i as u64;
+            if (epoch - 1) % self.every == 0 {
+                self.points.push((epoch, l));
+            }
+        }
+    }
 }
 
 /// A rate with the digits that matter: whole numbers from 100 up, three decimals below.

@@ -1,6 +1,7 @@
 //! Experiments built on the trainers: the batch-scaling sweep and its chart.
 
 pub mod chart;
+pub mod pictures;
 pub mod scale;
 
 /// The CPU's model name, for reports (Linux; "unknown CPU" elsewhere).

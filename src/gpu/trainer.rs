@@ -290,6 +290,77 @@ impl GpuTrainer {
     }
 }
 
+/// The forward pass's buffers and dispatches.
+pub struct StepForward {
+    /// `g1, s1: H × N`
+    pub g1: wgpu::Buffer,
+    pub s1: wgpu::Buffer,
+    /// `g2, s2: 1 × N`
+    pub g2: wgpu::Buffer,
+    pub s2: wgpu::Buffer,
+    pub dispatches: Vec<Dispatch>,
+}
+
+/// G1 = W1·Xᵀ + B1, S1 = σ(G1), G2 = W2·S1 + B2, S2 = σ(G2), one kernel a step.
+pub fn step_forward(
+    g: &Gpu,
+    k: &Kernels,
+    xt: &wgpu::Buffer,
+    params: &wgpu::Buffer,
+    h: usize,
+    n: usize,
+    scratch: &Scratch,
+) -> StepForward {
+    let layout = Layout::new(h);
+    let g1 = g.storage("g1: H × N", h * n);
+    let s1 = g.storage("s1: H × N", h * n);
+    let g2 = g.storage("g2: 1 × N", n);
+    let s2 = g.storage("s2: 1 × N", n);
+    let mut d = Vec::new();
+    // G1 = W1 · Xᵀ + B1; S1 = σ(G1)
+    d.extend(k.matmul(
+        g,
+        Operand::new(params, layout.w1, false),
+        Operand::new(xt, 0, false),
+        &g1,
+        0,
+        (h, 2, n),
+        scratch,
+    ));
+    d.push(k.add_bias(g, &g1, params, layout.b1, (h, n)));
+    d.push(k.sigmoid(g, &g1, &s1, (h, n)));
+    // G2 = W2 · S1 + B2; S2 = σ(G2)
+    d.extend(k.matmul(
+        g,
+        Operand::new(params, layout.w2, false),
+        Operand::new(&s1, 0, false),
+        &g2,
+        0,
+        (1, h, n),
+        scratch,
+    ));
+    d.push(k.add_bias(g, &g2, params, layout.b2, (1, n)));
+    d.push(k.sigmoid(g, &g2, &s2, (1, n)));
+    StepForward { g1, s1, g2, s2, dispatches: d }
+}
+
+/// The predictions `S2: 1 × N` of `params` for the inputs `xt: 2 × N`, on the GPU.
+pub fn predict(gpu: &Gpu, params: &Params, xt: &[f32]) -> Result<Vec<f32>, Error> {
+    let (h, n) = (params.hidden, xt.len() / 2);
+    check_fits(gpu, Path::Step, h, n)?;
+    let k = Kernels::new(gpu)?;
+    let forward = gpu.scoped("predicting", || {
+        let xt = gpu.storage_from("xt: 2 × N", xt);
+        let params = gpu.storage_from("params", &params.packed());
+        let scratch = Scratch::new(gpu, 2 * h, n);
+        let forward = step_forward(gpu, &k, &xt, &params, h, n, &scratch);
+        super::kernels::submit(gpu, &forward.dispatches).map(|()| forward)
+    })??;
+    let mut s2 = vec![0.0; n];
+    gpu.read(&forward.s2, 0, &gpu.staging(n), &mut s2)?;
+    Ok(s2)
+}
+
 /// The step-by-step epoch: forward, loss, backward, update, one kernel per factor, with
 /// every intermediate in its own buffer. Returns the program and the bytes it allocated.
 #[allow(clippy::too_many_arguments)]
@@ -305,42 +376,13 @@ fn step_epoch(
 ) -> (Program, u64) {
     let layout = Layout::new(h);
     let grads = g.storage("grads: [d_w1 | d_b1 | d_w2 | d_b2]", layout.len);
-    let g1 = g.storage("g1: H × N", h * n);
-    let s1 = g.storage("s1: H × N", h * n);
-    let g2 = g.storage("g2: 1 × N", n);
-    let s2 = g.storage("s2: 1 × N", n);
     let d_s2 = g.storage("d_s2: 1 × N", n);
     let d_g2 = g.storage("d_g2: 1 × N", n);
     let d_s1 = g.storage("d_s1: H × N", h * n);
     let d_g1 = g.storage("d_g1: H × N", h * n);
     let loss_now = g.storage("loss_now", 1);
     let scratch = Scratch::new(g, 2 * h, n);
-
-    let mut epoch = Vec::new();
-    // G1 = W1 · Xᵀ + B1; S1 = σ(G1)
-    epoch.extend(k.matmul(
-        g,
-        Operand::new(params, layout.w1, false),
-        Operand::new(xt, 0, false),
-        &g1,
-        0,
-        (h, 2, n),
-        &scratch,
-    ));
-    epoch.push(k.add_bias(g, &g1, params, layout.b1, (h, n)));
-    epoch.push(k.sigmoid(g, &g1, &s1, (h, n)));
-    // G2 = W2 · S1 + B2; S2 = σ(G2)
-    epoch.extend(k.matmul(
-        g,
-        Operand::new(params, layout.w2, false),
-        Operand::new(&s1, 0, false),
-        &g2,
-        0,
-        (1, h, n),
-        &scratch,
-    ));
-    epoch.push(k.add_bias(g, &g2, params, layout.b2, (1, n)));
-    epoch.push(k.sigmoid(g, &g2, &s2, (1, n)));
+    let StepForward { g1, s1, g2, s2, dispatches: mut epoch } = step_forward(g, k, xt, params, h, n, &scratch);
     // loss = −(1/N) Σ [T log S2 + (1 − T) log(1 − S2)]
     epoch.extend(k.bce_loss(g, &s2, t, n, &loss_now, 0, &scratch));
     // dG2 = ∂loss/∂S2 ⊙ S2 ⊙ (1 − S2)

@@ -1,0 +1,128 @@
+//! The pictures of a training run: the loss curve, and the decision boundary over the plane.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::cpu;
+use crate::data::Dataset;
+use crate::model::Params;
+use crate::Error;
+
+pub const WIDTH: u32 = 800;
+pub const HEIGHT: u32 = 600;
+
+/// Draws into a temporary PNG beside `path`, then renames it over `path`.
+fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), Error> {
+    let fail = |e: String| Error::Input(format!("cannot draw {}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new().suffix(".png").tempfile_in(dir).map_err(|e| fail(e.to_string()))?;
+    draw(tmp.path()).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
+    Ok(())
+}
+
+/// Loss against epoch, log scale.
+pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {
+    draw_png(path, |file| {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let finite: Vec<(f64, f64)> =
+            curve.iter().filter(|(_, l)| l.is_finite() && *l > 0.0).map(|&(ep, l)| (ep as f64, l as f64)).collect();
+        if finite.is_empty() {
+            return Err("no finite loss to draw".into());
+        }
+        let (lo, hi) = finite.iter().fold((f64::MAX, 0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+        let last = finite.last().map(|p| p.0).unwrap_or(1.0).max(2.0);
+        let mut chart = ChartBuilder::on(&root)
+            .caption("training loss (binary cross-entropy)", ("sans-serif", 22))
+            .margin(20)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(1f64..last, (lo / 1.5..hi * 1.5).log_scale())
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .draw()
+            .map_err(|x| e(&x))?;
+        chart.draw_series(LineSeries::new(finite, BLUE.stroke_width(2))).map_err(|x| e(&x))?;
+        root.present().map_err(|x| e(&x))
+    })
+}
+
+/// Blue (0) through white (0.5) to red (1).
+fn colour(p: f32) -> RGBColor {
+    let p = p.clamp(0.0, 1.0);
+    let mix = |a: f32, b: f32, u: f32| (a + (b - a) * u) as u8;
+    if p < 0.5 {
+        let u = p / 0.5;
+        RGBColor(mix(40.0, 255.0, u), mix(90.0, 255.0, u), 255)
+    } else {
+        let u = (p - 0.5) / 0.5;
+        RGBColor(255, mix(255.0, 60.0, u), mix(255.0, 40.0, u))
+    }
+}
+
+/// The model's predicted probability over [−0.5, 1.5]² as a colour map, the 0.5 contour in
+/// black, and the training points on top (at most 2,000 of them), coloured by label.
+pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<(), Error> {
+    const GRID: usize = 200;
+    let (lo, hi) = (-0.5f32, 1.5f32);
+    let step = (hi - lo) / GRID as f32;
+    // Cell centres, feature-major: x1 along each row of the grid, x2 down the rows.
+    let mut xt = vec![0.0f32; 2 * GRID * GRID];
+    for r in 0..GRID {
+        for c in 0..GRID {
+            xt[r * GRID + c] = lo + (c as f32 + 0.5) * step;
+            xt[GRID * GRID + r * GRID + c] = lo + (r as f32 + 0.5) * step;
+        }
+    }
+    let p = cpu::forward(params, &xt).s2;
+    draw_png(path, |file| {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("P(y = 1) of the 2-{}-1 network; black: 0.5", params.hidden), ("sans-serif", 22))
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(lo..hi, lo..hi)
+            .map_err(|x| e(&x))?;
+        chart.configure_mesh().x_desc("x1").y_desc("x2").disable_mesh().draw().map_err(|x| e(&x))?;
+        let cell = |r: usize, c: usize| {
+            let (x, y) = (lo + c as f32 * step, lo + r as f32 * step);
+            [(x, y), (x + step, y + step)]
+        };
+        chart
+            .draw_series((0..GRID * GRID).map(|i| {
+                let (r, c) = (i / GRID, i % GRID);
+                Rectangle::new(cell(r, c), colour(p[i]).filled())
+            }))
+            .map_err(|x| e(&x))?;
+        // The 0.5 contour: cells whose right or upper neighbour lies on the other side.
+        let side = |i: usize| p[i] >= 0.5;
+        let edge = (0..GRID * GRID).filter(|&i| {
+            let (r, c) = (i / GRID, i % GRID);
+            (c + 1 < GRID && side(i) != side(i + 1)) || (r + 1 < GRID && side(i) != side(i + GRID))
+        });
+        chart.draw_series(edge.map(|i| Rectangle::new(cell(i / GRID, i % GRID), BLACK.filled()))).map_err(|x| e(&x))?;
+        let n = data.len();
+        let every = n.div_ceil(2000).max(1);
+        chart
+            .draw_series((0..n).step_by(every).map(|i| {
+                let fill = if data.t[i] >= 0.5 { RGBColor(150, 0, 0) } else { RGBColor(0, 30, 150) };
+                Circle::new((data.xt[i], data.xt[n + i]), 5, ShapeStyle::from(&fill).filled())
+            }))
+            .map_err(|x| e(&x))?;
+        root.present().map_err(|x| e(&x))
+    })
+}

@@ -1,0 +1,268 @@
+//! Every WGSL kernel against its CPU twin of the same name, on fresh random inputs, with
+//! every output poisoned with NaN first so an unwritten element fails. The `check` command
+//! runs it on a user's own GPU; `tests/kernels.rs` runs it at awkward sizes.
+//!
+//! Inputs that feed a sum over the batch are drawn from [−0.5, 1): with a positive mean the
+//! sum cannot cancel to nearly zero, which would make the relative error meaningless.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cpu;
+use crate::data::Dataset;
+use crate::gpu::kernels::{self, Dispatch, Kernels, Operand, Scratch};
+use crate::gpu::trainer::Path;
+use crate::gpu::{Gpu, GpuTrainer};
+use crate::model::Params;
+use crate::train::Trainer;
+use crate::Error;
+
+/// ‖gpu − cpu‖ / ‖cpu‖ allowed: f32 rounding over at most a few hundred sequential terms
+/// then a tree, against an f64-accumulated reference, stays near 1e-6 at these sizes.
+pub const TOL: f64 = 1e-5;
+
+/// One comparison of a kernel with its twin.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    pub kernel: &'static str,
+    pub case: String,
+    /// ‖gpu − cpu‖ / ‖cpu‖; NaN when the GPU left a NaN (an unwritten element).
+    pub rel_error: f64,
+}
+
+impl CheckResult {
+    pub fn passed(&self) -> bool {
+        self.rel_error <= TOL
+    }
+}
+
+/// ‖a − b‖ / ‖b‖ in f64, with `b` the reference; 0 when both are zero, NaN if `a` has one.
+pub fn rel_error(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    let diff: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum::<f64>().sqrt();
+    if diff == 0.0 {
+        0.0
+    } else {
+        diff / norm
+    }
+}
+
+/// The kernels the checks cover, by name.
+pub fn kernel_names() -> Vec<&'static str> {
+    CHECKS.iter().map(|(name, _)| *name).collect()
+}
+
+/// Runs every check at every (H, N) pair with inputs drawn from `seed`, in table order.
+pub fn check_kernels(gpu: &Gpu, hidden: &[usize], batches: &[usize], seed: u64) -> Result<Vec<CheckResult>, Error> {
+    let kernels = Kernels::new(gpu)?;
+    let mut cx = Ctx { gpu, kernels, rng: ChaCha8Rng::seed_from_u64(seed), results: Vec::new(), current: "" };
+    for (name, check) in CHECKS {
+        cx.current = name;
+        for &n in batches {
+            for &h in hidden {
+                check(&mut cx, h, n)?;
+            }
+        }
+    }
+    Ok(cx.results)
+}
+
+struct Ctx<'a> {
+    gpu: &'a Gpu,
+    kernels: Kernels,
+    rng: ChaCha8Rng,
+    results: Vec<CheckResult>,
+    /// The kernel whose check is running.
+    current: &'static str,
+}
+
+impl Ctx<'_> {
+    fn poisoned(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.gpu.storage_from(label, &vec![f32::NAN; len])
+    }
+
+    fn read(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>, Error> {
+        let staging = self.gpu.staging(len);
+        let mut out = vec![0.0; len];
+        self.gpu.read(buffer, offset, &staging, &mut out)?;
+        Ok(out)
+    }
+
+    fn run(&self, dispatches: &[Dispatch]) -> Result<(), Error> {
+        kernels::submit(self.gpu, dispatches)
+    }
+
+    fn uniform(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..len).map(|_| self.rng.random_range(lo..hi)).collect()
+    }
+
+    fn record(&mut self, case: String, gpu: &[f32], cpu: &[f32]) {
+        self.results.push(CheckResult { kernel: self.current, case, rel_error: rel_error(gpu, cpu) });
+    }
+}
+
+/// The five products of the forward and backward passes, each with its operands at an
+/// offset inside a larger buffer, as the packed parameters are.
+fn check_matmul(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    // (label, m, k, p, a_t, b_t)
+    let cases = [
+        ("G1 = W1·Xᵀ", h, 2, n, false, false),
+        ("G2 = W2·S1", 1, h, n, false, false),
+        ("dW2 = dG2·S1ᵀ", 1, n, h, false, true),
+        ("dS1 = W2ᵀ·dG2", h, 1, n, true, false),
+        ("dW1 = dG1·X", h, n, 2, false, true),
+    ];
+    for (label, m, k, p, a_t, b_t) in cases {
+        let (a_off, b_off, c_off) = (3, 5, 7);
+        let a = cx.uniform(a_off + m * k, -0.5, 1.0);
+        let b = cx.uniform(b_off + k * p, -0.5, 1.0);
+        let a_buf = cx.gpu.storage_from("a", &a);
+        let b_buf = cx.gpu.storage_from("b", &b);
+        let c_buf = cx.poisoned("c", c_off + m * p);
+        let scratch = Scratch::new(cx.gpu, m * p, k);
+        let d = cx.kernels.matmul(
+            cx.gpu,
+            Operand::new(&a_buf, a_off, a_t),
+            Operand::new(&b_buf, b_off, b_t),
+            &c_buf,
+            c_off,
+            (m, k, p),
+            &scratch,
+        );
+        cx.run(&d)?;
+        let want = cpu::matmul(&a[a_off..], a_t, &b[b_off..], b_t, m, k, p);
+        cx.record(format!("matmul {label}, H={h} N={n}"), &cx.read(&c_buf, c_off, m * p)?, &want);
+    }
+    Ok(())
+}
+
+fn check_add_bias(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    let z = cx.uniform(h * n, -4.0, 4.0);
+    let bias = cx.uniform(2 + h, -1.0, 1.0);
+    let z_buf = cx.gpu.storage_from("z", &z);
+    let bias_buf = cx.gpu.storage_from("bias", &bias);
+    cx.run(&[cx.kernels.add_bias(cx.gpu, &z_buf, &bias_buf, 2, (h, n))])?;
+    let mut want = z.clone();
+    cpu::add_bias(&mut want, &bias[2..], n);
+    cx.record(format!("add_bias H={h} N={n}"), &cx.read(&z_buf, 0, h * n)?, &want);
+    Ok(())
+}
+
+fn check_sigmoid(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    let g = cx.uniform(h * n, -30.0, 30.0);
+    let g_buf = cx.gpu.storage_from("g", &g);
+    let s_buf = cx.poisoned("s", h * n);
+    cx.run(&[cx.kernels.sigmoid(cx.gpu, &g_buf, &s_buf, (h, n))])?;
+    cx.record(format!("sigmoid H={h} N={n}"), &cx.read(&s_buf, 0, h * n)?, &cpu::sigmoid(&g));
+    Ok(())
+}
+
+fn check_sigmoid_backward(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    let ds = cx.uniform(h * n, -1.0, 1.0);
+    let s = cx.uniform(h * n, 0.0, 1.0);
+    let ds_buf = cx.gpu.storage_from("ds", &ds);
+    let s_buf = cx.gpu.storage_from("s", &s);
+    let dg_buf = cx.poisoned("dg", h * n);
+    cx.run(&[cx.kernels.sigmoid_backward(cx.gpu, &ds_buf, &s_buf, &dg_buf, (h, n))])?;
+    cx.record(format!("sigmoid_backward H={h} N={n}"), &cx.read(&dg_buf, 0, h * n)?, &cpu::sigmoid_backward(&ds, &s));
+    Ok(())
+}
+
+fn targets(cx: &mut Ctx, n: usize) -> Vec<f32> {
+    cx.uniform(n, 0.0, 1.0).into_iter().map(|u| if u < 0.5 { 0.0 } else { 1.0 }).collect()
+}
+
+fn check_bce_loss(cx: &mut Ctx, _h: usize, n: usize) -> Result<(), Error> {
+    let s2 = cx.uniform(n, 0.001, 0.999);
+    let t = targets(cx, n);
+    let s2_buf = cx.gpu.storage_from("s2", &s2);
+    let t_buf = cx.gpu.storage_from("t", &t);
+    let out = cx.poisoned("loss", 4);
+    let scratch = Scratch::new(cx.gpu, 1, n);
+    cx.run(&cx.kernels.bce_loss(cx.gpu, &s2_buf, &t_buf, n, &out, 2, &scratch))?;
+    cx.record(format!("bce_loss N={n}"), &cx.read(&out, 2, 1)?, &[cpu::bce_loss(&s2, &t)]);
+    Ok(())
+}
+
+fn check_bce_grad(cx: &mut Ctx, _h: usize, n: usize) -> Result<(), Error> {
+    let s2 = cx.uniform(n, 0.001, 0.999);
+    let t = targets(cx, n);
+    let s2_buf = cx.gpu.storage_from("s2", &s2);
+    let t_buf = cx.gpu.storage_from("t", &t);
+    let d_buf = cx.poisoned("d_s2", n);
+    cx.run(&[cx.kernels.bce_grad(cx.gpu, &s2_buf, &t_buf, &d_buf, n)])?;
+    cx.record(format!("bce_grad N={n}"), &cx.read(&d_buf, 0, n)?, &cpu::bce_grad(&s2, &t));
+    Ok(())
+}
+
+fn check_sum_rows(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    let a = cx.uniform(1 + h * n, -0.5, 1.0);
+    let a_buf = cx.gpu.storage_from("a", &a);
+    let out = cx.poisoned("out", 3 + h);
+    let scratch = Scratch::new(cx.gpu, h, n);
+    cx.run(&cx.kernels.sum_rows(cx.gpu, &a_buf, 1, h, n, &out, 3, 1.0, &scratch))?;
+    cx.record(format!("sum_rows H={h} N={n}"), &cx.read(&out, 3, h)?, &cpu::sum_rows(&a[1..], n));
+    Ok(())
+}
+
+fn check_sgd_update(cx: &mut Ctx, h: usize, _n: usize) -> Result<(), Error> {
+    let len = 4 * h + 1;
+    let params = cx.uniform(len, -1.0, 1.0);
+    let grads = cx.uniform(len, -1.0, 1.0);
+    let p_buf = cx.gpu.storage_from("params", &params);
+    let g_buf = cx.gpu.storage_from("grads", &grads);
+    cx.run(&[cx.kernels.sgd_update(cx.gpu, &p_buf, &g_buf, len, 0.37)])?;
+    let mut want = params.clone();
+    cpu::sgd_update(&mut want, &grads, 0.37);
+    cx.record(format!("sgd_update H={h}"), &cx.read(&p_buf, 0, len)?, &want);
+    Ok(())
+}
+
+/// The fused kernels do a whole epoch, so their twin is the CPU's `epoch`: one epoch from
+/// random weights on `n` random samples, weights and loss compared.
+fn check_fused_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) -> Result<(), Error> {
+    let seed = cx.rng.random();
+    let params = Params::init(h, seed);
+    let data = Dataset::noisy_xor(n, 0.3, seed)?;
+    let mut want = params.clone();
+    let want_loss = cpu::epoch(&mut want, &data.xt, &data.t, 0.5);
+    let gpu = Gpu::open(cx.gpu.adapter.clone())?;
+    let mut trainer = GpuTrainer::with_path(gpu, &params, &data, 0.5, path, 1)?;
+    let mut loss = [f32::NAN];
+    trainer.run_epochs(&mut loss)?;
+    let got: Vec<f32> = trainer.params()?.iter().collect();
+    cx.record(format!("{path:?} epoch, weights, H={h} N={n}"), &got, &want.iter().collect::<Vec<_>>());
+    cx.record(format!("{path:?} epoch, loss, H={h} N={n}"), &loss, &[want_loss]);
+    Ok(())
+}
+
+fn check_train_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    if n <= 64 {
+        check_fused_epoch(cx, h, n, Path::Tiny)?;
+    }
+    Ok(())
+}
+
+fn check_epoch_partials(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    check_fused_epoch(cx, h, n, Path::Fused)
+}
+
+type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
+
+/// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
+/// whole epoch, so their twin is the CPU's [`cpu::epoch`].
+const CHECKS: [(&str, Check); 11] = [
+    ("matmul", check_matmul),
+    ("add_bias", check_add_bias),
+    ("sigmoid", check_sigmoid),
+    ("sigmoid_backward", check_sigmoid_backward),
+    ("bce_loss", check_bce_loss),
+    ("bce_grad", check_bce_grad),
+    ("sum_rows", check_sum_rows),
+    ("sgd_update", check_sgd_update),
+    ("train_tiny", check_train_tiny),
+    ("epoch_partials", check_epoch_partials),
+    // apply_update finishes every fused epoch: checked with it.
+    ("apply_update", check_epoch_partials),
+];
