@@ -403,7 +403,7 @@ impl LossCurve {
     fn add(&mut self, first: u64, losses: &[f32]) {
         for (i, &l) in losses.iter().enumerate() {
             let epoch = first + i as u64;
-            if (epoch - 1) % self.every == 0 {
+            if (epoch - 1).is_multiple_of(self.every) {
                 self.points.push((epoch, l));
             }
         }
