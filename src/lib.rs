@@ -29,6 +29,9 @@ pub enum Error {
     /// An error wgpu reported (validation, out of memory, device lost): exit status 1.
     #[error("GPU error: {0}")]
     Gpu(String),
+    /// `check` found a kernel that disagrees with the CPU reference: exit status 1.
+    #[error("some kernels disagree with the CPU reference (see above)")]
+    CheckFailed,
     /// The loss stopped being a finite number: exit status 1.
     #[error("training diverged: the loss is {loss} at epoch {epoch}; try a smaller --lr")]
     Diverged { epoch: u64, loss: f32 },

@@ -221,7 +221,7 @@ fn check_sgd_update(cx: &mut Ctx, h: usize, _n: usize) -> Result<(), Error> {
 
 /// The fused kernels do a whole epoch, so their twin is the CPU's `epoch`: one epoch from
 /// random weights on `n` random samples, weights and loss compared.
-fn check_fused_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) -> Result<(), Error> {
+fn check_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) -> Result<(), Error> {
     let seed = cx.rng.random();
     let params = Params::init(h, seed);
     let data = Dataset::noisy_xor(n, 0.3, seed)?;
@@ -239,13 +239,13 @@ fn check_fused_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) -> Result<(),
 
 fn check_train_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     if n <= 64 {
-        check_fused_epoch(cx, h, n, Path::Tiny)?;
+        check_epoch(cx, h, n, Path::Tiny)?;
     }
     Ok(())
 }
 
 fn check_epoch_partials(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
-    check_fused_epoch(cx, h, n, Path::Fused)
+    check_epoch(cx, h, n, Path::Fused)
 }
 
 type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
@@ -266,3 +266,20 @@ const CHECKS: [(&str, Check); 11] = [
     // apply_update finishes every fused epoch: checked with it.
     ("apply_update", check_epoch_partials),
 ];
+
+/// One epoch of the step-by-step path against [`cpu::epoch`] at every (H, N) pair.
+pub fn check_step_epochs(gpu: &Gpu, hidden: &[usize], batches: &[usize], seed: u64) -> Result<Vec<CheckResult>, Error> {
+    let mut cx = Ctx {
+        gpu,
+        kernels: Kernels::new(gpu)?,
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
+        results: Vec::new(),
+        current: "step epoch",
+    };
+    for &n in batches {
+        for &h in hidden {
+            check_epoch(&mut cx, h, n, Path::Step)?;
+        }
+    }
+    Ok(cx.results)
+}

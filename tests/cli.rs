@@ -209,3 +209,91 @@ fn generated_data_is_the_same_for_a_seed() {
         assert_eq!(a.t[i], ((x1 != x2) as u8) as f32);
     }
 }
+
+#[test]
+fn check_passes_on_this_gpu() {
+    let out = xorgpu().args(["check", "--seed", "7"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for kernel in ["matmul", "sum_rows", "bce_loss", "train_tiny", "epoch_partials", "step epoch"] {
+        let line =
+            text.lines().find(|l| l.starts_with(kernel)).unwrap_or_else(|| panic!("no line for {kernel}: {text}"));
+        assert!(line.ends_with("PASS"), "{line}");
+    }
+}
+
+#[test]
+fn info_names_the_adapter_gpu_would_take() {
+    let out = xorgpu().arg("info").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("largest storage binding") && text.contains("--backend gpu takes:"), "{text}");
+}
+
+#[test]
+fn predict_gives_the_same_numbers_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    let points = dir.path().join("p.csv");
+    std::fs::write(&points, "x1,x2\n0.2,0.9\n-1,3\n").unwrap();
+    json_run(&["--backend", "cpu", "--save", model.to_str().unwrap()]);
+    let run = |backend: &str| {
+        let out = xorgpu()
+            .args(["predict", "--model", model.to_str().unwrap(), "--backend", backend, "--json"])
+            .args(["--x", "0,1", "--x", "1,1", "--input", points.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["predictions"].as_array().unwrap().iter().map(|p| p["p"].as_f64().unwrap()).collect::<Vec<f64>>()
+    };
+    let (gpu, cpu) = (run("gpu"), run("cpu"));
+    assert_eq!(gpu.len(), 4);
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert!((g - c).abs() <= 1e-6, "gpu {g}, cpu {c}");
+    }
+    assert!(cpu[0] > 0.5 && cpu[1] < 0.5, "XOR: {cpu:?}");
+    fails(&["predict", "--model", model.to_str().unwrap(), "--x", "1,abc"], 2, "--x");
+}
+
+#[test]
+fn pictures_are_pngs_of_their_stated_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let pics = dir.path().join("pics");
+    let model = dir.path().join("m.json");
+    json_run(&["--backend", "cpu", "--plot-dir", pics.to_str().unwrap(), "--save", model.to_str().unwrap()]);
+    for name in ["loss.png", "boundary.png"] {
+        assert_eq!(png_size(&std::fs::read(pics.join(name)).unwrap()), (800, 600), "{name}");
+    }
+    let again = dir.path().join("again");
+    let out = xorgpu()
+        .args(["plot", "--model", model.to_str().unwrap(), "--out-dir", again.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["loss.png", "boundary.png"] {
+        assert_eq!(png_size(&std::fs::read(again.join(name)).unwrap()), (800, 600), "{name}");
+    }
+}
+
+#[test]
+fn no_adapter_says_how_to_get_one() {
+    // No adapter of this backend exists on Linux, so wgpu finds none.
+    let out = xorgpu().env("WGPU_BACKEND", "dx12").args(["--backend", "gpu"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mesa-vulkan-drivers") && stderr.contains("--backend cpu"), "{stderr}");
+    // auto falls back to the CPU and says so.
+    let out = xorgpu().env("WGPU_BACKEND", "dx12").args(["--epochs", "10"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("training on the CPU"));
+}
+
+#[test]
+fn oversized_batches_and_bad_output_paths_are_refused() {
+    fails(&["--backend", "gpu", "--batch", "5000000000"], 2, "too large");
+    fails(&["--backend", "cpu", "--batch", "5000000000000"], 2, "largest batch that fits");
+    fails(&["scale", "--max-batch", "64", "--csv", "/no/such/dir/s.csv"], 2, "cannot write");
+    fails(&["scale", "--max-batch", "64", "--plot", "/no/such/dir/s.png"], 2, "cannot write");
+    fails(&["--plot-dir", "/proc/no/such"], 2, "cannot create");
+}

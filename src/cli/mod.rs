@@ -1,6 +1,7 @@
 //! The command line: parsing, checking, and the `train` command's report.
 
 pub mod scale;
+pub mod tools;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -39,6 +40,14 @@ pub enum Command {
     Train(TrainArgs),
     /// Sweep the batch size and time both backends: where does the GPU pay off?
     Scale(scale::ScaleArgs),
+    /// Answer for points with a saved model, on either backend.
+    Predict(tools::PredictArgs),
+    /// Draw a saved model's decision boundary (and its loss curve, if saved with it).
+    Plot(tools::PlotArgs),
+    /// List the adapters wgpu sees, their limits, and which one `--backend gpu` takes.
+    Info(tools::InfoArgs),
+    /// Check every kernel and whole epochs on this GPU against the CPU reference.
+    Check(tools::CheckArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -168,6 +177,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Train(args)) => train_command(&args),
         Some(Command::Scale(args)) => scale::scale_command(&args),
+        Some(Command::Predict(args)) => tools::predict_command(&args),
+        Some(Command::Plot(args)) => tools::plot_command(&args),
+        Some(Command::Info(args)) => tools::info_command(&args),
+        Some(Command::Check(args)) => tools::check_command(&args),
         None => train_command(&cli.train),
     }
 }
@@ -182,7 +195,7 @@ fn say(json: bool, line: &str) {
 }
 
 /// Opens the GPU for `backend`; `None` means train on the CPU.
-fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Gpu>, Error> {
+pub(crate) fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Gpu>, Error> {
     match backend {
         Backend::Cpu => Ok(None),
         Backend::Gpu => Gpu::new(adapter).map(Some),
@@ -227,6 +240,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         // Before the data is made: a batch the device cannot take costs nothing.
         check_fits(g, path, params.hidden, batch)?;
     }
+    check_host_memory(batch)?;
     let data = match user_data {
         Some(d) => d,
         None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
@@ -407,6 +421,20 @@ impl LossCurve {
                 self.points.push((epoch, l));
             }
         }
+    }
+}
+
+/// Refuses a batch whose data (12 bytes a sample) would not fit the host's free memory.
+pub(crate) fn check_host_memory(batch: usize) -> Result<(), Error> {
+    let need = batch as u64 * 12;
+    match crate::experiments::host_available_bytes() {
+        Some(free) if need > free => Err(Error::Input(format!(
+            "batch {batch} needs {:.1} GB of memory for its data and {:.1} GB is free; the largest batch that fits is {}",
+            need as f64 / 1e9,
+            free as f64 / 1e9,
+            free / 12
+        ))),
+        _ => Ok(()),
     }
 }
 

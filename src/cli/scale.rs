@@ -85,12 +85,13 @@ fn factor(s: &str) -> Result<usize, String> {
     }
 }
 
-const HEADER: &str = "backend      batch      epochs   s/epoch      samples/s   final loss   device bytes";
+const HEADER: &str = "backend      batch      epochs   s/epoch  gpu s/epoch      samples/s   final loss   device bytes";
 
 fn row(r: &Record) -> String {
+    let gpu = r.gpu_seconds_per_epoch.map_or("-".to_string(), |s| format!("{s:.3e}"));
     format!(
-        "{:<7} {:>10} {:>11} {:>9.3e} {:>14.4e} {:>12.6} {:>14}",
-        r.backend, r.batch, r.epochs, r.seconds_per_epoch, r.samples_per_s, r.final_loss, r.device_bytes
+        "{:<7} {:>10} {:>11} {:>9.3e} {:>12} {:>14.4e} {:>12.6} {:>14}",
+        r.backend, r.batch, r.epochs, r.seconds_per_epoch, gpu, r.samples_per_s, r.final_loss, r.device_bytes
     )
 }
 
@@ -122,8 +123,8 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     let cpu = cpu_name();
     if let Some(g) = &gpu {
         say(&format!("gpu: {}", g.adapter_name));
-        if g.adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            say("GPU time per epoch: not measured (wall time only)");
+        if g.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            say("GPU time per epoch: from timestamp queries, one submission of the timed epochs");
         } else {
             say("GPU time per epoch: not measured (this adapter has no timestamp queries); wall time only");
         }

@@ -107,33 +107,32 @@ pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize) -> usize {
 pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
     let params = Params::init(spec.hidden, spec.seed);
     let batch = data.len();
-    let (mut trainer, adapter, bytes): (Box<dyn Trainer>, String, u64) = match gpu {
+    let (epochs, seconds_per_epoch, gpu_seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
         Some(g) => {
             let gpu = Gpu::open(g.adapter.clone())?;
             let path = spec.kernels.unwrap_or_else(|| Path::fastest(&gpu, spec.hidden, batch));
             let name = gpu.adapter_name.clone();
-            let t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, 1000)?;
-            let bytes = t.device_bytes();
-            (Box::new(t), name, bytes)
+            let mut t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, 1000)?;
+            let (epochs, wall) = measure(&mut t, spec)?;
+            let gpu_time = t.gpu_seconds_per_epoch(epochs as usize)?;
+            (epochs, wall, gpu_time, t.loss()?, name, t.device_bytes())
         }
         None => {
-            let t = FastCpuTrainer::new(params, data, spec.lr);
-            let bytes = t.memory_bytes();
-            (Box::new(t), crate::experiments::cpu_name(), bytes)
+            let mut t = FastCpuTrainer::new(params, data, spec.lr);
+            let (epochs, wall) = measure(&mut t, spec)?;
+            (epochs, wall, None, t.loss()?, crate::experiments::cpu_name(), t.memory_bytes())
         }
     };
-    let (epochs, seconds_per_epoch) = measure(trainer.as_mut(), spec)?;
-    let final_loss = trainer.loss()?;
     Ok(Record {
         backend: backend.into(),
         adapter,
         batch,
         epochs,
         seconds_per_epoch,
-        gpu_seconds_per_epoch: None,
+        gpu_seconds_per_epoch,
         samples_per_s: batch as f64 / seconds_per_epoch,
         final_loss,
-        device_bytes: bytes,
+        device_bytes,
     })
 }
 

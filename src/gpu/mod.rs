@@ -96,7 +96,8 @@ impl Gpu {
         let adapter_name = describe(&info);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("xorgpu"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps where the adapter has them, for GPU time in `scale`.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

@@ -254,7 +254,6 @@ impl GpuTrainer {
 
     /// Submits `epochs` epochs, the losses going to slots 0.. of the history.
     fn submit_epochs(&self, epochs: usize) {
-        let device = &self.gpu.device;
         self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
         let per_submit = match &self.program {
             Program::Tiny { epochs_per_dispatch, .. } => *epochs_per_dispatch,
@@ -262,31 +261,91 @@ impl GpuTrainer {
         };
         for first in (0..epochs).step_by(per_submit) {
             let count = per_submit.min(epochs - first);
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
-            match &self.program {
-                Program::Step { epoch, loss_now } => {
-                    for i in first..first + count {
-                        {
-                            let mut pass = encoder.begin_compute_pass(&Default::default());
-                            record_all(&mut pass, epoch);
-                        }
-                        // The loss slot differs per epoch, and a copy needs no bind group.
-                        encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
-                    }
-                }
-                Program::Tiny { train, .. } => {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    train.record(&mut pass);
-                }
-                Program::Fused { epoch } => {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    for _ in 0..count {
-                        record_all(&mut pass, epoch);
-                    }
-                }
-            }
+            let mut encoder =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
+            self.record_epochs(&mut encoder, first, count, None);
             self.gpu.queue.submit([encoder.finish()]);
         }
+    }
+
+    /// Records epochs `first..first + count` of a block. With `timestamps`, the first pass
+    /// writes query 0 at its start and the last pass query 1 at its end.
+    fn record_epochs(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        first: usize,
+        count: usize,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) {
+        let pass_desc = |is_first: bool, is_last: bool| wgpu::ComputePassDescriptor {
+            label: Some("epochs"),
+            timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
+                query_set,
+                beginning_of_pass_write_index: is_first.then_some(0),
+                end_of_pass_write_index: is_last.then_some(1),
+            }),
+        };
+        match &self.program {
+            Program::Step { epoch, loss_now } => {
+                for i in first..first + count {
+                    {
+                        let mut pass = encoder.begin_compute_pass(&pass_desc(i == first, i + 1 == first + count));
+                        record_all(&mut pass, epoch);
+                    }
+                    // The loss slot differs per epoch, and a copy needs no bind group.
+                    encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
+                }
+            }
+            Program::Tiny { train, epochs_per_dispatch } => {
+                // Each dispatch runs up to epochs_per_dispatch epochs, counted on the device.
+                let mut pass = encoder.begin_compute_pass(&pass_desc(true, true));
+                for _ in 0..count.div_ceil(*epochs_per_dispatch) {
+                    train.record(&mut pass);
+                }
+            }
+            Program::Fused { epoch } => {
+                let mut pass = encoder.begin_compute_pass(&pass_desc(true, true));
+                for _ in 0..count {
+                    record_all(&mut pass, epoch);
+                }
+            }
+        }
+    }
+
+    /// GPU seconds per epoch over `epochs` epochs (at most a block) in one submission, from
+    /// timestamp queries; None where the adapter has none. The weights train on.
+    pub fn gpu_seconds_per_epoch(&mut self, epochs: usize) -> Result<Option<f64>, Error> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let epochs = epochs.clamp(1, MAX_BLOCK);
+        let g = &self.gpu;
+        let (query_set, resolved) = g.scoped("timing epochs", || {
+            let query_set = g.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("epoch timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            });
+            let resolved = g.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved timestamps"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            g.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
+            let mut encoder = g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("timed") });
+            self.record_epochs(&mut encoder, 0, epochs, Some(&query_set));
+            encoder.resolve_query_set(&query_set, 0..2, &resolved, 0);
+            g.queue.submit([encoder.finish()]);
+            (query_set, resolved)
+        })?;
+        // Two u64 ticks read as four f32-sized words through the usual read-back.
+        let mut words = [0.0f32; 4];
+        g.read(&resolved, 0, &self.staging, &mut words)?;
+        drop(query_set);
+        let ticks: [u64; 2] = bytemuck::cast(words);
+        let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * g.queue.get_timestamp_period() as f64 * 1e-9;
+        Ok(Some(seconds / epochs as f64))
     }
 }
 

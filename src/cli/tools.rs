@@ -1,0 +1,230 @@
+//! The commands around training: `predict`, `plot`, `info` and `check`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::{check_writable, Backend};
+use crate::cpu;
+use crate::data::{Dataset, XOR_INPUTS, XOR_TARGETS};
+use crate::experiments::pictures::{boundary_chart, loss_chart};
+use crate::gpu::{self, Gpu};
+use crate::model::Params;
+use crate::selfcheck::{self, TOL};
+use crate::Error;
+
+fn point(s: &str) -> Result<[f32; 2], String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    match parts[..] {
+        [a, b] => match (a.parse::<f32>(), b.parse::<f32>()) {
+            (Ok(a), Ok(b)) if a.is_finite() && b.is_finite() => Ok([a, b]),
+            _ => Err(format!("expected two finite numbers, got {s:?}")),
+        },
+        _ => Err(format!("expected x1,x2, got {s:?}")),
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PredictArgs {
+    /// A weights file written by --save (or any file in the weight-file format).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// A point to answer for, as x1,x2; repeat for more.
+    #[arg(long = "x", value_name = "X1,X2", value_parser = point, allow_hyphen_values = true)]
+    pub points: Vec<[f32; 2]>,
+    /// Points from a CSV file with the header x1,x2 (a y column is allowed and ignored).
+    #[arg(long, value_name = "FILE.csv")]
+    pub input: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Use the adapter whose name contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Points from a CSV with the header `x1,x2` or `x1,x2,y`.
+fn read_points(path: &std::path::Path) -> Result<Vec<[f32; 2]>, Error> {
+    let name = path.display();
+    let bad = |what: String| Error::Input(format!("{name}: {what}"));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    match lines.next() {
+        Some((_, h)) if ["x1,x2", "x1,x2,y"].contains(&h.replace(' ', "").as_str()) => {}
+        Some((_, h)) => return Err(bad(format!("line 1: expected the header x1,x2, found {h:?}"))),
+        None => return Err(bad("the file is empty".into())),
+    }
+    let points: Vec<[f32; 2]> = lines
+        .map(|(i, l)| {
+            let cells: Vec<&str> = l.split(',').collect();
+            point(&cells[..2.min(cells.len())].join(",")).map_err(|e| bad(format!("line {}: {e}", i + 1)))
+        })
+        .collect::<Result<_, _>>()?;
+    if points.is_empty() {
+        return Err(bad("no points after the header".into()));
+    }
+    Ok(points)
+}
+
+pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
+    let params = Params::load(&args.model)?;
+    let mut points = args.points.clone();
+    if let Some(path) = &args.input {
+        points.extend(read_points(path)?);
+    }
+    if points.is_empty() {
+        points.extend(XOR_INPUTS);
+    }
+    let xt: Vec<f32> = points.iter().map(|p| p[0]).chain(points.iter().map(|p| p[1])).collect();
+    let gpu = super::open_gpu(args.backend, args.adapter.as_deref())?;
+    let (backend, adapter, predictions) = match &gpu {
+        Some(g) => ("gpu", Some(g.adapter_name.clone()), gpu::trainer::predict(g, &params, &xt)?),
+        None => ("cpu", None, cpu::forward(&params, &xt).s2),
+    };
+    if args.json {
+        let rows: Vec<_> =
+            points.iter().zip(&predictions).map(|(x, p)| json!({"x1": x[0], "x2": x[1], "p": p})).collect();
+        let report = json!({"backend": backend, "adapter": adapter, "predictions": rows});
+        writeln!(std::io::stdout().lock(), "{report}").ok();
+    } else {
+        for (x, p) in points.iter().zip(&predictions) {
+            println!("({}, {}) -> {p:.6}  class {}", x[0], x[1], u8::from(*p >= 0.5));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlotArgs {
+    /// A weights file written by --save.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Folder for boundary.png (and loss.png when the model file holds its loss curve).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Points to show on the boundary (header x1,x2,y); default the XOR table.
+    #[arg(long, value_name = "FILE.csv")]
+    pub data: Option<PathBuf>,
+}
+
+pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
+    let params = Params::load(&args.model)?;
+    let data = match &args.data {
+        Some(p) => Dataset::from_csv(p)?.head(2000),
+        None => {
+            Dataset::from_rows(&XOR_INPUTS.iter().zip(XOR_TARGETS).map(|(x, t)| [x[0], x[1], t]).collect::<Vec<_>>())
+        }
+    };
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|e| Error::Input(format!("cannot create {}: {e}", args.out_dir.display())))?;
+    let boundary = args.out_dir.join("boundary.png");
+    check_writable(&boundary)?;
+    boundary_chart(&boundary, &params, &data)?;
+    println!("wrote {}", boundary.display());
+    // The curve is optional: a hand-written weights file has none.
+    let text = std::fs::read_to_string(&args.model).unwrap_or_default();
+    let curve: Option<Vec<(u64, f32)>> = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("loss_curve").cloned())
+        .and_then(|c| serde_json::from_value(c).ok());
+    if let Some(curve) = curve.filter(|c| !c.is_empty()) {
+        let loss = args.out_dir.join("loss.png");
+        loss_chart(&loss, &curve)?;
+        println!("wrote {}", loss.display());
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InfoArgs {
+    /// The adapter `gpu` would take: the one whose name contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
+    let instance = gpu::instance();
+    let adapters = gpu::adapters(&instance);
+    if adapters.is_empty() {
+        println!("no adapters: {}", gpu::NO_ADAPTER_HINT);
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = a.get_info();
+        let l = a.limits();
+        let timestamps = a.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        println!("adapter {i}: {}", gpu::describe(&info));
+        println!("  driver: {} {}", info.driver, info.driver_info);
+        println!(
+            "  largest buffer: {} bytes; largest storage binding: {} bytes",
+            l.max_buffer_size, l.max_storage_buffer_binding_size
+        );
+        println!(
+            "  workgroups: {} invocations, {} × {} × {} threads, {} bytes of workgroup memory, {} per dimension",
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_size_x,
+            l.max_compute_workgroup_size_y,
+            l.max_compute_workgroup_size_z,
+            l.max_compute_workgroup_storage_size,
+            l.max_compute_workgroups_per_dimension
+        );
+        println!("  timestamp queries: {}", if timestamps { "yes" } else { "no" });
+    }
+    match gpu::select_adapter(&instance, args.adapter.as_deref()) {
+        Ok(a) => println!("--backend gpu takes: {}", gpu::describe(&a.get_info())),
+        Err(e) => println!("--backend gpu: {e}"),
+    }
+    println!("(WGPU_BACKEND, WGPU_ADAPTER_NAME and WGPU_POWER_PREF steer the choice.)");
+    Ok(())
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Seed of the random inputs (default: from the clock, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Check the adapter whose name contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+/// Every kernel and whole epochs on this machine's GPU against the CPU reference: a line
+/// per kernel, and failure unless every comparison passes.
+pub fn check_command(args: &CheckArgs) -> Result<(), Error> {
+    let gpu = Gpu::new(args.adapter.as_deref())?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    });
+    println!("checking {} (seed {seed}; relative error must be ≤ {TOL:e})", gpu.adapter_name);
+    let (hidden, batches) = ([1, 2, 3, 16], [1, 3, 4, 63, 65, 1000, 100_003]);
+    let mut results = selfcheck::check_kernels(&gpu, &hidden, &batches, seed)?;
+    results.extend(selfcheck::check_step_epochs(&gpu, &hidden, &batches, seed)?);
+    let mut names: Vec<&str> = results.iter().map(|r| r.kernel).collect();
+    names.dedup();
+    let mut all_pass = true;
+    for name in names {
+        let mine: Vec<_> = results.iter().filter(|r| r.kernel == name).collect();
+        let worst =
+            mine.iter().map(|r| r.rel_error).fold(0.0, |w: f64, e| if e.is_nan() { f64::NAN } else { w.max(e) });
+        let pass = mine.iter().all(|r| r.passed());
+        all_pass &= pass;
+        println!(
+            "{name:<18} {:>4} cases  worst relative error {worst:.2e}  {}",
+            mine.len(),
+            if pass { "PASS" } else { "FAIL" }
+        );
+        for r in mine.iter().filter(|r| !r.passed()) {
+            println!("    failed: {} ({:e})", r.case, r.rel_error);
+        }
+    }
+    if all_pass {
+        println!("all kernels agree with the CPU reference");
+        Ok(())
+    } else {
+        Err(Error::CheckFailed)
+    }
+}
