@@ -16,8 +16,12 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// e^x. See the module note for the error bound.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2_E).round();
+    let x = x.max(-87.0).min(88.0);
+    // n = round(x·log2 e) by the 1.5·2^23 trick: adding it leaves n in the low mantissa
+    // bits, and no float-to-int conversion (whose saturation would stop vectorising).
+    const MAGIC: f32 = 12_582_912.0;
+    let t = x * LOG2_E + MAGIC;
+    let n = t - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
     // e^r on |r| ≤ ln2/2, Cephes expf's minimax coefficients.
     let p = 1.987_569_1e-4f32;
@@ -27,7 +31,8 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
-    er * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n: n's bits shifted into the exponent field, plus the bias.
+    er * f32::from_bits((t.to_bits() << 23).wrapping_add(127 << 23))
 }
 
 /// ln x for normal positive x. See the module note for the error bound.

@@ -45,12 +45,37 @@ fn clamped_log(p: f32) -> f32 {
 }
 
 /// Per-chunk sums: the P gradient terms in packed order, then the loss term.
-fn chunk_sums(w: &[f32], hidden: usize, inv_n: f32, x1: &[f32], x2: &[f32], t: &[f32], out: &mut [f32]) {
+/// Per-lane working space of [`chunk_sums`], reused so that a tiny batch's epoch allocates
+/// nothing.
+#[derive(Clone)]
+struct Lanes {
+    /// acc[v][lane]: each lane adds its own samples' terms; lanes are added at the end.
+    acc: Vec<[f32; LANES]>,
+    /// s1[j][lane]: the hidden activations of the lane group in flight.
+    s1: Vec<[f32; LANES]>,
+}
+
+impl Lanes {
+    fn new(hidden: usize) -> Self {
+        Lanes { acc: vec![[0.0; LANES]; Layout::new(hidden).len + 1], s1: vec![[0.0; LANES]; hidden] }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn chunk_sums(
+    w: &[f32],
+    hidden: usize,
+    inv_n: f32,
+    x1: &[f32],
+    x2: &[f32],
+    t: &[f32],
+    lanes: &mut Lanes,
+    out: &mut [f32],
+) {
     let l = Layout::new(hidden);
     let p = l.len;
-    // acc[v][lane]: each lane adds its own samples; lanes are added at the end.
-    let mut acc = vec![[0.0f32; LANES]; p + 1];
-    let mut s1 = vec![[0.0f32; LANES]; hidden];
+    let Lanes { acc, s1 } = lanes;
+    acc.fill([0.0; LANES]);
     for start in (0..t.len()).step_by(LANES) {
         let mut xa = [0.0f32; LANES];
         let mut xb = [0.0f32; LANES];
@@ -63,35 +88,47 @@ fn chunk_sums(w: &[f32], hidden: usize, inv_n: f32, x1: &[f32], x2: &[f32], t: &
         tn[..count].copy_from_slice(&t[start..start + count]);
         mask[..count].fill(1.0);
 
+        // Lane arrays are copied into locals and back: the compiler then knows they do not
+        // alias and keeps each in one vector register.
         let mut g2 = [w[l.b2]; LANES];
-        for j in 0..hidden {
+        for (j, s1_j) in s1.iter_mut().enumerate() {
             let (wa, wb, b, v) = (w[l.w1 + 2 * j], w[l.w1 + 2 * j + 1], w[l.b1 + j], w[l.w2 + j]);
+            let mut s = [0.0f32; LANES];
             for k in 0..LANES {
-                let s = sigmoid(wa * xa[k] + wb * xb[k] + b);
-                s1[j][k] = s;
-                g2[k] += v * s;
+                s[k] = sigmoid(wa * xa[k] + wb * xb[k] + b);
+                g2[k] += v * s[k];
             }
+            *s1_j = s;
         }
         let mut dg2 = [0.0f32; LANES];
+        let mut loss = acc[p];
+        let mut d_b2 = acc[l.b2];
         for k in 0..LANES {
             let s2 = sigmoid(g2[k]);
-            acc[p][k] += mask[k] * (tn[k] * clamped_log(s2) + (1.0 - tn[k]) * clamped_log(1.0 - s2));
+            loss[k] += mask[k] * (tn[k] * clamped_log(s2) + (1.0 - tn[k]) * clamped_log(1.0 - s2));
             dg2[k] = mask[k] * (s2 - tn[k]) * inv_n;
-            acc[l.b2][k] += dg2[k];
+            d_b2[k] += dg2[k];
         }
-        for j in 0..hidden {
+        acc[p] = loss;
+        acc[l.b2] = d_b2;
+        for (j, &s) in s1.iter().enumerate() {
             let v = w[l.w2 + j];
+            let (mut d_w2, mut d_w1a, mut d_w1b, mut d_b1) =
+                (acc[l.w2 + j], acc[l.w1 + 2 * j], acc[l.w1 + 2 * j + 1], acc[l.b1 + j]);
             for k in 0..LANES {
-                let s = s1[j][k];
-                acc[l.w2 + j][k] += dg2[k] * s;
-                let dg1 = v * dg2[k] * s * (1.0 - s);
-                acc[l.w1 + 2 * j][k] += dg1 * xa[k];
-                acc[l.w1 + 2 * j + 1][k] += dg1 * xb[k];
-                acc[l.b1 + j][k] += dg1;
+                d_w2[k] += dg2[k] * s[k];
+                let dg1 = v * dg2[k] * s[k] * (1.0 - s[k]);
+                d_w1a[k] += dg1 * xa[k];
+                d_w1b[k] += dg1 * xb[k];
+                d_b1[k] += dg1;
             }
+            acc[l.w2 + j] = d_w2;
+            acc[l.w1 + 2 * j] = d_w1a;
+            acc[l.w1 + 2 * j + 1] = d_w1b;
+            acc[l.b1 + j] = d_b1;
         }
     }
-    for (o, a) in out.iter_mut().zip(&acc) {
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
         *o = a.iter().sum();
     }
 }
@@ -105,13 +142,24 @@ pub struct FastCpuTrainer {
     lr: f32,
     /// `(P + 1) × chunks` sums, reused every epoch.
     sums: Vec<f32>,
+    /// The `P + 1` totals over the chunks, reused every epoch.
+    totals: Vec<f64>,
+    lanes: Lanes,
 }
 
 impl FastCpuTrainer {
     pub fn new(params: Params, data: Dataset, lr: f32) -> Self {
         let p = Layout::new(params.hidden).len;
         let chunks = data.len().div_ceil(CHUNK).max(1);
-        FastCpuTrainer { hidden: params.hidden, w: params.packed(), data, lr, sums: vec![0.0; (p + 1) * chunks] }
+        FastCpuTrainer {
+            hidden: params.hidden,
+            w: params.packed(),
+            data,
+            lr,
+            sums: vec![0.0; (p + 1) * chunks],
+            totals: vec![0.0; p + 1],
+            lanes: Lanes::new(params.hidden),
+        }
     }
 
     /// Bytes of memory the run holds: the data and the per-chunk sums.
@@ -119,31 +167,32 @@ impl FastCpuTrainer {
         ((self.data.xt.len() + self.data.t.len() + self.sums.len() + self.w.len()) * 4) as u64
     }
 
-    /// Gradient and loss of the current weights: `(P + 1)` sums in packed order.
-    fn totals(&mut self) -> Vec<f64> {
+    /// Gradient and loss of the current weights into `self.totals`: `P + 1` sums in packed
+    /// order, the loss sum last.
+    fn compute_totals(&mut self) {
         let n = self.data.len();
         let (x1, x2) = self.data.xt.split_at(n);
         let t = &self.data.t;
         let (w, hidden) = (&self.w, self.hidden);
         let inv_n = 1.0 / n as f32;
         let width = w.len() + 1;
-        let work = |(c, out): (usize, &mut [f32])| {
+        let work = |lanes: &mut Lanes, (c, out): (usize, &mut [f32])| {
             let r = c * CHUNK..((c + 1) * CHUNK).min(n);
-            chunk_sums(w, hidden, inv_n, &x1[r.clone()], &x2[r.clone()], &t[r], out);
+            chunk_sums(w, hidden, inv_n, &x1[r.clone()], &x2[r.clone()], &t[r], lanes, out);
         };
         if n <= CHUNK {
             // One chunk: handing it to the thread pool would cost more than the work.
-            work((0, &mut self.sums[..]));
+            work(&mut self.lanes, (0, &mut self.sums[..]));
         } else {
-            self.sums.par_chunks_mut(width).enumerate().for_each(work);
+            let lanes = &self.lanes;
+            self.sums.par_chunks_mut(width).enumerate().for_each_init(|| lanes.clone(), work);
         }
-        let mut totals = vec![0.0f64; width];
+        self.totals.fill(0.0);
         for chunk in self.sums.chunks(width) {
-            for (t, &s) in totals.iter_mut().zip(chunk) {
+            for (t, &s) in self.totals.iter_mut().zip(chunk) {
                 *t += s as f64;
             }
         }
-        totals
     }
 }
 
@@ -151,8 +200,8 @@ impl Trainer for FastCpuTrainer {
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         let n = self.data.len() as f64;
         for loss in losses {
-            let totals = self.totals();
-            let (grads, loss_sum) = totals.split_at(self.w.len());
+            self.compute_totals();
+            let (grads, loss_sum) = self.totals.split_at(self.w.len());
             *loss = (-loss_sum[0] / n) as f32;
             for (w, &g) in self.w.iter_mut().zip(grads) {
                 *w -= self.lr * g as f32;
@@ -167,6 +216,7 @@ impl Trainer for FastCpuTrainer {
 
     fn loss(&mut self) -> Result<f32, Error> {
         let n = self.data.len() as f64;
-        Ok((-self.totals()[self.w.len()] / n) as f32)
+        self.compute_totals();
+        Ok((-self.totals[self.w.len()] / n) as f32)
     }
 }
