@@ -16,7 +16,7 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// e^x. See the module note for the error bound.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.max(-87.0).min(88.0);
+    let x = x.clamp(-87.0, 88.0);
     // n = round(x·log2 e) by the 1.5·2^23 trick: adding it leaves n in the low mantissa
     // bits, and no float-to-int conversion (whose saturation would stop vectorising).
     const MAGIC: f32 = 12_582_912.0;
