@@ -7,7 +7,7 @@ use crate::model::Params;
 use crate::Error;
 
 /// The most epochs between two loss read-backs: bounds the GPU's loss history buffer.
-pub const MAX_BLOCK: usize = 4096;
+pub const MAX_BLOCK: usize = 1 << 16;
 
 /// A backend that can run epochs of full-batch gradient descent on its own batch.
 pub trait Trainer {
@@ -18,6 +18,22 @@ pub trait Trainer {
     fn params(&mut self) -> Result<Params, Error>;
     /// The loss of the current weights on the training batch.
     fn loss(&mut self) -> Result<f32, Error>;
+    /// Per-kernel device time over `epochs` more epochs, where the backend can measure it.
+    fn profile(&mut self, _epochs: usize) -> Result<Option<Profile>, Error> {
+        Ok(None)
+    }
+}
+
+/// Where an epoch's device time goes, from timestamp queries.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// Each kernel's device seconds per epoch, in the order first dispatched.
+    pub kernels: Vec<(&'static str, f64)>,
+    /// Dispatches and submissions per epoch in the training loop.
+    pub dispatches_per_epoch: f64,
+    pub submissions_per_epoch: f64,
+    /// Bytes one epoch must move at the least: the data read once (12 bytes a sample).
+    pub bytes_per_epoch: u64,
 }
 
 /// What a training run ends with.

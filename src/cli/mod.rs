@@ -116,9 +116,13 @@ pub struct TrainArgs {
     /// Which GPU kernels train.
     #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
     pub kernels: KernelChoice,
+    /// After training, time each kernel with timestamp queries and print where an epoch's
+    /// device time goes, with dispatches and submissions per epoch and bytes per second.
+    #[arg(long)]
+    pub profile: bool,
     /// Most epochs one dispatch of the tiny-batch kernel runs, so that no single GPU job
     /// runs long enough for an OS watchdog to reset the device.
-    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    #[arg(long, default_value_t = crate::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH, value_parser = positive_usize)]
     pub epochs_per_dispatch: usize,
     /// Use the adapter whose name contains NAME (like WGPU_ADAPTER_NAME).
     #[arg(long, value_name = "NAME")]
@@ -300,6 +304,10 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     progress.finish();
     let outcome = outcome?;
 
+    if args.profile {
+        print_profile(trainer.as_mut(), args.json, batch)?;
+    }
+
     let predictions: Vec<f32> = {
         let xt: Vec<f32> = XOR_INPUTS.iter().map(|x| x[0]).chain(XOR_INPUTS.iter().map(|x| x[1])).collect();
         cpu::forward(&outcome.params, &xt).s2
@@ -436,6 +444,36 @@ pub(crate) fn check_host_memory(batch: usize) -> Result<(), Error> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// `--profile`: the device time of each kernel over a few more epochs.
+fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize) -> Result<(), Error> {
+    // Enough epochs to time well, few enough to stay short at any batch.
+    let epochs = (1usize << 22).div_ceil(batch).clamp(1, 1000);
+    match trainer.profile(epochs)? {
+        None => say(json, "profile: not available (CPU backend, or an adapter without timestamp queries)"),
+        Some(p) => {
+            let total: f64 = p.kernels.iter().map(|k| k.1).sum();
+            say(
+                json,
+                &format!("profile over {epochs} more epochs (timestamp queries, each dispatch in its own pass):"),
+            );
+            for (kernel, s) in &p.kernels {
+                say(json, &format!("  {kernel:<18} {:>10.3} µs/epoch  {:>5.1}%", s * 1e6, 100.0 * s / total));
+            }
+            say(
+                json,
+                &format!(
+                    "  dispatches per epoch {:.4}, submissions per epoch {:.4}; the epoch must read {} bytes: {:.2} GB/s achieved",
+                    p.dispatches_per_epoch,
+                    p.submissions_per_epoch,
+                    p.bytes_per_epoch,
+                    p.bytes_per_epoch as f64 / total / 1e9
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A rate with the digits that matter: whole numbers from 100 up, three decimals below.

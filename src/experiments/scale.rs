@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cpu::fast::FastCpuTrainer;
 use crate::data::Dataset;
-use crate::gpu::trainer::{max_batch, Path};
+use crate::gpu::trainer::{max_batch, Path, DEFAULT_EPOCHS_PER_DISPATCH};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::Params;
 use crate::train::{Trainer, MAX_BLOCK};
@@ -112,7 +112,7 @@ pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) 
             let gpu = Gpu::open(g.adapter.clone())?;
             let path = spec.kernels.unwrap_or_else(|| Path::fastest(&gpu, spec.hidden, batch));
             let name = gpu.adapter_name.clone();
-            let mut t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, 1000)?;
+            let mut t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, DEFAULT_EPOCHS_PER_DISPATCH)?;
             let (epochs, wall) = measure(&mut t, spec)?;
             let gpu_time = t.gpu_seconds_per_epoch(epochs as usize)?;
             (epochs, wall, gpu_time, t.loss()?, name, t.device_bytes())

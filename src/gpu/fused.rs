@@ -27,16 +27,25 @@ pub fn tiny_workgroup(gpu: &Gpu, hidden: usize, n: usize) -> Option<u32> {
     (fits_threads && fits_memory).then_some(wg)
 }
 
-/// Samples each thread of epoch_partials takes at least: fewer workgroups, each doing more
-/// work, make the second pass and the workgroup trees cheaper.
-const MIN_SAMPLES_PER_THREAD: usize = 8;
 /// At most this many workgroups (and partial sums per value) per epoch: enough to fill any
 /// current GPU, few enough for one dimension of a dispatch and a short second pass.
 const MAX_GROUPS: usize = 4096;
 
+/// Samples each thread of epoch_partials takes at least. Fewer, fuller workgroups make the
+/// workgroup trees and the second pass cheaper; a GPU still needs many threads in flight,
+/// a CPU adapter only a few workgroups per core, and its barriers are costly (llvmpipe at
+/// 2^20 samples: 65 ms an epoch at 8 samples a thread, 11 ms at 128, 8.8 ms at 1024).
+pub fn samples_per_thread(gpu: &Gpu) -> usize {
+    if gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+        1024
+    } else {
+        64
+    }
+}
+
 /// Workgroups of epoch_partials for a batch (or chunk) of `n`.
-pub fn groups_for(n: usize) -> usize {
-    n.div_ceil(WG as usize * MIN_SAMPLES_PER_THREAD).clamp(1, MAX_GROUPS)
+pub fn groups_for(n: usize, samples_per_thread: usize) -> usize {
+    n.div_ceil(WG as usize * samples_per_thread).clamp(1, MAX_GROUPS)
 }
 
 #[repr(C)]
@@ -74,6 +83,7 @@ impl FusedBuffers<'_> {
 /// The fused pipelines, compiled for one hidden width.
 pub struct FusedKernels {
     family: Family,
+    samples_per_thread: usize,
 }
 
 impl FusedKernels {
@@ -87,11 +97,16 @@ impl FusedKernels {
             &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             &["train_tiny", "epoch_partials", "apply_update"],
         )?;
-        Ok(FusedKernels { family })
+        Ok(FusedKernels { family, samples_per_thread: samples_per_thread(gpu) })
     }
 
     /// Up to `epochs_per_dispatch` epochs of a batch of `n` ≤ the workgroup in one
     /// dispatch; how many is read from the state buffer, which it advances.
+    /// Workgroups of epoch_partials for a chunk of `n` on this device.
+    pub fn groups_for(&self, n: usize) -> usize {
+        groups_for(n, self.samples_per_thread)
+    }
+
     pub fn train_tiny(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, epochs_per_dispatch: u32) -> Dispatch {
         let n = n as u32;
         let dims =
@@ -111,12 +126,12 @@ impl FusedKernels {
         hidden: usize,
     ) -> Vec<Dispatch> {
         let total_n = chunks.iter().map(|(_, n)| n).sum::<usize>() as u32;
-        let groups_total = chunks.iter().map(|(_, n)| groups_for(*n)).sum::<usize>() as u32;
+        let groups_total = chunks.iter().map(|(_, n)| self.groups_for(*n)).sum::<usize>() as u32;
         let apply = apply as u32;
         let mut dispatches = Vec::new();
         let mut group_offset = 0;
         for (b, n) in chunks {
-            let groups = groups_for(*n) as u32;
+            let groups = self.groups_for(*n) as u32;
             let n = *n as u32;
             let dims = FusedDims { n, epochs_per_dispatch: 1, lr, groups, group_offset, groups_total, total_n, apply };
             dispatches.push(self.family.dispatch(gpu, "epoch_partials", &dims, &b.list(), [groups, 1, 1]));

@@ -2,12 +2,12 @@
 //! recorded back to back and submitted in bounded batches, with nothing read back but the
 //! loss history once per block.
 
-use super::fused::{groups_for, tiny_workgroup, FusedBuffers, FusedKernels};
+use super::fused::{tiny_workgroup, FusedBuffers, FusedKernels};
 use super::kernels::{record_all, Dispatch, Kernels, Operand, Scratch, WG};
 use super::Gpu;
 use crate::data::Dataset;
 use crate::model::{Layout, Params};
-use crate::train::{Trainer, MAX_BLOCK};
+use crate::train::{Profile, Trainer, MAX_BLOCK};
 use crate::Error;
 
 /// Sample-epochs one submission carries at most (and never more than 64 epochs): enough to
@@ -15,6 +15,11 @@ use crate::Error;
 /// watchdog allows a GPU job.
 const SAMPLE_EPOCHS_PER_SUBMIT: usize = 1 << 24;
 const MAX_EPOCHS_PER_SUBMIT: usize = 64;
+
+/// Epochs one train_tiny dispatch runs at most by default: tens of milliseconds on llvmpipe
+/// and on GPUs (an epoch takes 1–2 µs there), far from any watchdog, while each submission
+/// costs about 1.5 ms on llvmpipe (measured), so fewer, longer dispatches pay.
+pub const DEFAULT_EPOCHS_PER_DISPATCH: usize = 20_000;
 
 /// Which kernels train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +120,7 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { path: None, epochs_per_dispatch: 1000, max_chunk: None }
+        GpuOptions { path: None, epochs_per_dispatch: DEFAULT_EPOCHS_PER_DISPATCH, max_chunk: None }
     }
 }
 
@@ -184,7 +189,7 @@ impl GpuTrainer {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let groups: usize = chunks.iter().map(|c| groups_for(c.2)).sum();
+            let groups: usize = chunks.iter().map(|c| fused.groups_for(c.2)).sum();
             let partials = g.storage("partials: (P + 1) × groups", (layout.len + 1) * groups);
             let staging = g.staging(MAX_BLOCK.max(layout.len));
             let bound: Vec<(FusedBuffers, usize)> = chunks
@@ -310,6 +315,83 @@ impl GpuTrainer {
                 }
             }
         }
+    }
+
+    /// Each dispatch of `epochs` epochs in a pass of its own, timed by timestamp queries
+    /// (None without them). The weights train on. Separate passes add a little time; the
+    /// per-kernel split is what this is for.
+    pub fn profile_kernels(&mut self, epochs: usize) -> Result<Option<Profile>, Error> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let (dispatches, epochs): (Vec<&Dispatch>, usize) = match &self.program {
+            Program::Step { epoch, .. } | Program::Fused { epoch } => {
+                let epochs = epochs.clamp(1, 2048 / epoch.len().max(1)).max(1);
+                (epoch.iter().cycle().take(epoch.len() * epochs).collect(), epochs)
+            }
+            // One dispatch runs the epochs (up to epochs_per_dispatch of them).
+            Program::Tiny { train, epochs_per_dispatch } => (vec![train], epochs.clamp(1, *epochs_per_dispatch)),
+        };
+        let count = 2 * dispatches.len() as u32;
+        let g = &self.gpu;
+        let (query_set, resolved) = g.scoped("profiling kernels", || {
+            let query_set = g.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let resolved = g.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved profile"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            g.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
+            let mut encoder =
+                g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+            for (i, d) in dispatches.iter().enumerate() {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(d.kernel),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &query_set,
+                        beginning_of_pass_write_index: Some(2 * i as u32),
+                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    }),
+                });
+                d.record(&mut pass);
+            }
+            encoder.resolve_query_set(&query_set, 0..count, &resolved, 0);
+            g.queue.submit([encoder.finish()]);
+            (query_set, resolved)
+        })?;
+        let staging = g.staging(2 * count as usize);
+        let mut words = vec![0.0f32; 2 * count as usize];
+        g.read(&resolved, 0, &staging, &mut words)?;
+        drop(query_set);
+        let ticks: &[u64] = bytemuck::cast_slice(&words);
+        let period = g.queue.get_timestamp_period() as f64 * 1e-9;
+        let mut kernels: Vec<(&'static str, f64)> = Vec::new();
+        for (i, d) in dispatches.iter().enumerate() {
+            let seconds = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / epochs as f64;
+            match kernels.iter_mut().find(|(k, _)| *k == d.kernel) {
+                Some(entry) => entry.1 += seconds,
+                None => kernels.push((d.kernel, seconds)),
+            }
+        }
+        let per_submit = match &self.program {
+            Program::Tiny { epochs_per_dispatch, .. } => *epochs_per_dispatch,
+            _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
+        } as f64;
+        let dispatches_per_epoch = match &self.program {
+            Program::Step { epoch, .. } | Program::Fused { epoch } => epoch.len() as f64,
+            Program::Tiny { .. } => 1.0 / per_submit,
+        };
+        Ok(Some(Profile {
+            kernels,
+            dispatches_per_epoch,
+            submissions_per_epoch: 1.0 / per_submit,
+            bytes_per_epoch: 12 * self.n as u64,
+        }))
     }
 
     /// GPU seconds per epoch over `epochs` epochs (at most a block) in one submission, from
@@ -500,6 +582,10 @@ impl Trainer for GpuTrainer {
         let mut packed = vec![0.0; Layout::new(self.hidden).len];
         self.gpu.read(&self.params, 0, &self.staging, &mut packed)?;
         Ok(Params::unpack(self.hidden, &packed))
+    }
+
+    fn profile(&mut self, epochs: usize) -> Result<Option<Profile>, Error> {
+        self.profile_kernels(epochs)
     }
 
     fn loss(&mut self) -> Result<f32, Error> {
