@@ -297,3 +297,29 @@ fn oversized_batches_and_bad_output_paths_are_refused() {
     fails(&["scale", "--max-batch", "64", "--plot", "/no/such/dir/s.png"], 2, "cannot write");
     fails(&["--plot-dir", "/proc/no/such"], 2, "cannot create");
 }
+
+#[test]
+fn a_diverging_rate_stops_at_its_epoch_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("big.json");
+    std::fs::write(&init, r#"{"w1": [[0.1, -0.1], [0.1, 0.1]], "b1": [[0], [0]], "w2": [[1000, -1000]], "b2": [[0]]}"#)
+        .unwrap();
+    let save = dir.path().join("out.json");
+    for backend in ["gpu", "cpu"] {
+        let out = xorgpu()
+            .args(["--backend", backend, "--init", init.to_str().unwrap(), "--lr", "1e37", "--batch", "64"])
+            .args(["--noise", "2", "--seed", "3", "--epochs", "100", "--save", save.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{backend}: {stderr}");
+        assert!(stderr.contains("diverged") && stderr.contains("at epoch"), "{backend}: {stderr}");
+        assert!(!save.exists(), "{backend}: no weights are saved from a diverged run");
+    }
+}
+
+#[test]
+fn an_unwritable_folder_is_refused() {
+    // Even root cannot create files in /proc.
+    fails(&["--backend", "cpu", "--save", "/proc/w.json"], 2, "cannot write");
+}

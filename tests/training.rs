@@ -153,3 +153,25 @@ fn chunked_epochs_equal_unchunked() {
         assert_close(&format!("chunks of {chunk}: weights"), &weights, &whole, 1e-6);
     }
 }
+
+/// Long train_tiny dispatches (what the defaults ask for) follow the CPU: a software adapter
+/// that cuts long shader loops short must not cut epochs.
+#[test]
+fn long_tiny_dispatches_match_cpu() {
+    for (h, n) in [(2, 4), (2, 33), (2, 64), (16, 64), (2, 256)] {
+        let params = Params::init(h, 11);
+        let data = Dataset::for_batch(n, 0.1, 11).unwrap();
+        let mut cpu = CpuTrainer::new(params.clone(), data.clone(), 0.5);
+        let mut gpu = GpuTrainer::with_path(gpu(), &params, &data, 0.5, Path::Tiny, 20_000).unwrap();
+        let (mut want, mut got) = (vec![0.0; 3000], vec![f32::NAN; 3000]);
+        cpu.run_epochs(&mut want).unwrap();
+        gpu.run_epochs(&mut got).unwrap();
+        assert_close(&format!("H={h} N={n}: 3000 epochs' losses"), &got, &want, 1e-4);
+        assert_close(
+            &format!("H={h} N={n}: weights"),
+            &flat(&gpu.params().unwrap()),
+            &flat(&cpu.params().unwrap()),
+            1e-4,
+        );
+    }
+}

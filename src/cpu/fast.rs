@@ -196,14 +196,25 @@ impl FastCpuTrainer {
     }
 }
 
+impl FastCpuTrainer {
+    /// The mean loss from the totals, NaN if any total is not finite: the polynomial log
+    /// does not propagate NaN, so a diverging run is caught by its sums instead.
+    fn checked_loss(&self, n: f64) -> f32 {
+        if self.totals.iter().all(|t| t.is_finite()) {
+            (-self.totals[self.w.len()] / n) as f32
+        } else {
+            f32::NAN
+        }
+    }
+}
+
 impl Trainer for FastCpuTrainer {
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         let n = self.data.len() as f64;
         for loss in losses {
             self.compute_totals();
-            let (grads, loss_sum) = self.totals.split_at(self.w.len());
-            *loss = (-loss_sum[0] / n) as f32;
-            for (w, &g) in self.w.iter_mut().zip(grads) {
+            *loss = self.checked_loss(n);
+            for (w, &g) in self.w.iter_mut().zip(&self.totals) {
                 *w -= self.lr * g as f32;
             }
         }
@@ -217,6 +228,6 @@ impl Trainer for FastCpuTrainer {
     fn loss(&mut self) -> Result<f32, Error> {
         let n = self.data.len() as f64;
         self.compute_totals();
-        Ok((-self.totals[self.w.len()] / n) as f32)
+        Ok(self.checked_loss(n))
     }
 }

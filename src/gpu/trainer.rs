@@ -21,6 +21,18 @@ const MAX_EPOCHS_PER_SUBMIT: usize = 64;
 /// costs about 1.5 ms on llvmpipe (measured), so fewer, longer dispatches pay.
 pub const DEFAULT_EPOCHS_PER_DISPATCH: usize = 20_000;
 
+/// The most epochs one train_tiny dispatch may run on this adapter. llvmpipe ends a long
+/// shader loop early (its guard against endless loops): measured, a dispatch of workgroups
+/// of 64 or more stopped after about 65,535 / (4n + 12) epochs (N = 64: 244; N = 256: 63),
+/// and of 8 after 16,383. Below that, with a margin; GPUs have no such limit.
+fn tiny_epochs_cap(gpu: &Gpu, hidden: usize, n: usize) -> usize {
+    if gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+        (8192 / (n + 4 * hidden + 4)).max(1)
+    } else {
+        usize::MAX
+    }
+}
+
 /// Which kernels train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
@@ -48,8 +60,9 @@ impl Path {
 enum Program {
     /// One epoch's dispatches, then a copy of `loss_now` into the history.
     Step { epoch: Vec<Dispatch>, loss_now: wgpu::Buffer },
-    /// One dispatch runs up to `epochs_per_dispatch` epochs.
-    Tiny { train: Dispatch, epochs_per_dispatch: usize },
+    /// One dispatch runs up to `epochs_per_dispatch` epochs; a submission carries up to
+    /// `epochs_per_submit` (several dispatches where the adapter needs short ones).
+    Tiny { train: Dispatch, epochs_per_dispatch: usize, epochs_per_submit: usize },
     /// One epoch's two dispatches.
     Fused { epoch: Vec<Dispatch> },
 }
@@ -211,10 +224,14 @@ impl GpuTrainer {
             let mut bytes: u64 = [&params_buf, &loss_history, &state, &partials].map(|b| b.size()).iter().sum::<u64>()
                 + chunks.iter().map(|(xt, t, _)| xt.size() + t.size()).sum::<u64>();
             let program = match path {
-                Path::Tiny => Program::Tiny {
-                    train: fused.train_tiny(g, &bound[0].0, n, lr, epochs_per_dispatch as u32),
-                    epochs_per_dispatch,
-                },
+                Path::Tiny => {
+                    let per_dispatch = epochs_per_dispatch.min(tiny_epochs_cap(g, h, n));
+                    Program::Tiny {
+                        train: fused.train_tiny(g, &bound[0].0, n, lr, per_dispatch as u32),
+                        epochs_per_dispatch: per_dispatch,
+                        epochs_per_submit: epochs_per_dispatch,
+                    }
+                }
                 Path::Fused => Program::Fused { epoch: fused.epoch(g, &bound, lr, true, h) },
                 Path::Step => {
                     let (xt, t, _) = &chunks[0];
@@ -261,7 +278,7 @@ impl GpuTrainer {
     fn submit_epochs(&self, epochs: usize) {
         self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
         let per_submit = match &self.program {
-            Program::Tiny { epochs_per_dispatch, .. } => *epochs_per_dispatch,
+            Program::Tiny { epochs_per_submit, .. } => *epochs_per_submit,
             _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
         };
         for first in (0..epochs).step_by(per_submit) {
@@ -301,7 +318,7 @@ impl GpuTrainer {
                     encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
                 }
             }
-            Program::Tiny { train, epochs_per_dispatch } => {
+            Program::Tiny { train, epochs_per_dispatch, .. } => {
                 // Each dispatch runs up to epochs_per_dispatch epochs, counted on the device.
                 let mut pass = encoder.begin_compute_pass(&pass_desc(true, true));
                 for _ in 0..count.div_ceil(*epochs_per_dispatch) {
@@ -330,7 +347,7 @@ impl GpuTrainer {
                 (epoch.iter().cycle().take(epoch.len() * epochs).collect(), epochs)
             }
             // One dispatch runs the epochs (up to epochs_per_dispatch of them).
-            Program::Tiny { train, epochs_per_dispatch } => (vec![train], epochs.clamp(1, *epochs_per_dispatch)),
+            Program::Tiny { train, epochs_per_dispatch, .. } => (vec![train], epochs.clamp(1, *epochs_per_dispatch)),
         };
         let count = 2 * dispatches.len() as u32;
         let g = &self.gpu;
@@ -379,12 +396,12 @@ impl GpuTrainer {
             }
         }
         let per_submit = match &self.program {
-            Program::Tiny { epochs_per_dispatch, .. } => *epochs_per_dispatch,
+            Program::Tiny { epochs_per_submit, .. } => *epochs_per_submit,
             _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
         } as f64;
         let dispatches_per_epoch = match &self.program {
             Program::Step { epoch, .. } | Program::Fused { epoch } => epoch.len() as f64,
-            Program::Tiny { .. } => 1.0 / per_submit,
+            Program::Tiny { epochs_per_dispatch, .. } => 1.0 / *epochs_per_dispatch as f64,
         };
         Ok(Some(Profile {
             kernels,
