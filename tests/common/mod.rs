@@ -1,9 +1,10 @@
 //! Helpers the integration tests share.
 #![allow(dead_code)]
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use xorgpu::gpu::Gpu;
+pub use xorgpu::selfcheck::rel_error;
 
 /// Batch sizes chosen to land on and around every boundary the kernels have: a single
 /// sample, the XOR table, one workgroup (64 is a quarter of one, 256·4 one reduction
@@ -30,22 +31,6 @@ pub fn rng() -> ChaCha8Rng {
     });
     eprintln!("TEST_SEED={seed}");
     ChaCha8Rng::seed_from_u64(seed)
-}
-
-pub fn uniform(rng: &mut ChaCha8Rng, len: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..len).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-/// ‖a − b‖ / ‖b‖, with `b` the reference; 0 when both are zero.
-pub fn rel_error(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    let diff: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>().sqrt();
-    let norm: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum::<f64>().sqrt();
-    if diff == 0.0 {
-        0.0
-    } else {
-        diff / norm
-    }
 }
 
 /// Fails with the first few pairs and the largest difference when `a` is not within
