@@ -4,7 +4,12 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn xorgpu() -> Command {
-    let mut cmd = Command::cargo_bin("xorgpu").unwrap();
+    // Beside cargo's target folder, or one folder up from this test executable, where a
+    // staged copy keeps the binary.
+    let mut cmd = Command::cargo_bin("xorgpu").unwrap_or_else(|_| {
+        let exe = std::env::current_exe().unwrap();
+        Command::new(exe.parent().and_then(|p| p.parent()).unwrap().join("xorgpu"))
+    });
     cmd.env("RUST_BACKTRACE", "1");
     cmd
 }
@@ -116,6 +121,9 @@ fn bad_weight_files_are_named() {
         "expected 1 × 2",
     );
     fails(&["--init", &file("big.json", r#"{"w1": [[1e39, 2]], "b1": [[0]], "w2": [[1]], "b2": [[0]]}"#)], 2, "finite");
+    // predict and plot read models with the same checks.
+    fails(&["predict", "--model", &file("no_w1.json", r#"{"b1": [[0]]}"#)], 2, "\"w1\"");
+    fails(&["plot", "--model", "/no/such/model.json", "--out-dir", "/tmp"], 2, "cannot read");
 }
 
 #[test]

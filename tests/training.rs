@@ -175,3 +175,20 @@ fn long_tiny_dispatches_match_cpu() {
         );
     }
 }
+
+/// The fused kernels against the step kernels directly, as well as each against the CPU.
+#[test]
+fn fused_matches_step() {
+    let params = Params::init(3, 21);
+    let data = Dataset::noisy_xor(5000, 0.2, 21).unwrap();
+    let run = |path| {
+        let mut gpu = GpuTrainer::with_path(gpu(), &params, &data, 0.8, path, 100).unwrap();
+        let mut losses = vec![f32::NAN; 200];
+        gpu.run_epochs(&mut losses).unwrap();
+        (losses, flat(&gpu.params().unwrap()))
+    };
+    let (step_losses, step) = run(Path::Step);
+    let (fused_losses, fused) = run(Path::Fused);
+    assert_close("fused against step: losses", &fused_losses, &step_losses, 1e-5);
+    assert_close("fused against step: weights", &fused, &step, 1e-5);
+}
