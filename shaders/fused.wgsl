@@ -5,7 +5,9 @@
 // per-thread arrays stay in registers.
 //
 // Parameters are packed [w1 | b1 | w2 | b2]: w1[j, c] at W1 + 2j + c, b1[j] at B1 + j,
-// w2[j] at W2 + j, b2 at B2; P of them. dG2 = (S2 − T)/N, the math note's simplified form.
+// w2[j] at W2 + j, b2 at B2; P of them. dG2 = (S2 − T)/N, the math's simplified form. Labels
+// are exactly 0 or 1 (the data is checked), so a sample's loss term
+// t·log p + (1 − t)·log(1 − p) is the one log log(t ? p : 1 − p).
 
 const P: u32 = 4u * H + 1u;
 const W1: u32 = 0u;
@@ -88,7 +90,7 @@ fn train_tiny(@builtin(local_invocation_index) lid: u32) {
                 g2 += w[W2 + j] * s;
             }
             let s2 = sigmoid_scalar(g2);
-            loss_sh[lid] = tn * clamped_log(s2) + (1.0 - tn) * clamped_log(1.0 - s2);
+            loss_sh[lid] = clamped_log(select(1.0 - s2, s2, tn > 0.5));
             let dg2 = (s2 - tn) * inv_n;
             dg2_sh[lid] = dg2;
             for (var j = 0u; j < H; j++) {
@@ -174,7 +176,7 @@ fn epoch_partials(
             g2 += wp[W2 + j] * s1[j];
         }
         let s2 = sigmoid_scalar(g2);
-        acc[P] += tn * clamped_log(s2) + (1.0 - tn) * clamped_log(1.0 - s2);
+        acc[P] += clamped_log(select(1.0 - s2, s2, tn > 0.5));
         let dg2 = (s2 - tn) * inv_n;
         acc[B2] += dg2;
         for (var j = 0u; j < H; j++) {
