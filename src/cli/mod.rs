@@ -233,6 +233,10 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
+    if let Some(dir) = &args.plot_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
+        check_writable(&dir.join("loss.png"))?;
+    }
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
     let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
@@ -280,10 +284,6 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         }
         None => Box::new(FastCpuTrainer::new(params, data, args.lr)),
     };
-    if let Some(dir) = &args.plot_dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
-        check_writable(&dir.join("loss.png"))?;
-    }
     let width = args.epochs.to_string().len();
     let progress = Progress::new(args.epochs, args.quiet || args.json);
     let mut curve = LossCurve::new(args.epochs);
