@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cpu;
 pub mod data;
 pub mod experiments;
+pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod selfcheck;

@@ -6,13 +6,13 @@
 //! so one update kernel covers them all and a gradient buffer mirrors them.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
+use crate::files::write_atomically;
 use crate::Error;
 
 /// The widest hidden layer the kernels accept. The step kernels would take more, but the
@@ -178,19 +178,4 @@ fn flatten(name: &str, m: &[Vec<f64>], rows: usize, cols: usize) -> Result<Vec<f
 
 fn rows(flat: &[f32], cols: usize) -> Vec<serde_json::Value> {
     flat.chunks(cols).map(|r| serde_json::json!(r)).collect()
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let name = path.display();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let fail = |e: std::io::Error| Error::Input(format!("cannot write {name}: {e}"));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
 }

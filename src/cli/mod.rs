@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart};
+pub(crate) use crate::files::check_writable;
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::{Params, MAX_HIDDEN};
@@ -483,15 +484,4 @@ fn rate(x: f64) -> String {
     } else {
         format!("{x:.3}")
     }
-}
-
-/// Fails early, before training, when `path`'s folder does not exist or cannot be written.
-pub(crate) fn check_writable(path: &std::path::Path) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    tempfile::NamedTempFile::new_in(dir)
-        .map(drop)
-        .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))
 }

@@ -11,9 +11,9 @@ use crate::data::Dataset;
 use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
 use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
+use crate::files::write_atomically;
 use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
-use crate::model::write_atomically;
 use crate::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

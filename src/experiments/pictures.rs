@@ -6,24 +6,12 @@ use plotters::prelude::*;
 
 use crate::cpu;
 use crate::data::Dataset;
+use crate::files::draw_png;
 use crate::model::Params;
 use crate::Error;
 
 pub const WIDTH: u32 = 800;
 pub const HEIGHT: u32 = 600;
-
-/// Draws into a temporary PNG beside `path`, then renames it over `path`.
-fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), Error> {
-    let fail = |e: String| Error::Input(format!("cannot draw {}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new().suffix(".png").tempfile_in(dir).map_err(|e| fail(e.to_string()))?;
-    draw(tmp.path()).map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
-    Ok(())
-}
 
 /// Loss against epoch, log scale.
 pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {

@@ -1,0 +1,41 @@
+//! Output files are written whole or not at all: into a temporary file beside the target,
+//! then renamed over it, so an earlier file at that path is replaced whole or left intact.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::Error;
+
+/// The folder a file at `path` lives in ("." for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Fails early, before any work, when `path`'s folder does not exist or cannot be written.
+pub fn check_writable(path: &Path) -> Result<(), Error> {
+    tempfile::NamedTempFile::new_in(folder_of(path))
+        .map(drop)
+        .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let fail = |e: std::io::Error| Error::Input(format!("cannot write {}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(folder_of(path)).map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// Lets `draw` render a PNG into a temporary file beside `path`, then renames it over `path`.
+pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), Error> {
+    let fail = |e: String| Error::Input(format!("cannot draw {}: {e}", path.display()));
+    let tmp = tempfile::Builder::new().suffix(".png").tempfile_in(folder_of(path)).map_err(|e| fail(e.to_string()))?;
+    draw(tmp.path()).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
+    Ok(())
+}
