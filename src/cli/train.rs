@@ -1,0 +1,351 @@
+//! The `train` command: options, set-up, the training loop's progress, and the report.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::{
+    check_writable, hidden_width, noise_sigma, open_gpu, positive_f32, positive_u64, positive_usize, say, Backend,
+    KernelChoice,
+};
+use crate::cpu::{self, fast::FastCpuTrainer};
+use crate::data::{Dataset, XOR_INPUTS};
+use crate::experiments::pictures::{boundary_chart, loss_chart};
+use crate::gpu::trainer::{check_fits, Path};
+use crate::gpu::GpuTrainer;
+use crate::model::Params;
+use crate::train::{self, Trainer};
+use crate::Error;
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Epochs of full-batch gradient descent.
+    #[arg(long, default_value_t = 5000, value_parser = positive_u64)]
+    pub epochs: u64,
+    /// Learning rate.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_f32)]
+    pub lr: f32,
+    /// Hidden width H (default 2, or the width of the --init file).
+    #[arg(long, value_parser = hidden_width)]
+    pub hidden: Option<usize>,
+    /// Seed of the ChaCha8 generator for the initial weights and the noisy samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start from the weights in this JSON file instead of random ones.
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<PathBuf>,
+    /// Write the trained weights to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Print the loss every K epochs (default: ten lines per run).
+    #[arg(long, value_name = "K", value_parser = positive_u64)]
+    pub log_every: Option<u64>,
+    /// Samples per batch: 4 is the XOR table, any other size noisy samples around its corners.
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
+    pub batch: usize,
+    /// Standard deviation σ of the noise on the generated samples.
+    #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
+    pub noise: f32,
+    /// Train on the rows of this CSV file (header x1,x2,y; y 0 or 1) instead of generated ones.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["batch", "noise"])]
+    pub data: Option<PathBuf>,
+    /// Print exactly one JSON object on stdout; everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no loss lines; the summary only.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write loss.png (loss against epoch) and boundary.png (the decision boundary) here.
+    #[arg(long, value_name = "DIR")]
+    pub plot_dir: Option<PathBuf>,
+    /// Which GPU kernels train.
+    #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
+    pub kernels: KernelChoice,
+    /// After training, time each kernel with timestamp queries and print where an epoch's
+    /// device time goes, with dispatches and submissions per epoch and bytes per second.
+    #[arg(long)]
+    pub profile: bool,
+    /// Most epochs one dispatch of the tiny-batch kernel runs, so that no single GPU job
+    /// runs long enough for an OS watchdog to reset the device.
+    #[arg(long, default_value_t = crate::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH, value_parser = positive_usize)]
+    pub epochs_per_dispatch: usize,
+    /// Use the adapter whose name contains NAME (like WGPU_ADAPTER_NAME).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
+    // Everything a user gave is checked before any device is opened.
+    let params = match &args.init {
+        Some(path) => {
+            let p = Params::load(path)?;
+            if let Some(h) = args.hidden.filter(|&h| h != p.hidden) {
+                return Err(Error::Input(format!(
+                    "--hidden {h} does not match the {} hidden units of {}",
+                    p.hidden,
+                    path.display()
+                )));
+            }
+            p
+        }
+        None => Params::init(args.hidden.unwrap_or(2), args.seed),
+    };
+    if let Some(path) = &args.save {
+        check_writable(path)?;
+    }
+    if let Some(dir) = &args.plot_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
+        check_writable(&dir.join("loss.png"))?;
+    }
+    let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
+    let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
+    let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
+    let path = gpu.as_ref().map(|g| match args.kernels {
+        KernelChoice::Step => Path::Step,
+        KernelChoice::Fused => Path::fastest(g, params.hidden, batch),
+    });
+    if let (Some(g), Some(path)) = (&gpu, path) {
+        // Before the data is made: a batch the device cannot take costs nothing.
+        check_fits(g, path, params.hidden, batch)?;
+    }
+    check_host_memory(batch)?;
+    let data = match user_data {
+        Some(d) => d,
+        None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
+    };
+    // The points the boundary picture shows (the data moves into the trainer).
+    let shown = args.plot_dir.as_ref().map(|_| data.head(2000));
+    let (backend, adapter) = match &gpu {
+        Some(g) => ("gpu", Some(g.adapter_name.clone())),
+        None => ("cpu", None),
+    };
+    let log_every = args.log_every.unwrap_or((args.epochs / 10).max(1));
+    let source = match &args.data {
+        Some(p) => format!("rows of {}", p.display()),
+        None if batch == 4 => "the XOR table".to_string(),
+        None => format!("noisy XOR samples, σ = {}", args.noise),
+    };
+
+    if let Some(a) = &adapter {
+        say(args.json, &format!("adapter: {a}"));
+    }
+    say(
+        args.json,
+        &format!(
+            "training 2-{}-1 on {} samples ({source}) for {} epochs, lr {}, seed {}, on the {backend}",
+            params.hidden, batch, args.epochs, args.lr, args.seed
+        ),
+    );
+    let mut trainer: Box<dyn Trainer> = match gpu {
+        Some(gpu) => {
+            let path = path.expect("a path for the GPU");
+            log::info!("kernels: {path:?}");
+            Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, args.epochs_per_dispatch)?)
+        }
+        None => Box::new(FastCpuTrainer::new(params, data, args.lr)),
+    };
+    let width = args.epochs.to_string().len();
+    let progress = Progress::new(args.epochs, args.quiet || args.json);
+    let mut curve = LossCurve::new(args.epochs);
+    let outcome = train::train_observed(
+        trainer.as_mut(),
+        args.epochs,
+        log_every,
+        |epoch, loss| {
+            if !args.quiet {
+                progress.println(args.json, &format!("epoch {epoch:>width$}  loss {loss:.6}"));
+            }
+        },
+        |first, losses| {
+            curve.add(first, losses);
+            progress.update(first + losses.len() as u64 - 1, losses[losses.len() - 1]);
+        },
+    );
+    progress.finish();
+    let outcome = outcome?;
+
+    if args.profile {
+        print_profile(trainer.as_mut(), args.json, batch)?;
+    }
+
+    let predictions: Vec<f32> = {
+        let xt: Vec<f32> = XOR_INPUTS.iter().map(|x| x[0]).chain(XOR_INPUTS.iter().map(|x| x[1])).collect();
+        cpu::forward(&outcome.params, &xt).s2
+    };
+    let epochs_per_s = args.epochs as f64 / outcome.seconds;
+    let samples_per_s = epochs_per_s * batch as f64;
+
+    if let Some(path) = &args.save {
+        let mut extra = serde_json::Map::new();
+        for (k, v) in [
+            ("hidden", json!(outcome.params.hidden)),
+            ("epochs", json!(args.epochs)),
+            ("lr", json!(args.lr)),
+            ("seed", json!(args.seed)),
+            ("batch", json!(batch)),
+            ("final_loss", json!(outcome.final_loss)),
+            ("backend", json!(backend)),
+            ("adapter", json!(adapter)),
+            ("loss_curve", json!(curve.points)),
+        ] {
+            extra.insert(k.into(), v);
+        }
+        outcome.params.save(path, extra)?;
+        say(args.json, &format!("saved weights to {}", path.display()));
+    }
+
+    if let (Some(dir), Some(shown)) = (&args.plot_dir, &shown) {
+        loss_chart(&dir.join("loss.png"), &curve.points)?;
+        boundary_chart(&dir.join("boundary.png"), &outcome.params, shown)?;
+        say(args.json, &format!("wrote {0}/loss.png and {0}/boundary.png", dir.display()));
+    }
+
+    if args.json {
+        let report = json!({
+            "backend": backend,
+            "adapter": adapter,
+            "batch": batch,
+            "hidden": outcome.params.hidden,
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "seed": args.seed,
+            "final_loss": outcome.final_loss,
+            "seconds": outcome.seconds,
+            "epochs_per_s": epochs_per_s,
+            "samples_per_s": samples_per_s,
+            "predictions": predictions,
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{report}").ok();
+    } else {
+        println!("final loss {:.6}", outcome.final_loss);
+        println!("predictions:");
+        for (x, p) in XOR_INPUTS.iter().zip(&predictions) {
+            println!("  ({}, {}) -> {p:.4}  rounded {}", x[0], x[1], p.round());
+        }
+        println!(
+            "training loop: {:.3} s, {} epochs/s, {} samples/s",
+            outcome.seconds,
+            rate(epochs_per_s),
+            rate(samples_per_s)
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr for a run that lasts over a second: hidden until then, and
+/// always when stderr is not a terminal or the user asked for quiet or JSON.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(epochs: u64, quiet: bool) -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_length(epochs);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  {per_sec}  eta {eta}")
+                .expect("template"),
+        );
+        let enabled = !quiet && std::io::stderr().is_terminal();
+        Progress { bar, start: std::time::Instant::now(), enabled }
+    }
+
+    fn update(&self, epoch: u64, loss: f32) {
+        if self.enabled && self.bar.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_position(epoch);
+        self.bar.set_message(format!("loss {loss:.6}"));
+    }
+
+    /// A line that does not tear the bar.
+    fn println(&self, json: bool, line: &str) {
+        self.bar.suspend(|| say(json, line));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The loss of up to 1,000 evenly spread epochs, for loss.png and the saved model.
+struct LossCurve {
+    every: u64,
+    points: Vec<(u64, f32)>,
+}
+
+impl LossCurve {
+    fn new(epochs: u64) -> Self {
+        LossCurve { every: epochs.div_ceil(1000).max(1), points: Vec::new() }
+    }
+
+    fn add(&mut self, first: u64, losses: &[f32]) {
+        for (i, &l) in losses.iter().enumerate() {
+            let epoch = first + i as u64;
+            if (epoch - 1).is_multiple_of(self.every) {
+                self.points.push((epoch, l));
+            }
+        }
+    }
+}
+
+/// Refuses a batch whose data (12 bytes a sample) would not fit the host's free memory.
+pub(crate) fn check_host_memory(batch: usize) -> Result<(), Error> {
+    let need = batch as u64 * 12;
+    match crate::experiments::host_available_bytes() {
+        Some(free) if need > free => Err(Error::Input(format!(
+            "batch {batch} needs {:.1} GB of memory for its data and {:.1} GB is free; the largest batch that fits is {}",
+            need as f64 / 1e9,
+            free as f64 / 1e9,
+            free / 12
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `--profile`: the device time of each kernel over a few more epochs.
+fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize) -> Result<(), Error> {
+    // Enough epochs to time well, few enough to stay short at any batch.
+    let epochs = (1usize << 22).div_ceil(batch).clamp(1, 1000);
+    match trainer.profile(epochs)? {
+        None => say(json, "profile: not available (CPU backend, or an adapter without timestamp queries)"),
+        Some(p) => {
+            let total: f64 = p.kernels.iter().map(|k| k.1).sum();
+            say(
+                json,
+                &format!("profile over {epochs} more epochs (timestamp queries, each dispatch in its own pass):"),
+            );
+            for (kernel, s) in &p.kernels {
+                say(json, &format!("  {kernel:<18} {:>10.3} µs/epoch  {:>5.1}%", s * 1e6, 100.0 * s / total));
+            }
+            say(
+                json,
+                &format!(
+                    "  dispatches per epoch {:.4}, submissions per epoch {:.4}; the epoch must read {} bytes: {:.2} GB/s achieved",
+                    p.dispatches_per_epoch,
+                    p.submissions_per_epoch,
+                    p.bytes_per_epoch,
+                    p.bytes_per_epoch as f64 / total / 1e9
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A rate with the digits that matter: whole numbers from 100 up, three decimals below.
+fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
