@@ -1,11 +1,14 @@
 //! Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders through wgpu, with a
 //! CPU reference that computes the same math.
 //!
-//! - [`cpu`]: the reference, one function per kernel.
+//! - [`cpu`]: the reference, one function per kernel; `cpu::fast`, the fast CPU backend.
 //! - [`gpu`]: the wgpu host: adapter, pipelines, buffers, the recorded epoch.
 //! - `shaders/`: the WGSL kernels, one file per family.
+//! - [`selfcheck`]: every kernel against its CPU twin.
 //! - [`train`]: the loop both backends share.
 //! - [`model`], [`data`]: weights and batches in the math's feature-major layout.
+//! - [`experiments`]: the batch-scaling sweep and the pictures.
+//! - [`files`]: output files written whole or not at all.
 //! - [`cli`]: the command line.
 
 pub mod cli;
