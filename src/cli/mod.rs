@@ -17,7 +17,7 @@ use crate::Error;
 #[command(
     name = "xorgpu",
     version,
-    about = "Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders (wgpu), or on the CPU reference",
+    about = "Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders (wgpu), or on the CPU",
     args_conflicts_with_subcommands = true,
     allow_negative_numbers = true
 )]
@@ -51,7 +51,7 @@ pub enum Backend {
     Auto,
     /// WGSL compute shaders through wgpu.
     Gpu,
-    /// The plain-Rust reference.
+    /// The fast CPU backend (vectorised, on every core).
     Cpu,
 }
 

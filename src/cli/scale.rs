@@ -130,7 +130,16 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         }
     }
     say(&format!("cpu: {cpu}"));
-    say("memory per sample: 12 bytes on either backend (x1, x2, t as f32); nothing per sample besides");
+    if args.kernels == KernelChoice::Step && want_gpu {
+        // Xᵀ and T, then G1, S1, dS1, dG1 (H each) and G2, S2, dS2, dG2.
+        let floats = 3 + 4 * args.hidden + 4;
+        say(&format!(
+            "memory per sample: {} bytes on the GPU's step kernels (data and every intermediate), 12 on the CPU",
+            4 * floats
+        ));
+    } else {
+        say("memory per sample: 12 bytes on either backend (x1, x2, t as f32); nothing per sample besides");
+    }
 
     let spec = PointSpec {
         hidden: args.hidden,
