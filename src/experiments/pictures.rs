@@ -46,6 +46,12 @@ pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {
     })
 }
 
+/// An axis label with one decimal, and no "-0.0" for a tick a rounding error below zero.
+fn tick(v: &f32) -> String {
+    let v = if v.abs() < 1e-4 { 0.0 } else { *v };
+    format!("{v:.1}")
+}
+
 /// Blue (0) through white (0.5) to red (1).
 fn colour(p: f32) -> RGBColor {
     let p = p.clamp(0.0, 1.0);
@@ -85,7 +91,15 @@ pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<()
             .y_label_area_size(50)
             .build_cartesian_2d(lo..hi, lo..hi)
             .map_err(|x| e(&x))?;
-        chart.configure_mesh().x_desc("x1").y_desc("x2").disable_mesh().draw().map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("x1")
+            .y_desc("x2")
+            .disable_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .draw()
+            .map_err(|x| e(&x))?;
         let cell = |r: usize, c: usize| {
             let (x, y) = (lo + c as f32 * step, lo + r as f32 * step);
             [(x, y), (x + step, y + step)]
@@ -105,10 +119,16 @@ pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<()
         chart.draw_series(edge.map(|i| Rectangle::new(cell(i / GRID, i % GRID), BLACK.filled()))).map_err(|x| e(&x))?;
         let n = data.len();
         let every = n.div_ceil(2000).max(1);
+        let points: Vec<(f32, f32, bool)> =
+            (0..n).step_by(every).map(|i| (data.xt[i], data.xt[n + i], data.t[i] >= 0.5)).collect();
+        // A white ring first, so a point stands out on the region of its own colour.
         chart
-            .draw_series((0..n).step_by(every).map(|i| {
-                let fill = if data.t[i] >= 0.5 { RGBColor(150, 0, 0) } else { RGBColor(0, 30, 150) };
-                Circle::new((data.xt[i], data.xt[n + i]), 5, ShapeStyle::from(&fill).filled())
+            .draw_series(points.iter().map(|&(x1, x2, _)| Circle::new((x1, x2), 6, WHITE.filled())))
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(points.iter().map(|&(x1, x2, label)| {
+                let fill = if label { RGBColor(150, 0, 0) } else { RGBColor(0, 30, 150) };
+                Circle::new((x1, x2), 4, ShapeStyle::from(&fill).filled())
             }))
             .map_err(|x| e(&x))?;
         root.present().map_err(|x| e(&x))
