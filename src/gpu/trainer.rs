@@ -69,7 +69,6 @@ enum Program {
 
 pub struct GpuTrainer {
     pub gpu: Gpu,
-    path: Path,
     hidden: usize,
     n: usize,
     /// `[w1 | b1 | w2 | b2]`, see [`Layout`].
@@ -246,7 +245,6 @@ impl GpuTrainer {
         let (params, loss_history, state, staging, program, evaluate, device_bytes, chunks) = built;
         Ok(GpuTrainer {
             gpu,
-            path,
             hidden: h,
             n,
             params,
@@ -270,17 +268,18 @@ impl GpuTrainer {
         self.chunks
     }
 
-    pub fn path(&self) -> Path {
-        self.path
+    /// Epochs one submission carries.
+    fn epochs_per_submit(&self) -> usize {
+        match &self.program {
+            Program::Tiny { epochs_per_submit, .. } => *epochs_per_submit,
+            _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
+        }
     }
 
     /// Submits `epochs` epochs, the losses going to slots 0.. of the history.
     fn submit_epochs(&self, epochs: usize) {
         self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
-        let per_submit = match &self.program {
-            Program::Tiny { epochs_per_submit, .. } => *epochs_per_submit,
-            _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
-        };
+        let per_submit = self.epochs_per_submit();
         for first in (0..epochs).step_by(per_submit) {
             let count = per_submit.min(epochs - first);
             let mut encoder =
@@ -395,10 +394,7 @@ impl GpuTrainer {
                 None => kernels.push((d.kernel, seconds)),
             }
         }
-        let per_submit = match &self.program {
-            Program::Tiny { epochs_per_submit, .. } => *epochs_per_submit,
-            _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
-        } as f64;
+        let per_submit = self.epochs_per_submit() as f64;
         let dispatches_per_epoch = match &self.program {
             Program::Step { epoch, .. } | Program::Fused { epoch } => epoch.len() as f64,
             Program::Tiny { epochs_per_dispatch, .. } => 1.0 / *epochs_per_dispatch as f64,
