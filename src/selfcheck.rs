@@ -227,8 +227,7 @@ fn check_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) -> Result<(), Error
     let data = Dataset::noisy_xor(n, 0.3, seed)?;
     let mut want = params.clone();
     let want_loss = cpu::epoch(&mut want, &data.xt, &data.t, 0.5);
-    let gpu = Gpu::open(cx.gpu.adapter.clone())?;
-    let mut trainer = GpuTrainer::with_path(gpu, &params, &data, 0.5, path, 1)?;
+    let mut trainer = GpuTrainer::with_path(cx.gpu.clone(), &params, &data, 0.5, path, 1)?;
     let mut loss = [f32::NAN];
     trainer.run_epochs(&mut loss)?;
     let got: Vec<f32> = trainer.params()?.iter().collect();

@@ -63,16 +63,19 @@ pub fn measure(trainer: &mut dyn Trainer, spec: &PointSpec) -> Result<(u64, f64)
     let epochs = match spec.epochs {
         Some(e) => e,
         None => {
-            // Double until a run takes a twentieth of the budget, then scale to a repeat's share.
+            // Double until a run takes a quarter of a repeat's share of the budget, then scale
+            // to the share: a run's fixed cost (a submission and a read-back, milliseconds on a
+            // software adapter) is then a small part of it, not taken for the epochs' time.
             // The faster of two runs, so that one slow read-back cannot pass for the rate.
+            let share = spec.seconds / spec.repeats as f64;
             let mut e = 1u64;
             let mut t = timed(trainer, e)?.min(timed(trainer, e)?);
-            while t < spec.seconds / 20.0 && e < 1 << 24 {
+            while t < share / 4.0 && e < 1 << 24 {
                 e *= 2;
                 t = timed(trainer, e)?.min(timed(trainer, e)?);
             }
             let per_epoch = t / e as f64;
-            ((spec.seconds / spec.repeats as f64 / per_epoch) as u64).clamp(1, 1 << 26)
+            ((share / per_epoch) as u64).clamp(1, 1 << 26)
         }
     };
     let mut times: Vec<f64> =
@@ -109,7 +112,7 @@ pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) 
     let batch = data.len();
     let (epochs, seconds_per_epoch, gpu_seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
         Some(g) => {
-            let gpu = Gpu::open(g.adapter.clone())?;
+            let gpu = g.clone();
             let path = spec.kernels.unwrap_or_else(|| Path::fastest(&gpu, spec.hidden, batch));
             let name = gpu.adapter_name.clone();
             let mut t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, DEFAULT_EPOCHS_PER_DISPATCH)?;

@@ -70,7 +70,9 @@ pub fn select_adapter(instance: &wgpu::Instance, name: Option<&str>) -> Result<w
     .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))
 }
 
-/// A device and its queue, with wgpu's errors collected instead of panicking.
+/// A device and its queue, with wgpu's errors collected instead of panicking. Cloning
+/// shares the device (wgpu's handles are reference-counted).
+#[derive(Clone)]
 pub struct Gpu {
     pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,

@@ -349,46 +349,22 @@ impl GpuTrainer {
             Program::Tiny { train, epochs_per_dispatch, .. } => (vec![train], epochs.clamp(1, *epochs_per_dispatch)),
         };
         let count = 2 * dispatches.len() as u32;
-        let g = &self.gpu;
-        let (query_set, resolved) = g.scoped("profiling kernels", || {
-            let query_set = g.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("profile"),
-                ty: wgpu::QueryType::Timestamp,
-                count,
-            });
-            let resolved = g.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("resolved profile"),
-                size: count as u64 * 8,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            g.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
-            let mut encoder =
-                g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+        let stamps = self.timestamps("profiling kernels", count, epochs, |encoder, query_set| {
             for (i, d) in dispatches.iter().enumerate() {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(d.kernel),
                     timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                        query_set: &query_set,
+                        query_set,
                         beginning_of_pass_write_index: Some(2 * i as u32),
                         end_of_pass_write_index: Some(2 * i as u32 + 1),
                     }),
                 });
                 d.record(&mut pass);
             }
-            encoder.resolve_query_set(&query_set, 0..count, &resolved, 0);
-            g.queue.submit([encoder.finish()]);
-            (query_set, resolved)
         })?;
-        let staging = g.staging(2 * count as usize);
-        let mut words = vec![0.0f32; 2 * count as usize];
-        g.read(&resolved, 0, &staging, &mut words)?;
-        drop(query_set);
-        let ticks: &[u64] = bytemuck::cast_slice(&words);
-        let period = g.queue.get_timestamp_period() as f64 * 1e-9;
         let mut kernels: Vec<(&'static str, f64)> = Vec::new();
         for (i, d) in dispatches.iter().enumerate() {
-            let seconds = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / epochs as f64;
+            let seconds = (stamps[2 * i + 1] - stamps[2 * i]).max(0.0) / epochs as f64;
             match kernels.iter_mut().find(|(k, _)| *k == d.kernel) {
                 Some(entry) => entry.1 += seconds,
                 None => kernels.push((d.kernel, seconds)),
@@ -414,33 +390,48 @@ impl GpuTrainer {
             return Ok(None);
         }
         let epochs = epochs.clamp(1, MAX_BLOCK);
+        let stamps = self.timestamps("timing epochs", 2, epochs, |encoder, query_set| {
+            self.record_epochs(encoder, 0, epochs, Some(query_set));
+        })?;
+        Ok(Some((stamps[1] - stamps[0]).max(0.0) / epochs as f64))
+    }
+
+    /// One submission of a block of `epochs` epochs, recorded by `record` with passes that
+    /// write `count` timestamps; returns them in seconds. Needs TIMESTAMP_QUERY.
+    fn timestamps(
+        &self,
+        what: &str,
+        count: u32,
+        epochs: usize,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::QuerySet),
+    ) -> Result<Vec<f64>, Error> {
         let g = &self.gpu;
-        let (query_set, resolved) = g.scoped("timing epochs", || {
+        let (query_set, resolved) = g.scoped(what, || {
             let query_set = g.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("epoch timestamps"),
+                label: Some(what),
                 ty: wgpu::QueryType::Timestamp,
-                count: 2,
+                count,
             });
             let resolved = g.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("resolved timestamps"),
-                size: 16,
+                size: count as u64 * 8,
                 usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
             g.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
-            let mut encoder = g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("timed") });
-            self.record_epochs(&mut encoder, 0, epochs, Some(&query_set));
-            encoder.resolve_query_set(&query_set, 0..2, &resolved, 0);
+            let mut encoder = g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+            record(&mut encoder, &query_set);
+            encoder.resolve_query_set(&query_set, 0..count, &resolved, 0);
             g.queue.submit([encoder.finish()]);
             (query_set, resolved)
         })?;
-        // Two u64 ticks read as four f32-sized words through the usual read-back.
-        let mut words = [0.0f32; 4];
-        g.read(&resolved, 0, &self.staging, &mut words)?;
+        // u64 ticks, read as pairs of 32-bit words (little-endian) through the usual read-back.
+        let mut words = vec![0.0f32; 2 * count as usize];
+        g.read(&resolved, 0, &g.staging(words.len()), &mut words)?;
         drop(query_set);
-        let ticks: [u64; 2] = bytemuck::cast(words);
-        let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * g.queue.get_timestamp_period() as f64 * 1e-9;
-        Ok(Some(seconds / epochs as f64))
+        let period = g.queue.get_timestamp_period() as f64 * 1e-9;
+        let tick = |w: &[f32]| w[0].to_bits() as u64 | (w[1].to_bits() as u64) << 32;
+        Ok(words.chunks(2).map(|w| tick(w) as f64 * period).collect())
     }
 }
 
