@@ -88,45 +88,14 @@ impl Dataset {
     /// Reads the user's rows from a CSV file with the header `x1,x2,y`, y 0 or 1. Every
     /// problem is named with its line and column, before any training.
     pub fn from_csv(path: &std::path::Path) -> Result<Self, Error> {
-        let name = path.display();
-        let bad = |what: String| Error::Input(format!("{name}: {what}"));
-        let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-        let mut reader =
-            csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
-        let mut records = reader.records();
-        let header = match records.next() {
-            None => return Err(bad("the file is empty; expected the header x1,x2,y and rows of numbers".into())),
-            Some(r) => r.map_err(|e| bad(e.to_string()))?,
+        let rows = read_csv(path, &["x1", "x2", "y"])?;
+        let bad = |line: u64, y: f32| {
+            Error::Input(format!("{}: line {line}, column 3 (y): labels must be 0 or 1, found {y}", path.display()))
         };
-        if header.iter().collect::<Vec<_>>() != ["x1", "x2", "y"] {
-            let found = header.iter().collect::<Vec<_>>().join(",");
-            return Err(bad(format!("line 1: expected the header x1,x2,y, found {found:?}")));
-        }
-        let mut rows = Vec::new();
-        for record in records {
-            let record = record.map_err(|e| bad(e.to_string()))?;
-            let line = record.position().map_or(0, |p| p.line());
-            if record.len() != 3 {
-                return Err(bad(format!("line {line}: expected 3 columns (x1,x2,y), found {}", record.len())));
-            }
-            let mut row = [0.0f32; 3];
-            for (col, (cell, name)) in record.iter().zip(["x1", "x2", "y"]).enumerate() {
-                let v: f32 = cell
-                    .parse()
-                    .map_err(|_| bad(format!("line {line}, column {} ({name}): {cell:?} is not a number", col + 1)))?;
-                if !v.is_finite() {
-                    return Err(bad(format!("line {line}, column {} ({name}): {cell:?} is not finite", col + 1)));
-                }
-                row[col] = v;
-            }
-            if row[2] != 0.0 && row[2] != 1.0 {
-                return Err(bad(format!("line {line}, column 3 (y): labels must be 0 or 1, found {}", row[2])));
-            }
-            rows.push(row);
-        }
-        if rows.is_empty() {
-            return Err(bad("no data rows after the header".into()));
-        }
+        let rows: Vec<[f32; 3]> = rows
+            .into_iter()
+            .map(|(line, r)| if r[2] == 0.0 || r[2] == 1.0 { Ok([r[0], r[1], r[2]]) } else { Err(bad(line, r[2])) })
+            .collect::<Result<_, _>>()?;
         Ok(Self::from_rows(&rows))
     }
 
@@ -137,4 +106,63 @@ impl Dataset {
         let xt = [&self.xt[..n], &self.xt[len..len + n]].concat();
         Dataset { xt, t: self.t[..n].to_vec() }
     }
+}
+
+/// Points to predict for, from a CSV file with the header `x1,x2` or `x1,x2,y` (y ignored).
+pub fn read_points(path: &std::path::Path) -> Result<Vec<[f32; 2]>, Error> {
+    use std::io::BufRead;
+    // The header says which form this is; read_csv names any problem after that.
+    let mut first = String::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        std::io::BufReader::new(file).read_line(&mut first).ok();
+    }
+    let has_y = first.split(',').count() == 3;
+    let columns: &[&str] = if has_y { &["x1", "x2", "y"] } else { &["x1", "x2"] };
+    Ok(read_csv(path, columns)?.into_iter().map(|(_, r)| [r[0], r[1]]).collect())
+}
+
+/// The rows of a CSV file whose header is exactly `columns`, each cell a finite number, with
+/// their line numbers; at least one row. Errors name the file, the line and the column.
+fn read_csv(path: &std::path::Path, columns: &[&str]) -> Result<Vec<(u64, Vec<f32>)>, Error> {
+    let name = path.display();
+    let bad = |what: String| Error::Input(format!("{name}: {what}"));
+    let expected = columns.join(",");
+    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
+    let mut records = reader.records();
+    let header = match records.next() {
+        None => return Err(bad(format!("the file is empty; expected the header {expected} and rows of numbers"))),
+        Some(r) => r.map_err(|e| bad(e.to_string()))?,
+    };
+    if header.iter().collect::<Vec<_>>() != columns {
+        let found = header.iter().collect::<Vec<_>>().join(",");
+        return Err(bad(format!("line 1: expected the header {expected}, found {found:?}")));
+    }
+    let mut rows = Vec::new();
+    for record in records {
+        let record = record.map_err(|e| bad(e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != columns.len() {
+            return Err(bad(format!(
+                "line {line}: expected {} columns ({expected}), found {}",
+                columns.len(),
+                record.len()
+            )));
+        }
+        let mut row = Vec::with_capacity(columns.len());
+        for (col, (cell, column)) in record.iter().zip(columns).enumerate() {
+            let v: f32 = cell
+                .parse()
+                .map_err(|_| bad(format!("line {line}, column {} ({column}): {cell:?} is not a number", col + 1)))?;
+            if !v.is_finite() {
+                return Err(bad(format!("line {line}, column {} ({column}): {cell:?} is not finite", col + 1)));
+            }
+            row.push(v);
+        }
+        rows.push((line, row));
+    }
+    if rows.is_empty() {
+        return Err(bad("no data rows after the header".into()));
+    }
+    Ok(rows)
 }

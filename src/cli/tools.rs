@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{check_writable, Backend};
 use crate::cpu;
-use crate::data::{Dataset, XOR_INPUTS, XOR_TARGETS};
+use crate::data::{read_points, Dataset, XOR_INPUTS, XOR_TARGETS};
 use crate::experiments::pictures::{boundary_chart, loss_chart};
 use crate::gpu::{self, Gpu};
 use crate::model::Params;
@@ -46,29 +46,6 @@ pub struct PredictArgs {
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Points from a CSV with the header `x1,x2` or `x1,x2,y`.
-fn read_points(path: &std::path::Path) -> Result<Vec<[f32; 2]>, Error> {
-    let name = path.display();
-    let bad = |what: String| Error::Input(format!("{name}: {what}"));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    match lines.next() {
-        Some((_, h)) if ["x1,x2", "x1,x2,y"].contains(&h.replace(' ', "").as_str()) => {}
-        Some((_, h)) => return Err(bad(format!("line 1: expected the header x1,x2, found {h:?}"))),
-        None => return Err(bad("the file is empty".into())),
-    }
-    let points: Vec<[f32; 2]> = lines
-        .map(|(i, l)| {
-            let cells: Vec<&str> = l.split(',').collect();
-            point(&cells[..2.min(cells.len())].join(",")).map_err(|e| bad(format!("line {}: {e}", i + 1)))
-        })
-        .collect::<Result<_, _>>()?;
-    if points.is_empty() {
-        return Err(bad("no points after the header".into()));
-    }
-    Ok(points)
 }
 
 pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
