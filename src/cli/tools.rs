@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{check_writable, Backend};
 use crate::cpu;
-use crate::data::{read_points, Dataset, XOR_INPUTS, XOR_TARGETS};
+use crate::data::{read_points, Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart};
 use crate::gpu::{self, Gpu};
 use crate::model::Params;
@@ -90,12 +90,10 @@ pub struct PlotArgs {
 }
 
 pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
-    let params = Params::load(&args.model)?;
+    let (params, curve) = Params::load_with_curve(&args.model)?;
     let data = match &args.data {
         Some(p) => Dataset::from_csv(p)?.head(2000),
-        None => {
-            Dataset::from_rows(&XOR_INPUTS.iter().zip(XOR_TARGETS).map(|(x, t)| [x[0], x[1], t]).collect::<Vec<_>>())
-        }
+        None => Dataset::xor(),
     };
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| Error::Input(format!("cannot create {}: {e}", args.out_dir.display())))?;
@@ -104,12 +102,7 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
     boundary_chart(&boundary, &params, &data)?;
     println!("wrote {}", boundary.display());
     // The curve is optional: a hand-written weights file has none.
-    let text = std::fs::read_to_string(&args.model).unwrap_or_default();
-    let curve: Option<Vec<(u64, f32)>> = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("loss_curve").cloned())
-        .and_then(|c| serde_json::from_value(c).ok());
-    if let Some(curve) = curve.filter(|c| !c.is_empty()) {
+    if !curve.is_empty() {
         let loss = args.out_dir.join("loss.png");
         loss_chart(&loss, &curve)?;
         println!("wrote {}", loss.display());
