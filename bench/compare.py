@@ -1,6 +1,7 @@
 """One table, one run: the project's two backends beside the tutorial's NumPy, PyTorch
-(CPU) and JAX (one jitted fori_loop), for the same network, data distribution, epochs and
-learning rate, over a set of batch sizes. Medians of repeats; ratios within this run.
+(CPU, and CUDA where it sees a GPU) and JAX (one jitted fori_loop, on JAX's default
+device), for the same network, data distribution, epochs and learning rate, over a set of
+batch sizes. Medians of repeats; ratios within this run.
 
     cargo build --release && python3 bench/compare.py [--batches 4,1024,65536,1048576]
 
@@ -64,52 +65,85 @@ def ours(binary, batch, budget, repeats):
     return {r["backend"]: r["seconds_per_epoch"] for r in records}, adapter
 
 
+PEERS = {
+    "numpy": "NumPy",
+    "torch": "PyTorch CPU",
+    "torch-cuda": "PyTorch CUDA",
+    "jax": "JAX fori_loop",
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="4,1024,65536,1048576")
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per point and framework")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--binary", default="target/release/xorgpu")
+    ap.add_argument(
+        "--peers",
+        default="numpy,torch,torch-cuda,jax",
+        help="which of " + ",".join(PEERS) + " to run (torch-cuda only where PyTorch sees a CUDA device)",
+    )
     ap.add_argument("--out")
     args = ap.parse_args()
 
+    # JAX takes most of a GPU's memory at start unless told not to; the others need it too.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
     import numpy
     import torch
+
+    peers_wanted = [p for p in args.peers.split(",") if p]
+    unknown = [p for p in peers_wanted if p not in PEERS]
+    if unknown:
+        sys.exit(f"compare.py: unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)}")
+    if "torch-cuda" in peers_wanted and not torch.cuda.is_available():
+        print("PyTorch sees no CUDA device: torch-cuda left out", file=sys.stderr)
+        peers_wanted.remove("torch-cuda")
 
     rows, adapter = [], None
     for batch in [int(b) for b in args.batches.split(",")]:
         x, t = peers.make_data(batch)
         params = peers.init(HIDDEN)
         spe, adapter = ours(args.binary, batch, args.seconds, args.repeats)
-        spe["numpy"] = seconds_per_epoch(lambda e: peers.numpy_train(x, t, params, e, LR), args.seconds, args.repeats)
-        ts = peers.torch_setup(x, t, params)
-        spe["torch"] = seconds_per_epoch(lambda e: peers.torch_train(ts, e, LR), args.seconds, args.repeats)
-        js = peers.jax_setup(x, t, params)
-        spe["jax"] = seconds_per_epoch(lambda e: peers.jax_train(js, e, LR), args.seconds, args.repeats)
+        for peer in peers_wanted:
+            if peer == "numpy":
+                run = lambda e: peers.numpy_train(x, t, params, e, LR)  # noqa: E731
+            elif peer in ("torch", "torch-cuda"):
+                ts = peers.torch_setup(x, t, params, device="cuda" if peer == "torch-cuda" else "cpu")
+                run = lambda e, ts=ts: peers.torch_train(ts, e, LR)  # noqa: E731
+            else:
+                js = peers.jax_setup(x, t, params)
+                run = lambda e, js=js: peers.jax_train(js, e, LR)  # noqa: E731
+            spe[peer] = seconds_per_epoch(run, args.seconds, args.repeats)
         rows.append((batch, spe))
         print(f"batch {batch}: " + ", ".join(f"{k} {v:.3e} s/epoch" for k, v in spe.items()), file=sys.stderr)
 
     date = datetime.date.today().isoformat()
+    versions = [f"NumPy {numpy.__version__}"]
+    if "torch" in peers_wanted or "torch-cuda" in peers_wanted:
+        where = [f"CPU, {torch.get_num_threads()} threads"] if "torch" in peers_wanted else []
+        if "torch-cuda" in peers_wanted:
+            where.append(f"CUDA on {torch.cuda.get_device_name(0)}")
+        versions.append(f"PyTorch {torch.__version__} ({'; '.join(where)})")
+    if "jax" in peers_wanted:
+        versions.append(f"JAX {jax.__version__} ({jax.default_backend()})")
+    names = {"gpu": "ours gpu", "cpu": "ours cpu", **{p: PEERS[p] for p in peers_wanted}}
+    columns = ["gpu", "cpu", *peers_wanted]
+    ratios = [(a, b) for a in ("cpu", "gpu") for b in peers_wanted]
     lines = [
         f"Measured {date} on {cpu_name()}; GPU backend on {adapter}.",
-        f"NumPy {numpy.__version__}, PyTorch {torch.__version__} (CPU, {torch.get_num_threads()} threads), "
-        f"JAX {jax.__version__} (CPU). H = {HIDDEN}, lr = {LR}; medians of {args.repeats} repeats.",
+        f"{', '.join(versions)}. H = {HIDDEN}, lr = {LR}; medians of {args.repeats} repeats.",
         "",
-        "| batch | ours gpu | ours cpu | NumPy | PyTorch | JAX fori_loop | cpu/JAX | cpu/NumPy | cpu/PyTorch | gpu/NumPy | gpu/PyTorch | gpu/JAX |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| batch | " + " | ".join(names[c] for c in columns) + " | "
+        + " | ".join(f"{a}/{PEERS[b]}" for a, b in ratios) + " |",
+        "| ---: " * (1 + len(columns) + len(ratios)) + "|",
     ]
     for batch, spe in rows:
         # Epochs per second at 4 rows, samples per second above: the rates each regime cares about.
         unit = 1 if batch == 4 else batch
-        rate = {k: unit / v for k, v in spe.items()}
-        fmt = lambda r: f"{r:.3g}"  # noqa: E731
-        ratio = lambda a, b: f"{spe[b] / spe[a]:.2f}×"  # noqa: E731
-        lines.append(
-            f"| {batch} | {fmt(rate['gpu'])} | {fmt(rate['cpu'])} | {fmt(rate['numpy'])} | {fmt(rate['torch'])} | "
-            f"{fmt(rate['jax'])} | {ratio('cpu', 'jax')} | {ratio('cpu', 'numpy')} | {ratio('cpu', 'torch')} | "
-            f"{ratio('gpu', 'numpy')} | {ratio('gpu', 'torch')} | {ratio('gpu', 'jax')} |"
-        )
+        cells = [f"{unit / spe[c]:.3g}" for c in columns] + [f"{spe[b] / spe[a]:.2f}×" for a, b in ratios]
+        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Rates: epochs/s at batch 4, samples/s above. Ratios: how many times faster the first is.")
     table = "\n".join(lines)

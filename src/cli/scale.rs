@@ -12,6 +12,7 @@ use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
 use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
 use crate::files::write_atomically;
+use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
 use crate::Error;
@@ -85,13 +86,31 @@ fn factor(s: &str) -> Result<usize, String> {
     }
 }
 
-const HEADER: &str = "backend      batch      epochs   s/epoch  gpu s/epoch      samples/s   final loss   device bytes";
+const HEADER: &str =
+    "backend      batch      epochs   s/epoch  gpu s/epoch      samples/s   final loss   device bytes  read GB/s  % copy";
 
-fn row(r: &Record) -> String {
+/// A table row. `copy`: the device's copy bandwidth (bytes read + written per second), which
+/// the GPU rows' read rate (12 bytes a sample over the GPU time, else the wall time) is
+/// set against.
+fn row(r: &Record, copy: Option<f64>) -> String {
     let gpu = r.gpu_seconds_per_epoch.map_or("-".to_string(), |s| format!("{s:.3e}"));
+    let read = 12.0 * r.batch as f64 / r.gpu_seconds_per_epoch.unwrap_or(r.seconds_per_epoch);
+    let share = match (r.backend.as_str(), copy) {
+        ("gpu", Some(c)) => format!("{:.1}", 100.0 * read / c),
+        _ => "-".to_string(),
+    };
     format!(
-        "{:<7} {:>10} {:>11} {:>9.3e} {:>12} {:>14.4e} {:>12.6} {:>14}",
-        r.backend, r.batch, r.epochs, r.seconds_per_epoch, gpu, r.samples_per_s, r.final_loss, r.device_bytes
+        "{:<7} {:>10} {:>11} {:>9.3e} {:>12} {:>14.4e} {:>12.6} {:>14} {:>10.2} {:>7}",
+        r.backend,
+        r.batch,
+        r.epochs,
+        r.seconds_per_epoch,
+        gpu,
+        r.samples_per_s,
+        r.final_loss,
+        r.device_bytes,
+        read / 1e9,
+        share
     )
 }
 
@@ -129,6 +148,20 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
             say("GPU time per epoch: not measured (this adapter has no timestamp queries); wall time only");
         }
     }
+    // The yardstick for the large batches: an epoch reads 12 bytes a sample, a copy reads
+    // and writes each byte.
+    let copy = match &gpu {
+        Some(g) => {
+            let c = copy_bandwidth(g)?;
+            say(&format!(
+                "gpu copy bandwidth: {:.2} GB/s (a {} MiB buffer copied, bytes read + written, median of 5)",
+                c.bytes_per_s / 1e9,
+                c.buffer_bytes >> 20
+            ));
+            Some(c.bytes_per_s)
+        }
+        None => None,
+    };
     say(&format!("cpu: {cpu}"));
     if args.kernels == KernelChoice::Step && want_gpu {
         // Xᵀ and T, then G1, S1, dS1, dG1 (H each) and G2, S2, dS2, dG2.
@@ -176,7 +209,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
                 SweepBackend::Gpu => point("gpu", gpu.as_ref(), data, &spec)?,
                 SweepBackend::Cpu => point("cpu", None, data, &spec)?,
             };
-            bar.suspend(|| say(&row(&record)));
+            bar.suspend(|| say(&row(&record, copy)));
             records.push(record);
             bar.inc(1);
         }

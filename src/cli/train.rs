@@ -13,8 +13,9 @@ use super::{
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart};
+use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::{check_fits, Path};
-use crate::gpu::GpuTrainer;
+use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::Params;
 use crate::train::{self, Trainer};
 use crate::Error;
@@ -141,6 +142,8 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             params.hidden, batch, args.epochs, args.lr, args.seed
         ),
     );
+    // The profile measures the device's copy bandwidth after training, as the epoch's yardstick.
+    let profile_gpu = if args.profile { gpu.clone() } else { None };
     let mut trainer: Box<dyn Trainer> = match gpu {
         Some(gpu) => {
             let path = path.expect("a path for the GPU");
@@ -170,7 +173,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let outcome = outcome?;
 
     if args.profile {
-        print_profile(trainer.as_mut(), args.json, batch)?;
+        print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
     }
 
     // The four corners, in XOR_INPUTS' order, whatever the training data.
@@ -309,10 +312,11 @@ pub(crate) fn check_host_memory(batch: usize) -> Result<(), Error> {
     }
 }
 
-/// `--profile`: the device time of each kernel over a few more epochs.
-fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize) -> Result<(), Error> {
+/// `--profile`: the device time of each kernel over a few more epochs, and the bytes the
+/// epoch reads per second against what the device copies per second.
+fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Option<&Gpu>) -> Result<(), Error> {
     // Enough epochs to time well, few enough to stay short at any batch.
-    let epochs = (1usize << 22).div_ceil(batch).clamp(1, 1000);
+    let epochs = (1usize << 24).div_ceil(batch).clamp(3, 1000);
     match trainer.profile(epochs)? {
         None => say(json, "profile: not available (CPU backend, or an adapter without timestamp queries)"),
         Some(p) => {
@@ -334,6 +338,18 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize) -> Result<
                     p.bytes_per_epoch as f64 / total / 1e9
                 ),
             );
+            if let Some(g) = gpu {
+                let copy = copy_bandwidth(g)?;
+                say(
+                    json,
+                    &format!(
+                        "  copy bandwidth {:.2} GB/s (a {} MiB buffer copied, bytes read + written); the epoch reads at {:.1}% of it",
+                        copy.bytes_per_s / 1e9,
+                        copy.buffer_bytes >> 20,
+                        100.0 * p.bytes_per_epoch as f64 / total / copy.bytes_per_s
+                    ),
+                );
+            }
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! - [`kernels`]: one compute pipeline per WGSL kernel, and the recorded dispatches.
 //! - [`trainer`]: the buffers of a training run and its epoch, recorded once.
 
+pub mod bandwidth;
 pub mod fused;
 pub mod kernels;
 pub mod trainer;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The performance section's GPU measurements in one go, for a machine with a real GPU:
+# the adapter and its limits, the fused epoch's profile at 2^26 rows against the copy
+# bandwidth, the peer table (PyTorch CUDA and JAX on the GPU where they see it), and the
+# scaling sweep to 2^28 rows. Each stage is time-boxed, so one slow stage costs only itself.
+#
+#   cargo build --release && bench/gpu-suite.sh target/release/xorgpu results/gpu
+set -uo pipefail
+bin=${1:?usage: bench/gpu-suite.sh BINARY OUTDIR}
+out=${2:?usage: bench/gpu-suite.sh BINARY OUTDIR}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+status=0
+# stage SECONDS LOG COMMAND...: runs COMMAND for at most SECONDS, its output on the terminal
+# and appended to LOG.
+stage() {
+    local limit=$1 log=$2
+    shift 2
+    echo "== $* ($(date -u +%H:%M:%S))" | tee -a "$log"
+    timeout "$limit" "$@" > >(tee -a "$log") 2>&1 || {
+        echo "!! exit $? from: $*" | tee -a "$log"
+        status=1
+    }
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv \
+    2>/dev/null | tee "$out/profile.txt"
+stage 30 "$out/profile.txt" "$bin" info
+stage 60 "$out/profile.txt" "$bin" train --backend gpu --batch 67108864 --epochs 100 --log-every 50 --profile
+stage 60 "$out/profile.txt" "$bin" train --backend gpu --epochs 200000 --log-every 100000 --profile
+stage 240 "$out/compare.log" python3 bench/compare.py --binary "$bin" \
+    --batches 4,1024,65536,1048576,16777216 --seconds 1 --repeats 5 --out "$out/compare.md"
+stage 240 "$out/scale.txt" "$bin" scale --backend gpu,cpu --max-batch 268435456 --seconds 0.5 --repeats 3 \
+    --csv "$out/scale.csv" --plot "$out/scale.png"
+exit $status
