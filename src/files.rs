@@ -31,9 +31,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The charts' one typeface, built in: a system font library would be one more thing a
+/// machine must have installed for the binary to start, charts drawn or not.
+static SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
 /// Lets `draw` render a PNG into a temporary file beside `path`, then renames it over `path`.
+/// Text in "sans-serif" is drawn in the built-in DejaVu Sans.
 pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), Error> {
     let fail = |e: String| Error::Input(format!("cannot draw {}: {e}", path.display()));
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let registered = *FONT
+        .get_or_init(|| plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, SANS).is_ok());
+    if !registered {
+        return Err(fail("the built-in font does not load".into()));
+    }
     let tmp = tempfile::Builder::new().suffix(".png").tempfile_in(folder_of(path)).map_err(|e| fail(e.to_string()))?;
     draw(tmp.path()).map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;

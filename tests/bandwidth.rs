@@ -5,23 +5,39 @@ mod common;
 
 use common::gpu;
 use rand::Rng;
-use xorgpu::gpu::bandwidth::{copy_bandwidth, timed_copies};
+use xorgpu::gpu::bandwidth::{copy_bandwidth, timed_copies, timed_shader_copies};
+use xorgpu::gpu::Gpu;
+
+/// Copies fresh values over a NaN-poisoned buffer with `copy` and checks that every bit
+/// arrived. `words` floats: a multiple of 4 for the shader's 16-byte words.
+fn check_copy(gpu: &Gpu, words: usize, copy: impl Fn(&wgpu::Buffer, &wgpu::Buffer, u64) -> f64) {
+    let mut rng = common::rng();
+    let source: Vec<f32> = (0..words).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let src = gpu.storage_from("source", &source);
+    let dst = gpu.storage_from("destination", &vec![f32::NAN; words]);
+    let seconds = copy(&src, &dst, (words * 4) as u64);
+    assert!(seconds > 0.0 && seconds.is_finite(), "{seconds}");
+    let mut out = vec![f32::NAN; words];
+    gpu.read(&dst, 0, &gpu.staging(words), &mut out).expect("read back");
+    let wrong = out.iter().zip(&source).position(|(a, b)| a.to_bits() != b.to_bits());
+    assert_eq!(wrong, None, "the copy differs from its source");
+}
 
 #[test]
 fn timed_copies_copy_the_whole_buffer() {
     let gpu = gpu();
-    let mut rng = common::rng();
-    // An awkward length (a multiple of 4 bytes, as copies need), fresh values each run.
-    let len = 250_001 + rng.random_range(0..1000);
-    let source: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let src = gpu.storage_from("source", &source);
-    let dst = gpu.storage_from("destination", &vec![f32::NAN; len]);
-    let seconds = timed_copies(&gpu, &src, &dst, (len * 4) as u64, 3).expect("copies run");
-    assert!(seconds > 0.0 && seconds.is_finite(), "{seconds}");
-    let mut out = vec![f32::NAN; len];
-    gpu.read(&dst, 0, &gpu.staging(len), &mut out).expect("read back");
-    let wrong = out.iter().zip(&source).position(|(a, b)| a.to_bits() != b.to_bits());
-    assert_eq!(wrong, None, "the copy differs from its source");
+    // An awkward length (whole 4-byte words, as copies need), fresh each run.
+    let words = 250_001 + common::rng().random_range(0..1000);
+    check_copy(&gpu, words, |src, dst, bytes| timed_copies(&gpu, src, dst, bytes, 3).expect("copies run"));
+}
+
+#[test]
+fn the_shader_copy_copies_the_whole_buffer() {
+    let gpu = gpu();
+    // An odd number of 16-byte words; each thread copies up to eight, so the grid-stride
+    // loop runs several rounds and the last workgroup stops partway.
+    let words = 4 * (250_001 + common::rng().random_range(0..1000));
+    check_copy(&gpu, words, |src, dst, bytes| timed_shader_copies(&gpu, src, dst, bytes, 3).expect("copies run"));
 }
 
 #[test]
@@ -30,5 +46,8 @@ fn copy_bandwidth_is_a_rate() {
     let b = copy_bandwidth(&gpu).expect("measured");
     assert!(b.buffer_bytes >= 1 << 20, "{}", b.buffer_bytes);
     // Between a megabyte and a hundred terabytes a second: anything else is a unit slip.
-    assert!(b.bytes_per_s > 1e6 && b.bytes_per_s < 1e14, "{}", b.bytes_per_s);
+    for rate in [b.buffer_copy, b.shader_copy] {
+        assert!(rate > 1e6 && rate < 1e14, "{rate}");
+    }
+    assert_eq!(b.bytes_per_s, b.buffer_copy.max(b.shader_copy));
 }

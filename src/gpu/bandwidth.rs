@@ -4,17 +4,68 @@
 
 use std::time::Instant;
 
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::{Binding, Family, WG};
 use super::Gpu;
 use crate::Error;
 
-/// A copy-bandwidth measurement.
+/// A copy-bandwidth measurement, in bytes read plus bytes written per second (a copy of B
+/// bytes moves 2B), medians of the repeats.
 #[derive(Clone, Copy, Debug)]
 pub struct CopyBandwidth {
     /// The size of the buffer copied.
     pub buffer_bytes: u64,
-    /// Bytes read plus bytes written per second (a copy of B bytes moves 2B), the median of
-    /// the repeats.
+    /// The API's buffer-to-buffer copy.
+    pub buffer_copy: f64,
+    /// A compute shader copying 16-byte words (`shaders/copy.wgsl`).
+    pub shader_copy: f64,
+    /// The faster of the two: the yardstick, so that no slow copy flatters an epoch.
     pub bytes_per_s: f64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CopyDims {
+    n4: u32,
+    groups: u32,
+}
+
+/// Copies `src` into `dst` (`bytes` each, a multiple of 16) `copies` times in one
+/// submission with the shader copy, and waits; the wall time in seconds.
+pub fn timed_shader_copies(
+    gpu: &Gpu,
+    src: &wgpu::Buffer,
+    dst: &wgpu::Buffer,
+    bytes: u64,
+    copies: usize,
+) -> Result<f64, Error> {
+    let source = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/copy.wgsl"));
+    let family =
+        Family::new(gpu, "copy.wgsl", source, &[Binding::Uniform, Binding::Read, Binding::ReadWrite], &["copy_vec4"])?;
+    let n4 = (bytes / 16) as u32;
+    // Eight words a thread: enough workgroups to fill any GPU, within one dimension's limit.
+    let groups = n4.div_ceil(WG * 8).clamp(1, 65_535);
+    let copy = gpu.scoped("binding the copy", || {
+        family.dispatch(gpu, "copy_vec4", &CopyDims { n4, groups }, &[src, dst], [groups, 1, 1])
+    })?;
+    let start = Instant::now();
+    gpu.scoped("copying buffers", || {
+        let mut encoder =
+            gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("shader copies") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            for _ in 0..copies {
+                copy.record(&mut pass);
+            }
+        }
+        gpu.queue.submit([encoder.finish()]);
+    })?;
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+    gpu.check()?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// Copies `src` into `dst` (`bytes` each) `copies` times in one submission and waits for
@@ -41,33 +92,39 @@ pub fn timed_copies(
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// Measures device-to-device copy bandwidth: a warm-up, then enough copies per submission
-/// that a submission's fixed cost is small beside them (about 50 ms), median of 5. The
-/// buffer is 1 GiB on a GPU (far past any cache) and 256 MiB on a CPU adapter, whose
-/// "device memory" is the host's and slow to fill.
+/// Measures device-to-device copy bandwidth both ways (the API's copy and a shader's): a
+/// warm-up, then enough copies per submission that a submission's fixed cost is small
+/// beside them (about 50 ms), median of 5. The buffer is 1 GiB on a GPU (far past any
+/// cache) and 256 MiB on a CPU adapter, whose "device memory" is the host's and slow to
+/// fill; never more than one storage binding holds.
 pub fn copy_bandwidth(gpu: &Gpu) -> Result<CopyBandwidth, Error> {
     let software = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
     let want: u64 = if software { 256 << 20 } else { 1 << 30 };
     let limits = gpu.device.limits();
-    let bytes = want.min(limits.max_buffer_size) / 4 * 4;
+    let bytes = want.min(limits.max_buffer_size).min(limits.max_storage_buffer_binding_size) / 16 * 16;
     let (src, dst) = gpu.scoped("allocating copy buffers", || {
         let buffer = |label| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: bytes,
-                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,
             })
         };
         (buffer("copy source"), buffer("copy destination"))
     })?;
-    // The first use also clears both buffers (wgpu zero-fills lazily): not timed.
-    timed_copies(gpu, &src, &dst, bytes, 1)?;
-    let one = timed_copies(gpu, &src, &dst, bytes, 1)?.min(timed_copies(gpu, &src, &dst, bytes, 1)?);
-    let copies = ((0.05 / one.max(1e-9)) as usize).clamp(1, 64);
-    let mut rates = (0..5)
-        .map(|_| timed_copies(gpu, &src, &dst, bytes, copies).map(|s| (2 * bytes * copies as u64) as f64 / s))
-        .collect::<Result<Vec<f64>, Error>>()?;
-    rates.sort_by(f64::total_cmp);
-    Ok(CopyBandwidth { buffer_bytes: bytes, bytes_per_s: rates[2] })
+    let median_rate = |timed: &dyn Fn(usize) -> Result<f64, Error>| -> Result<f64, Error> {
+        // The first use also clears both buffers (wgpu zero-fills lazily): not timed.
+        timed(1)?;
+        let one = timed(1)?.min(timed(1)?);
+        let copies = ((0.05 / one.max(1e-9)) as usize).clamp(1, 64);
+        let mut rates = (0..5)
+            .map(|_| timed(copies).map(|s| (2 * bytes * copies as u64) as f64 / s))
+            .collect::<Result<Vec<f64>, Error>>()?;
+        rates.sort_by(f64::total_cmp);
+        Ok(rates[2])
+    };
+    let buffer_copy = median_rate(&|copies| timed_copies(gpu, &src, &dst, bytes, copies))?;
+    let shader_copy = median_rate(&|copies| timed_shader_copies(gpu, &src, &dst, bytes, copies))?;
+    Ok(CopyBandwidth { buffer_bytes: bytes, buffer_copy, shader_copy, bytes_per_s: buffer_copy.max(shader_copy) })
 }

@@ -1,6 +1,8 @@
 //! Helpers the integration tests share.
 #![allow(dead_code)]
 
+use std::sync::OnceLock;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use xorgpu::gpu::Gpu;
@@ -13,14 +15,21 @@ pub const SIZES_N: [usize; 8] = [1, 3, 4, 63, 64, 65, 1000, 100_003];
 pub const SIZES_H: [usize; 4] = [1, 2, 3, 16];
 
 /// The GPU, or a failure that says how to get one: a GPU test never passes by skipping.
+/// One device per test executable, shared: drivers run out of devices (NVIDIA's Vulkan
+/// driver found no adapter after some dozens opened in one process), and opening one per
+/// case would test the driver's set-up more than the kernels.
 pub fn gpu() -> Gpu {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
-    match Gpu::new(None) {
-        Ok(g) => g,
-        Err(e) => panic!("GPU tests need an adapter and found none ({e}). On Linux `apt-get install mesa-vulkan-drivers` gives a software one."),
-    }
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+        match Gpu::new(None) {
+            Ok(g) => g,
+            Err(e) => panic!("GPU tests need an adapter and found none ({e}). On Linux `apt-get install mesa-vulkan-drivers` gives a software one."),
+        }
+    })
+    .clone()
 }
 
 /// A fresh generator per test, seeded from the clock, so every run draws new inputs;
