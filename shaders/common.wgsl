@@ -31,10 +31,12 @@ fn workgroup_sum(lid: u32, v: f32) -> f32 {
 }
 
 // σ(z) = 1 / (1 + e^(−z)), branching on the sign so exp only sees z ≤ 0 and never
-// overflows: for z < 0 it is e^z / (1 + e^z).
+// overflows: for z < 0 it is e^z / (1 + e^z). One division: a GPU's is a dozen
+// instructions, and the fused kernels take three sigmoids a sample.
 fn sigmoid_scalar(z: f32) -> f32 {
     let e = exp(-abs(z));
-    return select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
+    let r = 1.0 / (1.0 + e);
+    return select(e * r, r, z >= 0.0);
 }
 
 const LOG_CLAMP: f32 = -100.0;

@@ -147,9 +147,21 @@ fn train_tiny(@builtin(local_invocation_index) lid: u32) {
 // loss term to private sums; the workgroup then adds each of the P + 1 sums in a fixed tree
 // and writes partials[v·groups_total + group_offset + group]. Nothing per sample is written.
 
-// Values summed per tree: one barrier per level serves SUM_BATCH sums at once.
-const SUM_BATCH: u32 = 8u;
+// Samples a thread loads before it computes any: their loads are in flight together, where
+// one at a time each would wait out the memory's whole latency (a thread's samples are
+// still added in the same order).
+const LOADS_AHEAD: u32 = 4u;
+// Sums per tree: one barrier per level serves them all.
+const SUM_BATCH: u32 = min(P + 1u, 16u);
 var<workgroup> sums: array<f32, SUM_BATCH * WG>;
+
+// The thread's copy of the parameters, and its P gradient sums in packed order then the
+// loss sum at P. The host generates the functions that touch them (load_weights,
+// add_sample, stash_sums: see `sample_code` in src/gpu/fused.rs) for this H with every
+// index a literal: an index the compiler cannot resolve sends an array to memory, which
+// made each sample cost ~1.2 µs of a thread's time on an H100.
+var<private> wp: array<f32, P>;
+var<private> acc: array<f32, P + 1u>;
 
 @compute @workgroup_size(WG)
 fn epoch_partials(
@@ -159,39 +171,31 @@ fn epoch_partials(
     let group = wid.x;
     let n = dims.n;
     let inv_n = 1.0 / f32(dims.total_n);
-    var wp: array<f32, P>;
-    for (var p = 0u; p < P; p++) {
-        wp[p] = params[p];
+    load_weights();
+    let stride = dims.groups * WG;
+    var i = group * WG + lid;
+    // Whole rounds of LOADS_AHEAD samples (n < 2^31 and stride < 2^21 in a chunk, so the
+    // sums cannot wrap), then the rest one at a time.
+    while i + (LOADS_AHEAD - 1u) * stride < n {
+        let a = i;
+        let b = i + stride;
+        let c = i + 2u * stride;
+        let d = i + 3u * stride;
+        let x1 = vec4(xt[a], xt[b], xt[c], xt[d]);
+        let x2 = vec4(xt[n + a], xt[n + b], xt[n + c], xt[n + d]);
+        let tn = vec4(t[a], t[b], t[c], t[d]);
+        add_sample(x1.x, x2.x, tn.x, inv_n);
+        add_sample(x1.y, x2.y, tn.y, inv_n);
+        add_sample(x1.z, x2.z, tn.z, inv_n);
+        add_sample(x1.w, x2.w, tn.w, inv_n);
+        i += LOADS_AHEAD * stride;
     }
-    // The P gradient sums in packed order, then the loss sum at P.
-    var acc: array<f32, P + 1u>;
-    var s1: array<f32, H>;
-    for (var i = group * WG + lid; i < n; i += dims.groups * WG) {
-        let x1 = xt[i];
-        let x2 = xt[n + i];
-        let tn = t[i];
-        var g2 = wp[B2];
-        for (var j = 0u; j < H; j++) {
-            s1[j] = sigmoid_scalar(wp[W1 + 2u * j] * x1 + wp[W1 + 2u * j + 1u] * x2 + wp[B1 + j]);
-            g2 += wp[W2 + j] * s1[j];
-        }
-        let s2 = sigmoid_scalar(g2);
-        acc[P] += clamped_log(select(1.0 - s2, s2, tn > 0.5));
-        let dg2 = (s2 - tn) * inv_n;
-        acc[B2] += dg2;
-        for (var j = 0u; j < H; j++) {
-            acc[W2 + j] += dg2 * s1[j];
-            let dg1 = wp[W2 + j] * dg2 * s1[j] * (1.0 - s1[j]);
-            acc[W1 + 2u * j] += dg1 * x1;
-            acc[W1 + 2u * j + 1u] += dg1 * x2;
-            acc[B1 + j] += dg1;
-        }
+    for (; i < n; i += stride) {
+        add_sample(xt[i], xt[n + i], t[i], inv_n);
     }
     for (var base = 0u; base < P + 1u; base += SUM_BATCH) {
-        for (var k = 0u; k < SUM_BATCH; k++) {
-            let v = base + k;
-            sums[k * WG + lid] = select(0.0, acc[min(v, P)], v <= P);
-        }
+        // sums[k·WG + lid] = acc[base + k], or 0 past the last value.
+        stash_sums(base, lid);
         workgroupBarrier();
         for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
             if lid < stride {

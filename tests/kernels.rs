@@ -5,7 +5,8 @@ mod common;
 
 use common::{gpu, SIZES_H, SIZES_N};
 use rand::Rng;
-use xorgpu::gpu::kernels::{fused_source, SHADERS};
+use xorgpu::gpu::fused::fused_source;
+use xorgpu::gpu::kernels::SHADERS;
 use xorgpu::selfcheck::{check_kernels, kernel_names, TOL};
 
 #[test]

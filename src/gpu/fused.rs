@@ -7,9 +7,86 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::kernels::{fused_source, Binding, Dispatch, Family, WG};
+use std::fmt::Write;
+
+use super::kernels::{Binding, Dispatch, Family, WG};
 use super::Gpu;
 use crate::Error;
+
+/// The fused kernels' source for hidden width `hidden`: the constants the host fixes per
+/// run, the common prelude, `shaders/fused.wgsl`, and the per-sample code generated for
+/// this width ([`sample_code`]).
+pub fn fused_source(hidden: usize, tiny_wg: u32) -> String {
+    format!(
+        "const H: u32 = {hidden}u;\nconst TINY_WG: u32 = {tiny_wg}u;\n{}{}{}",
+        include_str!("../../shaders/common.wgsl"),
+        include_str!("../../shaders/fused.wgsl"),
+        sample_code(hidden)
+    )
+}
+
+/// The widest hidden layer whose per-sample code is unrolled.
+pub const UNROLLED_MAX_H: usize = 8;
+
+/// epoch_partials' helpers for hidden width `h`, every array index a literal so that the
+/// thread's parameters and sums (`wp`, `acc`: private arrays in `shaders/fused.wgsl`) can
+/// live in registers. The same arithmetic, in the same order, as a loop over the hidden
+/// units j would do:
+///
+/// - `load_weights()`: wp[p] = params[p] for every p;
+/// - `add_sample(x1, x2, t, inv_n)`: S1[j] = σ(w1[j]·x + b1[j]), G2 = b2 + Σ w2[j]·S1[j],
+///   S2 = σ(G2), the loss term log(t ? S2 : 1 − S2), dG2 = (S2 − t)/N, then dW2[j] += dG2·S1[j],
+///   dG1[j] = w2[j]·dG2·S1[j](1 − S1[j]), dW1[j] += dG1[j]·x, dB1[j] += dG1[j], dB2 += dG2;
+/// - `stash_sums(base, lid)`: sums[k·WG + lid] = acc[base + k] (0 past the last value) for
+///   the batch of SUM_BATCH values that starts at `base`.
+///
+/// Past [`UNROLLED_MAX_H`] the same functions are loops (`shaders/fused_loops.wgsl`): a
+/// thousand private values cannot stay in registers anyway, and llvmpipe took 75 times
+/// longer over the unrolled form at H = 256.
+pub fn sample_code(h: usize) -> String {
+    if h > UNROLLED_MAX_H {
+        return include_str!("../../shaders/fused_loops.wgsl").to_string();
+    }
+    let (b1, w2, b2, p) = (2 * h, 3 * h, 4 * h, 4 * h + 1);
+    let mut c = String::new();
+    c.push_str("\n// ---- Generated for this H by sample_code in src/gpu/fused.rs. ----\n\n");
+    c.push_str("fn load_weights() {\n");
+    for i in 0..p {
+        writeln!(c, "    wp[{i}] = params[{i}];").unwrap();
+    }
+    c.push_str("}\n\nfn add_sample(x1: f32, x2: f32, tn: f32, inv_n: f32) {\n");
+    writeln!(c, "    var g2 = wp[{b2}];").unwrap();
+    for j in 0..h {
+        writeln!(c, "    let s1_{j} = sigmoid_scalar(wp[{}] * x1 + wp[{}] * x2 + wp[{}]);", 2 * j, 2 * j + 1, b1 + j)
+            .unwrap();
+        writeln!(c, "    g2 += wp[{}] * s1_{j};", w2 + j).unwrap();
+    }
+    c.push_str("    let s2 = sigmoid_scalar(g2);\n");
+    writeln!(c, "    acc[{p}] += clamped_log(select(1.0 - s2, s2, tn > 0.5));").unwrap();
+    c.push_str("    let dg2 = (s2 - tn) * inv_n;\n");
+    writeln!(c, "    acc[{b2}] += dg2;").unwrap();
+    for j in 0..h {
+        writeln!(c, "    acc[{}] += dg2 * s1_{j};", w2 + j).unwrap();
+        writeln!(c, "    let dg1_{j} = wp[{}] * dg2 * s1_{j} * (1.0 - s1_{j});", w2 + j).unwrap();
+        writeln!(c, "    acc[{}] += dg1_{j} * x1;", 2 * j).unwrap();
+        writeln!(c, "    acc[{}] += dg1_{j} * x2;", 2 * j + 1).unwrap();
+        writeln!(c, "    acc[{}] += dg1_{j};", b1 + j).unwrap();
+    }
+    c.push_str("}\n\nfn stash_sums(base: u32, lid: u32) {\n    switch base {\n");
+    // SUM_BATCH in shaders/fused.wgsl.
+    let batch = (p + 1).min(16);
+    for base in (0..=p).step_by(batch) {
+        writeln!(c, "        case {base}u: {{").unwrap();
+        for k in 0..batch {
+            let v = base + k;
+            let value = if v <= p { format!("acc[{v}]") } else { "0.0".into() };
+            writeln!(c, "            sums[{k}u * WG + lid] = {value};").unwrap();
+        }
+        c.push_str("        }\n");
+    }
+    c.push_str("        default: {}\n    }\n}\n");
+    c
+}
 
 /// Floats of workgroup memory train_tiny needs per thread (S1, dG1: H each; Xᵀ: 2; dG2 and
 /// the loss term: 1 each) besides the P parameters.

@@ -281,16 +281,6 @@ pub struct Kernels {
     sgd: Family,
 }
 
-/// The fused kernels' source for hidden width `hidden`: the constants the host fixes per
-/// run, the common prelude, then `shaders/fused.wgsl`.
-pub fn fused_source(hidden: usize, tiny_wg: u32) -> String {
-    format!(
-        "const H: u32 = {hidden}u;\nconst TINY_WG: u32 = {tiny_wg}u;\n{}{}",
-        include_str!("../../shaders/common.wgsl"),
-        include_str!("../../shaders/fused.wgsl")
-    )
-}
-
 /// `[x, y, 1]` workgroups for one thread per element of `count`.
 fn per_element(count: u32) -> [u32; 3] {
     let [x, y] = grid(count.div_ceil(WG));

@@ -33,6 +33,13 @@ fn tiny_epochs_cap(gpu: &Gpu, hidden: usize, n: usize) -> usize {
     }
 }
 
+/// The largest batch train_tiny takes on a GPU. Its per-parameter sums run serially over the
+/// samples, so its epoch grows with the batch (H100: 1.5 µs at 4 rows, 12 µs at 64, 45 µs
+/// at 256, 177 µs at 1024), while the fused pair costs about 10 µs at any small batch.
+/// (On llvmpipe, where a workgroup is one SIMD row and its barriers are cheap, train_tiny
+/// takes whatever fits.)
+pub const GPU_TINY_MAX: usize = 64;
+
 /// Which kernels train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
@@ -46,9 +53,11 @@ pub enum Path {
 }
 
 impl Path {
-    /// The fast path for this batch: [`Path::Tiny`] where it fits, else [`Path::Fused`].
+    /// The fast path for this batch: [`Path::Tiny`] where it fits (on a GPU, up to
+    /// [`GPU_TINY_MAX`] rows), else [`Path::Fused`].
     pub fn fastest(gpu: &Gpu, hidden: usize, n: usize) -> Path {
-        if tiny_workgroup(gpu, hidden, n).is_some() {
+        let on_gpu = gpu.adapter.get_info().device_type != wgpu::DeviceType::Cpu;
+        if tiny_workgroup(gpu, hidden, n).is_some() && !(on_gpu && n > GPU_TINY_MAX) {
             Path::Tiny
         } else {
             Path::Fused
