@@ -76,3 +76,21 @@ fn an_unwritten_output_fails() {
     };
     assert!(!r.passed());
 }
+
+/// epoch_partials' per-sample code is generated for each width up to UNROLLED_MAX_H (and
+/// its sums stashed in batches of 16, more than one batch from H = 4 on), and written as
+/// loops past it: every generated width and the first looped one against the CPU.
+#[test]
+fn every_generated_width_matches_its_cpu_twin() {
+    use xorgpu::gpu::fused::UNROLLED_MAX_H;
+    let gpu = gpu();
+    let seed = common::rng().random();
+    let widths: Vec<usize> = (1..=UNROLLED_MAX_H + 1).collect();
+    let results = check_kernels(&gpu, &widths, &[1, 65, 4099], seed).expect("kernels run");
+    let fused: Vec<_> = results.iter().filter(|r| r.kernel == "epoch_partials").collect();
+    // Weights and loss, at every width and size.
+    assert_eq!(fused.len(), widths.len() * 3 * 2, "epoch_partials ran at every width and size");
+    let failed: Vec<String> =
+        fused.iter().filter(|r| !r.passed()).map(|r| format!("{}: relative error {:e}", r.case, r.rel_error)).collect();
+    assert!(failed.is_empty(), "seed {seed}:\n{}", failed.join("\n"));
+}
