@@ -21,10 +21,24 @@ pub fn check_writable(path: &Path) -> Result<(), Error> {
         .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))
 }
 
+/// A temporary file beside `path` that becomes `path` on `persist`. Created with the mode a
+/// plain new file gets (0666 less the umask), not a temporary file's private 0600, so the
+/// output ends up readable as any other file the user makes.
+fn temp_beside(path: &Path, suffix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(folder_of(path))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::Input(format!("cannot write {}: {e}", path.display()));
-    let mut tmp = tempfile::NamedTempFile::new_in(folder_of(path)).map_err(fail)?;
+    let mut tmp = temp_beside(path, "").map_err(fail)?;
     tmp.write_all(bytes).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
@@ -45,8 +59,26 @@ pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> 
     if !registered {
         return Err(fail("the built-in font does not load".into()));
     }
-    let tmp = tempfile::Builder::new().suffix(".png").tempfile_in(folder_of(path)).map_err(|e| fail(e.to_string()))?;
+    let tmp = temp_beside(path, ".png").map_err(|e| fail(e.to_string()))?;
     draw(tmp.path()).map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// An output gets the mode a plain new file gets in the same folder.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_get_a_new_files_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let out = dir.path().join("out.json");
+        super::write_atomically(&out, b"{}").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), mode(&plain));
+        assert_eq!(std::fs::read(&out).unwrap(), b"{}");
+    }
 }
