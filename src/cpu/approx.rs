@@ -23,14 +23,17 @@ pub fn exp(x: f32) -> f32 {
     let t = x * LOG2_E + MAGIC;
     let n = t - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
-    // e^r on |r| ≤ ln2/2, Cephes expf's minimax coefficients.
-    let p = 1.987_569_1e-4f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let er = p * r * r + r + 1.0;
+    // e^r on |r| ≤ ln2/2: 1 + r + r²·p(r) with Cephes expf's minimax coefficients for p,
+    // evaluated in Estrin's order (pairs, then r², r⁴) rather than Horner's: the same
+    // polynomial in about half the dependent steps, which at a few rows are the epoch's
+    // critical path.
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let a = 1.666_666_5e-1 * r + 0.5;
+    let b = 4.166_579_6e-2 + 8.333_452e-3 * r;
+    let c = 1.398_199_9e-3 + 1.987_569_1e-4 * r;
+    let p = a + b * r2 + c * r4;
+    let er = p * r2 + r + 1.0;
     // 2^n: n's bits shifted into the exponent field, plus the bias.
     er * f32::from_bits((t.to_bits() << 23).wrapping_add(127 << 23))
 }

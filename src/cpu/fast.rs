@@ -135,8 +135,22 @@ fn chunk_sums<const L: usize>(
         }
     }
     for (o, a) in out.iter_mut().zip(acc.iter()) {
-        *o = a.iter().sum();
+        *o = lane_total(*a);
     }
+}
+
+/// The sum of a lane group's lanes as a tree (halves added pairwise): log2 L dependent adds
+/// instead of L − 1, on the critical path of a small batch's epoch.
+#[inline(always)]
+fn lane_total<const L: usize>(mut a: [f32; L]) -> f32 {
+    let mut width = L;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            a[k] += a[k + width];
+        }
+    }
+    a[0]
 }
 
 /// [`chunk_sums`] compiled for AVX-512, sixteen samples a lane group.
