@@ -202,6 +202,8 @@ pub struct FastCpuTrainer {
     lanes: Lanes,
     /// 16-lane groups (AVX-512) rather than 8.
     wide: bool,
+    /// Batches of one lane group train in [`super::tiny`].
+    tiny: bool,
 }
 
 impl FastCpuTrainer {
@@ -217,6 +219,7 @@ impl FastCpuTrainer {
             totals: vec![0.0; p + 1],
             lanes: Lanes::new(params.hidden),
             wide: wide_lanes(),
+            tiny: true,
         }
     }
 
@@ -224,6 +227,12 @@ impl FastCpuTrainer {
     /// is tested on any machine.
     pub fn narrow(params: Params, data: Dataset, lr: f32) -> Self {
         FastCpuTrainer { wide: false, ..Self::new(params, data, lr) }
+    }
+
+    /// The same, with every batch on the general path, even one that [`super::tiny`] would
+    /// take, so that the two can be held to each other.
+    pub fn general(params: Params, data: Dataset, lr: f32) -> Self {
+        FastCpuTrainer { tiny: false, ..Self::new(params, data, lr) }
     }
 
     /// Bytes of memory the run holds: the data and the per-chunk sums.
@@ -283,6 +292,9 @@ impl FastCpuTrainer {
 
 impl Trainer for FastCpuTrainer {
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
+        if self.tiny && super::tiny::train(self.hidden, &mut self.w, &self.data, self.lr, losses) {
+            return Ok(());
+        }
         let n = self.data.len() as f64;
         for loss in losses {
             self.compute_totals();

@@ -10,6 +10,7 @@
 
 pub mod approx;
 pub mod fast;
+pub mod tiny;
 
 use num_traits::Float;
 
