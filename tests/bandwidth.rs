@@ -5,7 +5,7 @@ mod common;
 
 use common::gpu;
 use rand::Rng;
-use xorgpu::gpu::bandwidth::{copy_bandwidth, timed_copies, timed_shader_copies};
+use xorgpu::gpu::bandwidth::{copy_bandwidth, timed_copies, ShaderCopy};
 use xorgpu::gpu::Gpu;
 
 /// Copies fresh values over a NaN-poisoned buffer with `copy` and checks that every bit
@@ -37,7 +37,9 @@ fn the_shader_copy_copies_the_whole_buffer() {
     // An odd number of 16-byte words; each thread copies up to eight, so the grid-stride
     // loop runs several rounds and the last workgroup stops partway.
     let words = 4 * (250_001 + common::rng().random_range(0..1000));
-    check_copy(&gpu, words, |src, dst, bytes| timed_shader_copies(&gpu, src, dst, bytes, 3).expect("copies run"));
+    check_copy(&gpu, words, |src, dst, bytes| {
+        ShaderCopy::new(&gpu, src, dst, bytes).and_then(|c| c.timed(&gpu, 3)).expect("copies run")
+    });
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::kernels::{Binding, Family, WG};
+use super::kernels::{Binding, Dispatch, Family, WG};
 use super::Gpu;
 use crate::Error;
 
@@ -31,34 +31,13 @@ struct CopyDims {
     groups: u32,
 }
 
-/// Copies `src` into `dst` (`bytes` each, a multiple of 16) `copies` times in one
-/// submission with the shader copy, and waits; the wall time in seconds.
-pub fn timed_shader_copies(
-    gpu: &Gpu,
-    src: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
-    bytes: u64,
-    copies: usize,
-) -> Result<f64, Error> {
-    let source = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/copy.wgsl"));
-    let family =
-        Family::new(gpu, "copy.wgsl", source, &[Binding::Uniform, Binding::Read, Binding::ReadWrite], &["copy_vec4"])?;
-    let n4 = (bytes / 16) as u32;
-    // Eight words a thread: enough workgroups to fill any GPU, within one dimension's limit.
-    let groups = n4.div_ceil(WG * 8).clamp(1, 65_535);
-    let copy = gpu.scoped("binding the copy", || {
-        family.dispatch(gpu, "copy_vec4", &CopyDims { n4, groups }, &[src, dst], [groups, 1, 1])
-    })?;
+/// Records what `record` adds to one command encoder, submits it and waits for the GPU; the
+/// wall time in seconds.
+fn timed(gpu: &Gpu, what: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<f64, Error> {
     let start = Instant::now();
-    gpu.scoped("copying buffers", || {
-        let mut encoder =
-            gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("shader copies") });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            for _ in 0..copies {
-                copy.record(&mut pass);
-            }
-        }
+    gpu.scoped(what, || {
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+        record(&mut encoder);
         gpu.queue.submit([encoder.finish()]);
     })?;
     gpu.device
@@ -68,8 +47,8 @@ pub fn timed_shader_copies(
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// Copies `src` into `dst` (`bytes` each) `copies` times in one submission and waits for
-/// them; the wall time in seconds.
+/// Copies `src` into `dst` (`bytes` each) `copies` times in one submission with the API's
+/// buffer copy, and waits; the wall time in seconds.
 pub fn timed_copies(
     gpu: &Gpu,
     src: &wgpu::Buffer,
@@ -77,19 +56,47 @@ pub fn timed_copies(
     bytes: u64,
     copies: usize,
 ) -> Result<f64, Error> {
-    let start = Instant::now();
-    gpu.scoped("copying buffers", || {
-        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("copies") });
+    timed(gpu, "buffer copies", |encoder| {
         for _ in 0..copies {
             encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
         }
-        gpu.queue.submit([encoder.finish()]);
-    })?;
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-    gpu.check()?;
-    Ok(start.elapsed().as_secs_f64())
+    })
+}
+
+/// The shader copy of one buffer into another, compiled and bound once.
+pub struct ShaderCopy {
+    copy: Dispatch,
+}
+
+impl ShaderCopy {
+    /// Binds `src` and `dst` (`bytes` each, a multiple of 16).
+    pub fn new(gpu: &Gpu, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) -> Result<Self, Error> {
+        let source = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/copy.wgsl"));
+        let family = Family::new(
+            gpu,
+            "copy.wgsl",
+            source,
+            &[Binding::Uniform, Binding::Read, Binding::ReadWrite],
+            &["copy_vec4"],
+        )?;
+        let n4 = (bytes / 16) as u32;
+        // Eight words a thread: enough workgroups to fill any GPU, within one dimension's limit.
+        let groups = n4.div_ceil(WG * 8).clamp(1, 65_535);
+        let copy = gpu.scoped("binding the copy", || {
+            family.dispatch(gpu, "copy_vec4", &CopyDims { n4, groups }, &[src, dst], [groups, 1, 1])
+        })?;
+        Ok(ShaderCopy { copy })
+    }
+
+    /// `copies` copies in one submission, waited for; the wall time in seconds.
+    pub fn timed(&self, gpu: &Gpu, copies: usize) -> Result<f64, Error> {
+        timed(gpu, "shader copies", |encoder| {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            for _ in 0..copies {
+                self.copy.record(&mut pass);
+            }
+        })
+    }
 }
 
 /// Measures device-to-device copy bandwidth both ways (the API's copy and a shader's): a
@@ -125,6 +132,7 @@ pub fn copy_bandwidth(gpu: &Gpu) -> Result<CopyBandwidth, Error> {
         Ok(rates[2])
     };
     let buffer_copy = median_rate(&|copies| timed_copies(gpu, &src, &dst, bytes, copies))?;
-    let shader_copy = median_rate(&|copies| timed_shader_copies(gpu, &src, &dst, bytes, copies))?;
+    let shader = ShaderCopy::new(gpu, &src, &dst, bytes)?;
+    let shader_copy = median_rate(&|copies| shader.timed(gpu, copies))?;
     Ok(CopyBandwidth { buffer_bytes: bytes, buffer_copy, shader_copy, bytes_per_s: buffer_copy.max(shader_copy) })
 }
