@@ -41,8 +41,9 @@ pub const UNROLLED_MAX_H: usize = 8;
 ///   the batch of SUM_BATCH values that starts at `base`.
 ///
 /// Past [`UNROLLED_MAX_H`] the same functions are loops (`shaders/fused_loops.wgsl`): a
-/// thousand private values cannot stay in registers anyway, and llvmpipe took 75 times
-/// longer over the unrolled form at H = 256.
+/// thousand private values cannot stay in registers anyway, and the unrolled form would be
+/// thousands of lines for the driver to compile (llvmpipe already spends 20–30 s on the
+/// first compile at H = 256, then caches it).
 pub fn sample_code(h: usize) -> String {
     if h > UNROLLED_MAX_H {
         return include_str!("../../shaders/fused_loops.wgsl").to_string();
