@@ -80,9 +80,10 @@ pub struct TrainArgs {
     pub adapter: Option<String>,
 }
 
-pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
-    // Everything a user gave is checked before any device is opened.
-    let params = match &args.init {
+/// The starting weights: `--init`'s file (whose width `--hidden`, if given, must match) or
+/// fresh ones for the seed.
+fn initial_params(args: &TrainArgs) -> Result<Params, Error> {
+    match &args.init {
         Some(path) => {
             let p = Params::load(path)?;
             if let Some(h) = args.hidden.filter(|&h| h != p.hidden) {
@@ -92,10 +93,14 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
                     path.display()
                 )));
             }
-            p
+            Ok(p)
         }
-        None => Params::init(args.hidden.unwrap_or(2), args.seed),
-    };
+        None => Ok(Params::init(args.hidden.unwrap_or(2), args.seed)),
+    }
+}
+
+/// Fails now, before any training, where an output could not be written later.
+fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
@@ -103,6 +108,20 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
         check_writable(&dir.join("loss.png"))?;
     }
+    Ok(())
+}
+
+/// What the run was, for the saved model and the report.
+struct RunInfo {
+    backend: &'static str,
+    adapter: Option<String>,
+    batch: usize,
+}
+
+pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
+    // Everything a user gave is checked before any device is opened.
+    let params = initial_params(args)?;
+    check_outputs(args)?;
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
     let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
@@ -176,41 +195,56 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
     }
 
-    // The four corners, in XOR_INPUTS' order, whatever the training data.
-    let predictions: Vec<f32> = cpu::forward(&outcome.params, &Dataset::xor().xt).s2;
-    let epochs_per_s = args.epochs as f64 / outcome.seconds;
-    let samples_per_s = epochs_per_s * batch as f64;
-
+    let run = RunInfo { backend, adapter, batch };
     if let Some(path) = &args.save {
-        let mut extra = serde_json::Map::new();
-        for (k, v) in [
-            ("hidden", json!(outcome.params.hidden)),
-            ("epochs", json!(args.epochs)),
-            ("lr", json!(args.lr)),
-            ("seed", json!(args.seed)),
-            ("batch", json!(batch)),
-            ("final_loss", json!(outcome.final_loss)),
-            ("backend", json!(backend)),
-            ("adapter", json!(adapter)),
-            ("loss_curve", json!(curve.points)),
-        ] {
-            extra.insert(k.into(), v);
-        }
-        outcome.params.save(path, extra)?;
+        save_model(path, args, &outcome, &run, &curve)?;
         say(args.json, &format!("saved weights to {}", path.display()));
     }
-
     if let (Some(dir), Some(shown)) = (&args.plot_dir, &shown) {
         loss_chart(&dir.join("loss.png"), &curve.points)?;
         boundary_chart(&dir.join("boundary.png"), &outcome.params, shown)?;
         say(args.json, &format!("wrote {0}/loss.png and {0}/boundary.png", dir.display()));
     }
+    report(args, &outcome, &run);
+    Ok(())
+}
 
+/// The weights with what produced them and the loss curve.
+fn save_model(
+    path: &std::path::Path,
+    args: &TrainArgs,
+    outcome: &train::Outcome,
+    run: &RunInfo,
+    curve: &LossCurve,
+) -> Result<(), Error> {
+    let mut extra = serde_json::Map::new();
+    for (k, v) in [
+        ("hidden", json!(outcome.params.hidden)),
+        ("epochs", json!(args.epochs)),
+        ("lr", json!(args.lr)),
+        ("seed", json!(args.seed)),
+        ("batch", json!(run.batch)),
+        ("final_loss", json!(outcome.final_loss)),
+        ("backend", json!(run.backend)),
+        ("adapter", json!(run.adapter)),
+        ("loss_curve", json!(curve.points)),
+    ] {
+        extra.insert(k.into(), v);
+    }
+    outcome.params.save(path, extra)
+}
+
+/// The final loss, the four corners' predictions and the rates: lines, or one JSON object.
+fn report(args: &TrainArgs, outcome: &train::Outcome, run: &RunInfo) {
+    // The four corners, in XOR_INPUTS' order, whatever the training data.
+    let predictions: Vec<f32> = cpu::forward(&outcome.params, &Dataset::xor().xt).s2;
+    let epochs_per_s = args.epochs as f64 / outcome.seconds;
+    let samples_per_s = epochs_per_s * run.batch as f64;
     if args.json {
         let report = json!({
-            "backend": backend,
-            "adapter": adapter,
-            "batch": batch,
+            "backend": run.backend,
+            "adapter": run.adapter,
+            "batch": run.batch,
             "hidden": outcome.params.hidden,
             "epochs": args.epochs,
             "lr": args.lr,
@@ -236,7 +270,6 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             rate(samples_per_s)
         );
     }
-    Ok(())
 }
 
 /// A progress bar on stderr for a run that lasts over a second: hidden until then, and
