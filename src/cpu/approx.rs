@@ -8,20 +8,41 @@
 //! [`ln`]: error ≤ 5e-7 · max(1, |ln x|) for normal positive x (absolute near 1, relative
 //! far from it, where f32's own rounding of the result dominates).
 
-const LOG2_E: f32 = std::f32::consts::LOG2_E;
+// The constants are shared with the AVX2 forms in `super::tiny`, so both evaluate the same
+// polynomials.
+
+pub const LOG2_E: f32 = std::f32::consts::LOG2_E;
 // ln 2 split in a part exact in f32 and the rest (Cody–Waite), so x − n·ln 2 keeps its bits.
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+pub const LN2_HI: f32 = 0.693_359_4;
+pub const LN2_LO: f32 = -2.121_944_4e-4;
+/// The argument below which [`exp`] returns e^EXP_MIN.
+pub const EXP_MIN: f32 = -87.0;
+/// 1.5·2^23: adding it rounds to an integer and leaves it in the low mantissa bits.
+pub const ROUND_MAGIC: f32 = 12_582_912.0;
+/// p(r) = EXP_P[0] + EXP_P[1]·r + … + EXP_P[5]·r⁵, Cephes expf's minimax coefficients, for
+/// e^r = 1 + r + r²·p(r) on |r| ≤ ln2/2.
+pub const EXP_P: [f32; 6] = [0.5, 1.666_666_5e-1, 4.166_579_6e-2, 8.333_452e-3, 1.398_199_9e-3, 1.987_569_1e-4];
+/// Cephes logf's polynomial in f = m − 1, highest power first (Horner's order).
+pub const LN_P: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    3.333_333e-1,
+];
 
 /// e^x. See the module note for the error bound.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
+    let x = x.clamp(EXP_MIN, 88.0);
     // n = round(x·log2 e) by the 1.5·2^23 trick: adding it leaves n in the low mantissa
     // bits, and no float-to-int conversion (whose saturation would stop vectorising).
-    const MAGIC: f32 = 12_582_912.0;
-    let t = x * LOG2_E + MAGIC;
-    let n = t - MAGIC;
+    let t = x * LOG2_E + ROUND_MAGIC;
+    let n = t - ROUND_MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
     // e^r on |r| ≤ ln2/2: 1 + r + r²·p(r) with Cephes expf's minimax coefficients for p,
     // evaluated in Estrin's order (pairs, then r², r⁴) rather than Horner's: the same
@@ -29,9 +50,9 @@ pub fn exp(x: f32) -> f32 {
     // critical path.
     let r2 = r * r;
     let r4 = r2 * r2;
-    let a = 1.666_666_5e-1 * r + 0.5;
-    let b = 4.166_579_6e-2 + 8.333_452e-3 * r;
-    let c = 1.398_199_9e-3 + 1.987_569_1e-4 * r;
+    let a = EXP_P[1] * r + EXP_P[0];
+    let b = EXP_P[2] + EXP_P[3] * r;
+    let c = EXP_P[4] + EXP_P[5] * r;
     let p = a + b * r2 + c * r4;
     let er = p * r2 + r + 1.0;
     // 2^n: n's bits shifted into the exponent field, plus the bias.
@@ -51,15 +72,7 @@ pub fn ln(x: f32) -> f32 {
         m += m;
     }
     let f = m - 1.0;
-    let p = 7.037_683_6e-2f32;
-    let p = p * f - 1.151_461e-1;
-    let p = p * f + 1.167_699_9e-1;
-    let p = p * f - 1.242_014_1e-1;
-    let p = p * f + 1.424_932_3e-1;
-    let p = p * f - 1.666_805_8e-1;
-    let p = p * f + 2.000_071_4e-1;
-    let p = p * f - 2.499_999_4e-1;
-    let p = p * f + 3.333_333e-1;
+    let p = LN_P[1..].iter().fold(LN_P[0], |p, &c| p * f + c);
     let z = f * f;
     let y = f * z * p - 0.5 * z;
     let e = e as f32;

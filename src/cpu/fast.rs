@@ -276,9 +276,7 @@ impl FastCpuTrainer {
             }
         }
     }
-}
 
-impl FastCpuTrainer {
     /// The mean loss from the totals, NaN if any total is not finite: the polynomial log
     /// does not propagate NaN, so a diverging run is caught by its sums instead.
     fn checked_loss(&self, n: f64) -> f32 {

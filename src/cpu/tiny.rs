@@ -17,6 +17,8 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::approx::{EXP_MIN, EXP_P, LN2_HI, LN2_LO, LN_P, LOG2_E, ROUND_MAGIC};
 use crate::data::Dataset;
 use crate::model::Layout;
 
@@ -71,16 +73,16 @@ fn splat(x: f32) -> __m256 {
 fn exp_neg(x: __m256) -> __m256 {
     // A NaN stays NaN (max_ps returns its second operand when either is NaN), so a
     // diverging run's loss turns NaN as the reference's does.
-    let x = _mm256_max_ps(splat(-87.0), x);
-    let t = _mm256_fmadd_ps(x, splat(std::f32::consts::LOG2_E), splat(12_582_912.0));
-    let n = _mm256_sub_ps(t, splat(12_582_912.0));
-    let r = _mm256_fnmadd_ps(n, splat(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, splat(-2.121_944_4e-4), r);
+    let x = _mm256_max_ps(splat(EXP_MIN), x);
+    let t = _mm256_fmadd_ps(x, splat(LOG2_E), splat(ROUND_MAGIC));
+    let n = _mm256_sub_ps(t, splat(ROUND_MAGIC));
+    let r = _mm256_fnmadd_ps(n, splat(LN2_HI), x);
+    let r = _mm256_fnmadd_ps(n, splat(LN2_LO), r);
     let r2 = _mm256_mul_ps(r, r);
     let r4 = _mm256_mul_ps(r2, r2);
-    let a = _mm256_fmadd_ps(splat(1.666_666_5e-1), r, splat(0.5));
-    let b = _mm256_fmadd_ps(splat(8.333_452e-3), r, splat(4.166_579_6e-2));
-    let c = _mm256_fmadd_ps(splat(1.987_569_1e-4), r, splat(1.398_199_9e-3));
+    let a = _mm256_fmadd_ps(splat(EXP_P[1]), r, splat(EXP_P[0]));
+    let b = _mm256_fmadd_ps(splat(EXP_P[3]), r, splat(EXP_P[2]));
+    let c = _mm256_fmadd_ps(splat(EXP_P[5]), r, splat(EXP_P[4]));
     let p = _mm256_fmadd_ps(c, r4, _mm256_fmadd_ps(b, r2, a));
     let er = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), splat(1.0));
     let scale = _mm256_castsi256_ps(_mm256_add_epi32(
@@ -118,25 +120,13 @@ fn clamped_ln(x: __m256) -> __m256 {
     let e = _mm256_cvtepi32_ps(_mm256_add_epi32(e, _mm256_castps_si256(small)));
     let m = _mm256_add_ps(m, _mm256_and_ps(small, m));
     let f = _mm256_sub_ps(m, splat(1.0));
-    let mut p = splat(7.037_683_6e-2);
-    for c in [
-        -1.151_461e-1,
-        1.167_699_9e-1,
-        -1.242_014_1e-1,
-        1.424_932_3e-1,
-        -1.666_805_8e-1,
-        2.000_071_4e-1,
-        -2.499_999_4e-1,
-        3.333_333e-1,
-    ] {
+    let mut p = splat(LN_P[0]);
+    for &c in &LN_P[1..] {
         p = _mm256_fmadd_ps(p, f, splat(c));
     }
     let z = _mm256_mul_ps(f, f);
     let y = _mm256_fnmadd_ps(splat(0.5), z, _mm256_mul_ps(_mm256_mul_ps(f, z), p));
-    let ln = _mm256_add_ps(
-        _mm256_add_ps(f, y),
-        _mm256_fmadd_ps(e, splat(-2.121_944_4e-4), _mm256_mul_ps(e, splat(0.693_359_4))),
-    );
+    let ln = _mm256_add_ps(_mm256_add_ps(f, y), _mm256_fmadd_ps(e, splat(LN2_LO), _mm256_mul_ps(e, splat(LN2_HI))));
     _mm256_blendv_ps(ln, splat(super::LOG_CLAMP), _mm256_cmp_ps::<_CMP_LT_OQ>(x, splat(super::MIN_NORMAL)))
 }
 
@@ -176,9 +166,9 @@ fn epochs<const H: usize>(w: &mut [f32], data: &Dataset, lr: f32, losses: &mut [
     };
     let (x1, x2) = (lanes(&data.xt[..n]), lanes(&data.xt[n..]));
     let t = lanes(&data.t);
-    // 1/N in the lanes that hold samples, 0 in the padding: their terms vanish.
-    let scale = lanes(&vec![1.0 / n as f32; n]);
-    let in_batch = lanes(&vec![1.0; n]);
+    // 1 (and 1/N) in the lanes that hold samples, 0 in the padding: its terms vanish.
+    let in_batch = lanes(&[1.0; MAX_N][..n]);
+    let scale = _mm256_mul_ps(in_batch, splat(1.0 / n as f32));
     let is_one = _mm256_cmp_ps::<_CMP_GT_OQ>(t, splat(0.5));
     let neg_lr = splat(-lr);
     let mut wa: [__m256; H] = std::array::from_fn(|j| splat(w[l.w1 + 2 * j]));
