@@ -51,5 +51,5 @@ fn copy_bandwidth_is_a_rate() {
     for rate in [b.buffer_copy, b.shader_copy] {
         assert!(rate > 1e6 && rate < 1e14, "{rate}");
     }
-    assert_eq!(b.bytes_per_s, b.buffer_copy.max(b.shader_copy));
+    assert_eq!(b.bytes_per_s(), b.buffer_copy.max(b.shader_copy));
 }

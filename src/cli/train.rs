@@ -376,11 +376,8 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Optio
                 say(
                     json,
                     &format!(
-                        "  copy bandwidth {:.2} GB/s buffer copy, {:.2} GB/s shader copy (a {} MiB buffer, bytes read + written); the epoch reads at {:.1}% of the faster",
-                        copy.buffer_copy / 1e9,
-                        copy.shader_copy / 1e9,
-                        copy.buffer_bytes >> 20,
-                        100.0 * p.bytes_per_epoch as f64 / total / copy.bytes_per_s
+                        "  copy bandwidth {copy}; the epoch reads at {:.1}% of the faster",
+                        100.0 * p.bytes_per_epoch as f64 / total / copy.bytes_per_s()
                     ),
                 );
             }

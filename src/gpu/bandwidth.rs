@@ -20,8 +20,25 @@ pub struct CopyBandwidth {
     pub buffer_copy: f64,
     /// A compute shader copying 16-byte words (`shaders/copy.wgsl`).
     pub shader_copy: f64,
+}
+
+impl CopyBandwidth {
     /// The faster of the two: the yardstick, so that no slow copy flatters an epoch.
-    pub bytes_per_s: f64,
+    pub fn bytes_per_s(&self) -> f64 {
+        self.buffer_copy.max(self.shader_copy)
+    }
+}
+
+impl std::fmt::Display for CopyBandwidth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} GB/s buffer copy, {:.2} GB/s shader copy (a {} MiB buffer, bytes read + written, medians of 5)",
+            self.buffer_copy / 1e9,
+            self.shader_copy / 1e9,
+            self.buffer_bytes >> 20
+        )
+    }
 }
 
 #[repr(C)]
@@ -40,10 +57,7 @@ fn timed(gpu: &Gpu, what: &str, record: impl FnOnce(&mut wgpu::CommandEncoder)) 
         record(&mut encoder);
         gpu.queue.submit([encoder.finish()]);
     })?;
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-    gpu.check()?;
+    gpu.wait()?;
     Ok(start.elapsed().as_secs_f64())
 }
 
@@ -109,16 +123,9 @@ pub fn copy_bandwidth(gpu: &Gpu) -> Result<CopyBandwidth, Error> {
     let want: u64 = if software { 256 << 20 } else { 1 << 30 };
     let limits = gpu.device.limits();
     let bytes = want.min(limits.max_buffer_size).min(limits.max_storage_buffer_binding_size) / 16 * 16;
+    let floats = (bytes / 4) as usize;
     let (src, dst) = gpu.scoped("allocating copy buffers", || {
-        let buffer = |label| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            })
-        };
-        (buffer("copy source"), buffer("copy destination"))
+        (gpu.storage("copy source", floats), gpu.storage("copy destination", floats))
     })?;
     let median_rate = |timed: &dyn Fn(usize) -> Result<f64, Error>| -> Result<f64, Error> {
         // The first use also clears both buffers (wgpu zero-fills lazily): not timed.
@@ -134,5 +141,5 @@ pub fn copy_bandwidth(gpu: &Gpu) -> Result<CopyBandwidth, Error> {
     let buffer_copy = median_rate(&|copies| timed_copies(gpu, &src, &dst, bytes, copies))?;
     let shader = ShaderCopy::new(gpu, &src, &dst, bytes)?;
     let shader_copy = median_rate(&|copies| shader.timed(gpu, copies))?;
-    Ok(CopyBandwidth { buffer_bytes: bytes, buffer_copy, shader_copy, bytes_per_s: buffer_copy.max(shader_copy) })
+    Ok(CopyBandwidth { buffer_bytes: bytes, buffer_copy, shader_copy })
 }

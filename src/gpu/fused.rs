@@ -121,11 +121,6 @@ pub fn samples_per_thread(gpu: &Gpu) -> usize {
     }
 }
 
-/// Workgroups of epoch_partials for a batch (or chunk) of `n`.
-pub fn groups_for(n: usize, samples_per_thread: usize) -> usize {
-    n.div_ceil(WG as usize * samples_per_thread).clamp(1, MAX_GROUPS)
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct FusedDims {
@@ -161,6 +156,7 @@ impl FusedBuffers<'_> {
 /// The fused pipelines, compiled for one hidden width.
 pub struct FusedKernels {
     family: Family,
+    hidden: usize,
     samples_per_thread: usize,
 }
 
@@ -175,16 +171,16 @@ impl FusedKernels {
             &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             &["train_tiny", "epoch_partials", "apply_update"],
         )?;
-        Ok(FusedKernels { family, samples_per_thread: samples_per_thread(gpu) })
+        Ok(FusedKernels { family, hidden, samples_per_thread: samples_per_thread(gpu) })
+    }
+
+    /// Workgroups of epoch_partials for a batch (or chunk) of `n` on this device.
+    pub fn groups_for(&self, n: usize) -> usize {
+        n.div_ceil(WG as usize * self.samples_per_thread).clamp(1, MAX_GROUPS)
     }
 
     /// Up to `epochs_per_dispatch` epochs of a batch of `n` ≤ the workgroup in one
     /// dispatch; how many is read from the state buffer, which it advances.
-    /// Workgroups of epoch_partials for a chunk of `n` on this device.
-    pub fn groups_for(&self, n: usize) -> usize {
-        groups_for(n, self.samples_per_thread)
-    }
-
     pub fn train_tiny(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, epochs_per_dispatch: u32) -> Dispatch {
         let n = n as u32;
         let dims =
@@ -195,14 +191,7 @@ impl FusedKernels {
     /// One epoch for a batch bound as `chunks` (each with its sample count): partial sums
     /// chunk by chunk, then the update (`apply`) or, without it, only the loss of the
     /// current weights into `losses[state[0]]`.
-    pub fn epoch(
-        &self,
-        gpu: &Gpu,
-        chunks: &[(FusedBuffers, usize)],
-        lr: f32,
-        apply: bool,
-        hidden: usize,
-    ) -> Vec<Dispatch> {
+    pub fn epoch(&self, gpu: &Gpu, chunks: &[(FusedBuffers, usize)], lr: f32, apply: bool) -> Vec<Dispatch> {
         let total_n = chunks.iter().map(|(_, n)| n).sum::<usize>() as u32;
         let groups_total = chunks.iter().map(|(_, n)| self.groups_for(*n)).sum::<usize>() as u32;
         let apply = apply as u32;
@@ -225,7 +214,8 @@ impl FusedKernels {
             total_n,
             apply,
         };
-        let values = 4 * hidden as u32 + 2;
+        // One workgroup per sum: the P parameters' and the loss.
+        let values = 4 * self.hidden as u32 + 2;
         dispatches.push(self.family.dispatch(gpu, "apply_update", &dims, &chunks[0].0.list(), [values, 1, 1]));
         dispatches
     }

@@ -162,6 +162,14 @@ impl Gpu {
         buffer
     }
 
+    /// Blocks until everything submitted has finished, then reports any error it raised.
+    pub fn wait(&self) -> Result<(), Error> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()
+    }
+
     /// Waits for the queue, then copies `out.len()` floats of `src` from float `offset`
     /// through `staging` (a MAP_READ buffer at least that large). The only way data comes
     /// back: a buffer the kernels use cannot be mapped, so it is copied to one that can.
@@ -183,10 +191,7 @@ impl Gpu {
         slice.map_async(wgpu::MapMode::Read, move |result| {
             sender.send(result).ok();
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        self.check()?;
+        self.wait()?;
         match pollster::block_on(receiver.receive()) {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(Error::Gpu(format!("reading back a buffer: {e}"))),

@@ -228,7 +228,7 @@ impl GpuTrainer {
                 })
                 .collect();
             // Every path evaluates with the fused kernels: one pass, no intermediates.
-            let evaluate = fused.epoch(g, &bound, lr, false, h);
+            let evaluate = fused.epoch(g, &bound, lr, false);
             let mut bytes: u64 = [&params_buf, &loss_history, &state, &partials].map(|b| b.size()).iter().sum::<u64>()
                 + chunks.iter().map(|(xt, t, _)| xt.size() + t.size()).sum::<u64>();
             let program = match path {
@@ -240,7 +240,7 @@ impl GpuTrainer {
                         epochs_per_submit: epochs_per_dispatch,
                     }
                 }
-                Path::Fused => Program::Fused { epoch: fused.epoch(g, &bound, lr, true, h) },
+                Path::Fused => Program::Fused { epoch: fused.epoch(g, &bound, lr, true) },
                 Path::Step => {
                     let (xt, t, _) = &chunks[0];
                     let (program, step_bytes) =
@@ -602,16 +602,8 @@ impl Trainer for GpuTrainer {
     }
 
     fn loss(&mut self) -> Result<f32, Error> {
-        self.gpu.scoped("evaluating the loss", || {
-            self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, 0]));
-            let mut encoder =
-                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("evaluate") });
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                record_all(&mut pass, &self.evaluate);
-            }
-            self.gpu.queue.submit([encoder.finish()]);
-        })?;
+        self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, 0]));
+        super::kernels::submit(&self.gpu, &self.evaluate)?;
         let mut loss = [0.0];
         self.gpu.read(&self.loss_history, 0, &self.staging, &mut loss)?;
         Ok(loss[0])
