@@ -35,6 +35,15 @@ fn temp_beside(path: &Path, suffix: &str) -> std::io::Result<tempfile::NamedTemp
     builder.tempfile_in(folder_of(path))
 }
 
+/// Creates the folder `dir` if need be and fails early, before any work, when it cannot be
+/// written to.
+pub fn writable_folder(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| Error::Input(format!("cannot write in {}: {e}", dir.display())))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::Input(format!("cannot write {}: {e}", path.display()));

@@ -132,13 +132,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     if max < args.min_batch {
         return Err(Error::Input(format!("--max-batch {max} is below --min-batch {}", args.min_batch)));
     }
-    let say = |line: &str| {
-        if args.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    };
+    let say = |line: &str| super::say(args.json, line);
     let cpu = cpu_name();
     if let Some(g) = &gpu {
         say(&format!("gpu: {}", g.adapter_name));

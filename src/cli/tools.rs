@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::{check_writable, Backend};
+use super::Backend;
 use crate::cpu;
 use crate::data::{read_points, Dataset, XOR_INPUTS};
-use crate::experiments::pictures::{boundary_chart, loss_chart};
+use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_POINTS};
+use crate::files::writable_folder;
 use crate::gpu::{self, Gpu};
 use crate::model::Params;
 use crate::selfcheck::{self, TOL};
@@ -92,13 +93,11 @@ pub struct PlotArgs {
 pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
     let (params, curve) = Params::load_with_curve(&args.model)?;
     let data = match &args.data {
-        Some(p) => Dataset::from_csv(p)?.head(2000),
+        Some(p) => Dataset::from_csv(p)?.head(BOUNDARY_POINTS),
         None => Dataset::xor(),
     };
-    std::fs::create_dir_all(&args.out_dir)
-        .map_err(|e| Error::Input(format!("cannot create {}: {e}", args.out_dir.display())))?;
+    writable_folder(&args.out_dir)?;
     let boundary = args.out_dir.join("boundary.png");
-    check_writable(&boundary)?;
     boundary_chart(&boundary, &params, &data)?;
     println!("wrote {}", boundary.display());
     // The curve is optional: a hand-written weights file has none.

@@ -12,7 +12,8 @@ use super::{
 };
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
-use crate::experiments::pictures::{boundary_chart, loss_chart};
+use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_POINTS};
+use crate::files::writable_folder;
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
@@ -105,8 +106,7 @@ fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
         check_writable(path)?;
     }
     if let Some(dir) = &args.plot_dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
-        check_writable(&dir.join("loss.png"))?;
+        writable_folder(dir)?;
     }
     Ok(())
 }
@@ -139,7 +139,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
     };
     // The points the boundary picture shows (the data moves into the trainer).
-    let shown = args.plot_dir.as_ref().map(|_| data.head(2000));
+    let shown = args.plot_dir.as_ref().map(|_| data.head(BOUNDARY_POINTS));
     let (backend, adapter) = match &gpu {
         Some(g) => ("gpu", Some(g.adapter_name.clone())),
         None => ("cpu", None),

@@ -65,8 +65,12 @@ fn colour(p: f32) -> RGBColor {
     }
 }
 
+/// The most training points [`boundary_chart`] draws: more only hide the map.
+pub const BOUNDARY_POINTS: usize = 2000;
+
 /// The model's predicted probability over [−0.5, 1.5]² as a colour map, the 0.5 contour in
-/// black, and the training points on top (at most 2,000 of them), coloured by label.
+/// black, and the training points on top (at most [`BOUNDARY_POINTS`], evenly spread),
+/// coloured by label.
 pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<(), Error> {
     const GRID: usize = 200;
     let (lo, hi) = (-0.5f32, 1.5f32);
@@ -118,7 +122,7 @@ pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<()
         });
         chart.draw_series(edge.map(|i| Rectangle::new(cell(i / GRID, i % GRID), BLACK.filled()))).map_err(|x| e(&x))?;
         let n = data.len();
-        let every = n.div_ceil(2000).max(1);
+        let every = n.div_ceil(BOUNDARY_POINTS).max(1);
         let points: Vec<(f32, f32, bool)> =
             (0..n).step_by(every).map(|i| (data.xt[i], data.xt[n + i], data.t[i] >= 0.5)).collect();
         // A white ring first, so a point stands out on the region of its own colour.
