@@ -88,7 +88,7 @@ impl Dataset {
     /// Reads the user's rows from a CSV file with the header `x1,x2,y`, y 0 or 1. Every
     /// problem is named with its line and column, before any training.
     pub fn from_csv(path: &std::path::Path) -> Result<Self, Error> {
-        let rows = read_csv(path, &["x1", "x2", "y"])?;
+        let rows = read_csv(path, &[&["x1", "x2", "y"]])?;
         let bad = |line: u64, y: f32| {
             Error::Input(format!("{}: line {line}, column 3 (y): labels must be 0 or 1, found {y}", path.display()))
         };
@@ -110,23 +110,16 @@ impl Dataset {
 
 /// Points to predict for, from a CSV file with the header `x1,x2` or `x1,x2,y` (y ignored).
 pub fn read_points(path: &std::path::Path) -> Result<Vec<[f32; 2]>, Error> {
-    use std::io::BufRead;
-    // The header says which form this is; read_csv names any problem after that.
-    let mut first = String::new();
-    if let Ok(file) = std::fs::File::open(path) {
-        std::io::BufReader::new(file).read_line(&mut first).ok();
-    }
-    let has_y = first.split(',').count() == 3;
-    let columns: &[&str] = if has_y { &["x1", "x2", "y"] } else { &["x1", "x2"] };
-    Ok(read_csv(path, columns)?.into_iter().map(|(_, r)| [r[0], r[1]]).collect())
+    Ok(read_csv(path, &[&["x1", "x2"], &["x1", "x2", "y"]])?.into_iter().map(|(_, r)| [r[0], r[1]]).collect())
 }
 
-/// The rows of a CSV file whose header is exactly `columns`, each cell a finite number, with
-/// their line numbers; at least one row. Errors name the file, the line and the column.
-fn read_csv(path: &std::path::Path, columns: &[&str]) -> Result<Vec<(u64, Vec<f32>)>, Error> {
+/// The rows of a CSV file whose header is exactly one of `headers` (which then fixes the
+/// columns), each cell a finite number, with their line numbers; at least one row. Errors
+/// name the file, the line and the column.
+fn read_csv(path: &std::path::Path, headers: &[&[&str]]) -> Result<Vec<(u64, Vec<f32>)>, Error> {
     let name = path.display();
     let bad = |what: String| Error::Input(format!("{name}: {what}"));
-    let expected = columns.join(",");
+    let expected = headers.iter().map(|h| h.join(",")).collect::<Vec<_>>().join(" or ");
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
     let mut records = reader.records();
@@ -134,10 +127,11 @@ fn read_csv(path: &std::path::Path, columns: &[&str]) -> Result<Vec<(u64, Vec<f3
         None => return Err(bad(format!("the file is empty; expected the header {expected} and rows of numbers"))),
         Some(r) => r.map_err(|e| bad(e.to_string()))?,
     };
-    if header.iter().collect::<Vec<_>>() != columns {
-        let found = header.iter().collect::<Vec<_>>().join(",");
-        return Err(bad(format!("line 1: expected the header {expected}, found {found:?}")));
-    }
+    let found: Vec<&str> = header.iter().collect();
+    let Some(&columns) = headers.iter().find(|h| **h == found) else {
+        return Err(bad(format!("line 1: expected the header {expected}, found {:?}", found.join(","))));
+    };
+    let expected = columns.join(",");
     let mut rows = Vec::new();
     for record in records {
         let record = record.map_err(|e| bad(e.to_string()))?;
