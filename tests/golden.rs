@@ -5,6 +5,7 @@ mod common;
 
 use common::{assert_close, gpu};
 use serde::Deserialize;
+use xorgpu::cpu::fast::FastCpuTrainer;
 use xorgpu::cpu::{self, CpuTrainer};
 use xorgpu::data::Dataset;
 use xorgpu::gpu::trainer::Path;
@@ -72,8 +73,11 @@ fn both_backends_train_to_pytorchs_weights() {
     for case in cases() {
         let start = params(&case.weights);
         let want: Vec<f32> = params(&case.trained).iter().collect();
-        let mut trainers: Vec<(String, Box<dyn Trainer>)> =
-            vec![("cpu".into(), Box::new(CpuTrainer::new(start.clone(), data(&case), case.lr)))];
+        // The reference, and the fast backend `--backend cpu` trains with.
+        let mut trainers: Vec<(String, Box<dyn Trainer>)> = vec![
+            ("cpu reference".into(), Box::new(CpuTrainer::new(start.clone(), data(&case), case.lr))),
+            ("fast cpu".into(), Box::new(FastCpuTrainer::new(start.clone(), data(&case), case.lr))),
+        ];
         for path in [Path::Step, Path::Tiny, Path::Fused] {
             let on_gpu = GpuTrainer::with_path(gpu(), &start, &data(&case), case.lr, path, 100).unwrap();
             trainers.push((format!("gpu, {path:?} kernels"), Box::new(on_gpu)));
