@@ -31,9 +31,17 @@ struct FusedDims {
     groups_total: u32,
     // The whole batch N, for the 1/N of the loss and its gradient.
     total_n: u32,
-    // apply_update: 1 updates the parameters, 0 only records the loss.
-    apply: u32,
+    // What the epoch ends with: MODE_LOSS, MODE_UPDATE or MODE_GRADIENT.
+    mode: u32,
 }
+
+// The loss of the current weights into the history; nothing else changes.
+const MODE_LOSS: u32 = 0u;
+// The loss, then the update: a training epoch.
+const MODE_UPDATE: u32 = 1u;
+// The loss, and the gradient into `grads` instead of the update: how the tests read each
+// gradient as this path computes it, element by element.
+const MODE_GRADIENT: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> dims: FusedDims;
 @group(0) @binding(1) var<storage, read> xt: array<f32>;           // 2 × N
@@ -44,6 +52,7 @@ struct FusedDims {
 // [the next slot of `losses`, epochs left in the block]: set by the host at each block,
 // advanced here, so epochs need no per-epoch write from the host.
 @group(0) @binding(6) var<storage, read_write> state: array<u32>;
+@group(0) @binding(7) var<storage, read_write> grads: array<f32>;  // P, MODE_GRADIENT only
 
 // ---- Tiny batches: one workgroup, the weights in workgroup memory, many epochs. ----
 
@@ -120,7 +129,11 @@ fn train_tiny(@builtin(local_invocation_index) lid: u32) {
                     grad += dg2_sh[i];
                 }
             }
-            w[p] -= dims.lr * grad;
+            if dims.mode == MODE_GRADIENT {
+                grads[p] = grad;
+            } else {
+                w[p] -= dims.lr * grad;
+            }
         }
         if lid == 0u {
             var total = 0.0;
@@ -229,13 +242,15 @@ fn apply_update(
     let total = workgroup_sum(lid, acc);
     if lid == 0u {
         if v < P {
-            if dims.apply == 1u {
+            if dims.mode == MODE_UPDATE {
                 params[v] -= dims.lr * total;
+            } else if dims.mode == MODE_GRADIENT {
+                grads[v] = total;
             }
         } else {
             let slot = state[0];
             losses[slot] = -total / f32(dims.total_n);
-            state[0] = slot + dims.apply;
+            state[0] = slot + select(0u, 1u, dims.mode == MODE_UPDATE);
         }
     }
 }

@@ -101,10 +101,14 @@ impl Dataset {
 
     /// The first `n` samples, in the same layout.
     pub fn head(&self, n: usize) -> Self {
+        self.slice(0, n.min(self.len()))
+    }
+
+    /// Samples `start..end`, in the same layout.
+    pub fn slice(&self, start: usize, end: usize) -> Self {
         let len = self.len();
-        let n = n.min(len);
-        let xt = [&self.xt[..n], &self.xt[len..len + n]].concat();
-        Dataset { xt, t: self.t[..n].to_vec() }
+        let xt = [&self.xt[start..end], &self.xt[len + start..len + end]].concat();
+        Dataset { xt, t: self.t[start..end].to_vec() }
     }
 }
 

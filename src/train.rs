@@ -18,6 +18,10 @@ pub trait Trainer {
     fn params(&mut self) -> Result<Params, Error>;
     /// The loss of the current weights on the training batch.
     fn loss(&mut self) -> Result<f32, Error>;
+    /// The gradient of the loss at the current weights, packed as the parameters are
+    /// (`[d_w1 | d_b1 | d_w2 | d_b2]`), computed as this backend's epoch computes it, before
+    /// any update rule; the weights do not change. The tests compare it element by element.
+    fn gradients(&mut self) -> Result<Vec<f32>, Error>;
     /// Per-kernel device time over `epochs` more epochs, where the backend can measure it.
     fn profile(&mut self, _epochs: usize) -> Result<Option<Profile>, Error> {
         Ok(None)

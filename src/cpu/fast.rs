@@ -313,4 +313,11 @@ impl Trainer for FastCpuTrainer {
         self.compute_totals();
         Ok(self.checked_loss(n))
     }
+
+    /// The general path's gradient (a batch the register path takes trains from the same
+    /// formulas, held to this one by the tests over whole runs).
+    fn gradients(&mut self) -> Result<Vec<f32>, Error> {
+        self.compute_totals();
+        Ok(self.totals[..self.w.len()].iter().map(|&g| g as f32).collect())
+    }
 }

@@ -199,4 +199,9 @@ impl crate::train::Trainer for CpuTrainer {
     fn loss(&mut self) -> Result<f32, crate::Error> {
         Ok(loss(&self.params, &self.data.xt, &self.data.t))
     }
+
+    fn gradients(&mut self) -> Result<Vec<f32>, crate::Error> {
+        let (xt, t) = (&self.data.xt, &self.data.t);
+        Ok(backward(&self.params, xt, t, &forward(&self.params, xt)).iter().collect())
+    }
 }

@@ -105,9 +105,9 @@ pub fn tiny_workgroup(gpu: &Gpu, hidden: usize, n: usize) -> Option<u32> {
     (fits_threads && fits_memory).then_some(wg)
 }
 
-/// At most this many workgroups (and partial sums per value) per epoch: enough to fill any
+/// At most this many workgroups (and partial sums per value) per chunk: enough to fill any
 /// current GPU, few enough for one dimension of a dispatch and a short second pass.
-const MAX_GROUPS: usize = 4096;
+pub const MAX_GROUPS: usize = 4096;
 
 /// Samples each thread of epoch_partials takes at least. Fewer, fuller workgroups make the
 /// workgroup trees and the second pass cheaper; a GPU still needs many threads in flight,
@@ -121,6 +121,13 @@ pub fn samples_per_thread(gpu: &Gpu) -> usize {
     }
 }
 
+/// Workgroups of epoch_partials for a batch (or chunk) of `n` at `samples_per_thread`: one
+/// per `WG · samples_per_thread` samples, at most [`MAX_GROUPS`] (past that each thread
+/// takes more samples).
+pub fn groups_for(n: usize, samples_per_thread: usize) -> usize {
+    n.div_ceil(WG as usize * samples_per_thread.max(1)).clamp(1, MAX_GROUPS)
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct FusedDims {
@@ -131,7 +138,18 @@ struct FusedDims {
     group_offset: u32,
     groups_total: u32,
     total_n: u32,
-    apply: u32,
+    mode: u32,
+}
+
+/// What a fused epoch ends with (`MODE_*` in `shaders/fused.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The loss of the current weights into the history; nothing else changes.
+    Loss = 0,
+    /// The loss, then the update: a training epoch.
+    Update = 1,
+    /// The loss, and the gradient into `grads` instead of the update (for the tests).
+    Gradient = 2,
 }
 
 /// The buffers the fused kernels bind, in binding order after the uniform.
@@ -145,11 +163,13 @@ pub struct FusedBuffers<'a> {
     pub losses: &'a wgpu::Buffer,
     /// Two u32: the next loss slot, and the epochs left in the block.
     pub state: &'a wgpu::Buffer,
+    /// `P` floats: the gradient, written only by [`Mode::Gradient`].
+    pub grads: &'a wgpu::Buffer,
 }
 
 impl FusedBuffers<'_> {
-    fn list(&self) -> [&wgpu::Buffer; 6] {
-        [self.xt, self.t, self.params, self.partials, self.losses, self.state]
+    fn list(&self) -> [&wgpu::Buffer; 7] {
+        [self.xt, self.t, self.params, self.partials, self.losses, self.state, self.grads]
     }
 }
 
@@ -161,46 +181,64 @@ pub struct FusedKernels {
 }
 
 impl FusedKernels {
-    pub fn new(gpu: &Gpu, hidden: usize, tiny_wg: u32) -> Result<Self, Error> {
+    /// The kernels for `hidden` units; train_tiny with workgroups of `tiny_wg`, and
+    /// epoch_partials with at least `samples_per_thread` samples a thread.
+    pub fn new(gpu: &Gpu, hidden: usize, tiny_wg: u32, samples_per_thread: usize) -> Result<Self, Error> {
         use Binding::{Read, ReadWrite, Uniform};
         let source = fused_source(hidden, tiny_wg);
         let family = Family::new(
             gpu,
             "fused.wgsl",
             &source,
-            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             &["train_tiny", "epoch_partials", "apply_update"],
         )?;
-        Ok(FusedKernels { family, hidden, samples_per_thread: samples_per_thread(gpu) })
+        Ok(FusedKernels { family, hidden, samples_per_thread: samples_per_thread.max(1) })
     }
 
-    /// Workgroups of epoch_partials for a batch (or chunk) of `n` on this device.
+    /// Workgroups of epoch_partials for a batch (or chunk) of `n`.
     pub fn groups_for(&self, n: usize) -> usize {
-        n.div_ceil(WG as usize * self.samples_per_thread).clamp(1, MAX_GROUPS)
+        groups_for(n, self.samples_per_thread)
     }
 
     /// Up to `epochs_per_dispatch` epochs of a batch of `n` ≤ the workgroup in one
     /// dispatch; how many is read from the state buffer, which it advances.
-    pub fn train_tiny(&self, gpu: &Gpu, b: &FusedBuffers, n: usize, lr: f32, epochs_per_dispatch: u32) -> Dispatch {
+    pub fn train_tiny(
+        &self,
+        gpu: &Gpu,
+        b: &FusedBuffers,
+        n: usize,
+        lr: f32,
+        epochs_per_dispatch: u32,
+        mode: Mode,
+    ) -> Dispatch {
         let n = n as u32;
-        let dims =
-            FusedDims { n, epochs_per_dispatch, lr, groups: 1, group_offset: 0, groups_total: 1, total_n: n, apply: 1 };
+        let dims = FusedDims {
+            n,
+            epochs_per_dispatch,
+            lr,
+            groups: 1,
+            group_offset: 0,
+            groups_total: 1,
+            total_n: n,
+            mode: mode as u32,
+        };
         self.family.dispatch(gpu, "train_tiny", &dims, &b.list(), [1, 1, 1])
     }
 
     /// One epoch for a batch bound as `chunks` (each with its sample count): partial sums
-    /// chunk by chunk, then the update (`apply`) or, without it, only the loss of the
-    /// current weights into `losses[state[0]]`.
-    pub fn epoch(&self, gpu: &Gpu, chunks: &[(FusedBuffers, usize)], lr: f32, apply: bool) -> Vec<Dispatch> {
+    /// chunk by chunk, then what `mode` says: the update, the gradient, or only the loss
+    /// of the current weights into `losses[state[0]]`.
+    pub fn epoch(&self, gpu: &Gpu, chunks: &[(FusedBuffers, usize)], lr: f32, mode: Mode) -> Vec<Dispatch> {
         let total_n = chunks.iter().map(|(_, n)| n).sum::<usize>() as u32;
         let groups_total = chunks.iter().map(|(_, n)| self.groups_for(*n)).sum::<usize>() as u32;
-        let apply = apply as u32;
+        let mode = mode as u32;
         let mut dispatches = Vec::new();
         let mut group_offset = 0;
         for (b, n) in chunks {
             let groups = self.groups_for(*n) as u32;
             let n = *n as u32;
-            let dims = FusedDims { n, epochs_per_dispatch: 1, lr, groups, group_offset, groups_total, total_n, apply };
+            let dims = FusedDims { n, epochs_per_dispatch: 1, lr, groups, group_offset, groups_total, total_n, mode };
             dispatches.push(self.family.dispatch(gpu, "epoch_partials", &dims, &b.list(), [groups, 1, 1]));
             group_offset += groups;
         }
@@ -212,7 +250,7 @@ impl FusedKernels {
             group_offset: 0,
             groups_total,
             total_n,
-            apply,
+            mode,
         };
         // One workgroup per sum: the P parameters' and the loss.
         let values = 4 * self.hidden as u32 + 2;

@@ -2,7 +2,7 @@
 //! recorded back to back and submitted in bounded batches, with nothing read back but the
 //! loss history once per block.
 
-use super::fused::{tiny_workgroup, FusedBuffers, FusedKernels};
+use super::fused::{samples_per_thread, tiny_workgroup, FusedBuffers, FusedKernels, Mode};
 use super::kernels::{record_all, Dispatch, Kernels, Operand, Scratch, WG};
 use super::Gpu;
 use crate::data::Dataset;
@@ -67,7 +67,8 @@ impl Path {
 
 /// How a path runs its epochs.
 enum Program {
-    /// One epoch's dispatches, then a copy of `loss_now` into the history.
+    /// One epoch's dispatches (the gradient's, then the update), then a copy of `loss_now`
+    /// into the history.
     Step { epoch: Vec<Dispatch>, loss_now: wgpu::Buffer },
     /// One dispatch runs up to `epochs_per_dispatch` epochs; a submission carries up to
     /// `epochs_per_submit` (several dispatches where the adapter needs short ones).
@@ -92,12 +93,19 @@ pub struct GpuTrainer {
     chunks: usize,
     /// Dispatches that put the loss of the current weights in slot 0 of the history.
     evaluate: Vec<Dispatch>,
+    /// Dispatches that put the gradient of the current weights in `grads`, computed as
+    /// this path's epoch computes it, and change nothing else.
+    gradient: Vec<Dispatch>,
+    /// `P` floats: the gradient, packed as the parameters are.
+    grads: wgpu::Buffer,
+    /// Partial sums per value of the fused epoch (its workgroups over all chunks).
+    partial_sums: usize,
     device_bytes: u64,
 }
 
 /// The most samples one binding of Xᵀ (2 × n floats) holds on this device, a multiple of
 /// the workgroup size.
-fn binding_samples(gpu: &Gpu) -> usize {
+pub fn binding_samples(gpu: &Gpu) -> usize {
     let limits = gpu.device.limits();
     let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
     ((max_bytes / 8) as usize / WG as usize * WG as usize).max(WG as usize)
@@ -137,11 +145,20 @@ pub struct GpuOptions {
     /// Most samples one chunk of the fused path binds (None: what one binding holds);
     /// small values let tests check chunked epochs on small batches.
     pub max_chunk: Option<usize>,
+    /// Samples each thread of the fused epoch takes at least (None: what suits the
+    /// adapter, [`samples_per_thread`]); small values let tests spread a small batch over
+    /// many workgroups on a CPU adapter, where the default puts 262,144 in one.
+    pub samples_per_thread: Option<usize>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { path: None, epochs_per_dispatch: DEFAULT_EPOCHS_PER_DISPATCH, max_chunk: None }
+        GpuOptions {
+            path: None,
+            epochs_per_dispatch: DEFAULT_EPOCHS_PER_DISPATCH,
+            max_chunk: None,
+            samples_per_thread: None,
+        }
     }
 }
 
@@ -160,7 +177,13 @@ impl GpuTrainer {
         path: Path,
         epochs_per_dispatch: usize,
     ) -> Result<Self, Error> {
-        Self::with_options(gpu, params, data, lr, GpuOptions { path: Some(path), epochs_per_dispatch, max_chunk: None })
+        Self::with_options(
+            gpu,
+            params,
+            data,
+            lr,
+            GpuOptions { path: Some(path), epochs_per_dispatch, ..Default::default() },
+        )
     }
 
     /// Uploads `params` and `data` and builds the epoch. Fails before allocating anything
@@ -185,7 +208,8 @@ impl GpuTrainer {
             Path::Fused => options.max_chunk.unwrap_or(usize::MAX).min(binding_samples(&gpu)).max(1),
             _ => n,
         };
-        let fused = FusedKernels::new(&gpu, h, tiny_wg.unwrap_or(8))?;
+        let per_thread = options.samples_per_thread.unwrap_or_else(|| samples_per_thread(&gpu));
+        let fused = FusedKernels::new(&gpu, h, tiny_wg.unwrap_or(8), per_thread)?;
         let step = if path == Path::Step { Some(Kernels::new(&gpu)?) } else { None };
         let layout = Layout::new(h);
         let g = &gpu;
@@ -212,6 +236,7 @@ impl GpuTrainer {
             });
             let groups: usize = chunks.iter().map(|c| fused.groups_for(c.2)).sum();
             let partials = g.storage("partials: (P + 1) × groups", (layout.len + 1) * groups);
+            let grads = g.storage("grads: [d_w1 | d_b1 | d_w2 | d_b2]", layout.len);
             let staging = g.staging(MAX_BLOCK.max(layout.len));
             let bound: Vec<(FusedBuffers, usize)> = chunks
                 .iter()
@@ -223,35 +248,45 @@ impl GpuTrainer {
                         partials: &partials,
                         losses: &loss_history,
                         state: &state,
+                        grads: &grads,
                     };
                     (b, *len)
                 })
                 .collect();
             // Every path evaluates with the fused kernels: one pass, no intermediates.
-            let evaluate = fused.epoch(g, &bound, lr, false);
-            let mut bytes: u64 = [&params_buf, &loss_history, &state, &partials].map(|b| b.size()).iter().sum::<u64>()
-                + chunks.iter().map(|(xt, t, _)| xt.size() + t.size()).sum::<u64>();
-            let program = match path {
+            let evaluate = fused.epoch(g, &bound, lr, Mode::Loss);
+            let mut bytes: u64 =
+                [&params_buf, &loss_history, &state, &partials, &grads].map(|b| b.size()).iter().sum::<u64>()
+                    + chunks.iter().map(|(xt, t, _)| xt.size() + t.size()).sum::<u64>();
+            let (program, gradient) = match path {
                 Path::Tiny => {
                     let per_dispatch = epochs_per_dispatch.min(tiny_epochs_cap(g, h, n));
-                    Program::Tiny {
-                        train: fused.train_tiny(g, &bound[0].0, n, lr, per_dispatch as u32),
+                    let program = Program::Tiny {
+                        train: fused.train_tiny(g, &bound[0].0, n, lr, per_dispatch as u32, Mode::Update),
                         epochs_per_dispatch: per_dispatch,
                         epochs_per_submit: epochs_per_dispatch,
-                    }
+                    };
+                    (program, vec![fused.train_tiny(g, &bound[0].0, n, lr, 1, Mode::Gradient)])
                 }
-                Path::Fused => Program::Fused { epoch: fused.epoch(g, &bound, lr, true) },
+                Path::Fused => (
+                    Program::Fused { epoch: fused.epoch(g, &bound, lr, Mode::Update) },
+                    fused.epoch(g, &bound, lr, Mode::Gradient),
+                ),
                 Path::Step => {
                     let (xt, t, _) = &chunks[0];
-                    let (program, step_bytes) =
-                        step_epoch(g, step.as_ref().expect("step kernels"), xt, t, &params_buf, h, n, lr);
+                    let k = step.as_ref().expect("step kernels");
+                    let (gradient, loss_now, step_bytes) = step_gradient(g, k, xt, t, &params_buf, &grads, h, n);
+                    // P ← P − lr · dP
+                    let update = k.sgd_update(g, &params_buf, &grads, layout.len, lr);
                     bytes += step_bytes;
-                    program
+                    let epoch = gradient.iter().cloned().chain([update]).collect();
+                    (Program::Step { epoch, loss_now }, gradient)
                 }
             };
-            (params_buf, loss_history, state, staging, program, evaluate, bytes, chunks.len())
+            (params_buf, loss_history, state, staging, program, evaluate, gradient, grads, bytes, chunks.len(), groups)
         })?;
-        let (params, loss_history, state, staging, program, evaluate, device_bytes, chunks) = built;
+        let (params, loss_history, state, staging, program, evaluate, gradient, grads, device_bytes, chunks, groups) =
+            built;
         Ok(GpuTrainer {
             gpu,
             hidden: h,
@@ -263,8 +298,17 @@ impl GpuTrainer {
             program,
             chunks,
             evaluate,
+            gradient,
+            grads,
+            partial_sums: groups,
             device_bytes,
         })
+    }
+
+    /// Partial sums per value the fused epoch adds in its second pass: its workgroups over
+    /// all chunks.
+    pub fn partial_sums(&self) -> usize {
+        self.partial_sums
     }
 
     /// Bytes of device memory the run's buffers hold (not the small uniforms).
@@ -515,21 +559,22 @@ pub fn predict(gpu: &Gpu, params: &Params, xt: &[f32]) -> Result<Vec<f32>, Error
     Ok(s2)
 }
 
-/// The step-by-step epoch: forward, loss, backward, update, one kernel per factor, with
-/// every intermediate in its own buffer. Returns the program and the bytes it allocated.
+/// The step-by-step epoch up to the update: forward, loss, backward, one kernel per factor,
+/// with every intermediate in its own buffer, the gradient into `grads` (`P`, packed as the
+/// parameters). Returns the dispatches, the buffer the loss lands in, and the bytes
+/// allocated.
 #[allow(clippy::too_many_arguments)]
-fn step_epoch(
+fn step_gradient(
     g: &Gpu,
     k: &Kernels,
     xt: &wgpu::Buffer,
     t: &wgpu::Buffer,
     params: &wgpu::Buffer,
+    grads: &wgpu::Buffer,
     h: usize,
     n: usize,
-    lr: f32,
-) -> (Program, u64) {
+) -> (Vec<Dispatch>, wgpu::Buffer, u64) {
     let layout = Layout::new(h);
-    let grads = g.storage("grads: [d_w1 | d_b1 | d_w2 | d_b2]", layout.len);
     let d_s2 = g.storage("d_s2: 1 × N", n);
     let d_g2 = g.storage("d_g2: 1 × N", n);
     let d_s1 = g.storage("d_s1: H × N", h * n);
@@ -547,12 +592,12 @@ fn step_epoch(
         g,
         Operand::new(&d_g2, 0, false),
         Operand::new(&s1, 0, true),
-        &grads,
+        grads,
         layout.w2,
         (1, n, h),
         &scratch,
     ));
-    epoch.extend(k.sum_rows(g, &d_g2, 0, 1, n, &grads, layout.b2, 1.0, &scratch));
+    epoch.extend(k.sum_rows(g, &d_g2, 0, 1, n, grads, layout.b2, 1.0, &scratch));
     // dS1 = W2ᵀ · dG2; dG1 = dS1 ⊙ S1 ⊙ (1 − S1)
     epoch.extend(k.matmul(
         g,
@@ -569,19 +614,16 @@ fn step_epoch(
         g,
         Operand::new(&d_g1, 0, false),
         Operand::new(xt, 0, true),
-        &grads,
+        grads,
         layout.w1,
         (h, n, 2),
         &scratch,
     ));
-    epoch.extend(k.sum_rows(g, &d_g1, 0, h, n, &grads, layout.b1, 1.0, &scratch));
-    // P ← P − lr · dP
-    epoch.push(k.sgd_update(g, params, &grads, layout.len, lr));
+    epoch.extend(k.sum_rows(g, &d_g1, 0, h, n, grads, layout.b1, 1.0, &scratch));
 
-    let bytes =
-        [&grads, &g1, &s1, &g2, &s2, &d_s2, &d_g2, &d_s1, &d_g1, &loss_now].map(|b| b.size()).iter().sum::<u64>()
-            + scratch.bytes();
-    (Program::Step { epoch, loss_now }, bytes)
+    let bytes = [&g1, &s1, &g2, &s2, &d_s2, &d_g2, &d_s1, &d_g1, &loss_now].map(|b| b.size()).iter().sum::<u64>()
+        + scratch.bytes();
+    (epoch, loss_now, bytes)
 }
 
 impl Trainer for GpuTrainer {
@@ -607,5 +649,17 @@ impl Trainer for GpuTrainer {
         let mut loss = [0.0];
         self.gpu.read(&self.loss_history, 0, &self.staging, &mut loss)?;
         Ok(loss[0])
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f32>, Error> {
+        let len = Layout::new(self.hidden).len;
+        // One epoch's worth for train_tiny, which reads its count from the state; the
+        // gradient poisoned first, so an element the kernels leave unwritten reads NaN.
+        self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, 1]));
+        self.gpu.queue.write_buffer(&self.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; len]));
+        super::kernels::submit(&self.gpu, &self.gradient)?;
+        let mut grads = vec![f32::NAN; len];
+        self.gpu.read(&self.grads, 0, &self.staging, &mut grads)?;
+        Ok(grads)
     }
 }

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use xorgpu::data::Dataset;
 use xorgpu::gpu::Gpu;
+use xorgpu::model::Params;
 pub use xorgpu::selfcheck::rel_error;
 
 /// Batch sizes chosen to land on and around every boundary the kernels have: a single
@@ -59,4 +61,115 @@ pub fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f64) {
             pairs.join(", ")
         );
     }
+}
+
+/// The loss and gradient of `params` on `data` in f64 (the reference's forward and
+/// backward passes run in f64 on the f32 inputs), and beside each gradient element the sum
+/// of the magnitudes of its per-sample terms, `Σₙ |termₙ|` (the same chain rule on absolute
+/// values): a sum whose terms cancel cannot be computed in f32 to better than about
+/// ε·Σ|terms|, whatever the order of adding.
+pub struct Reference {
+    pub loss: f64,
+    pub grads: Vec<f64>,
+    pub magnitudes: Vec<f64>,
+}
+
+/// [`Reference`] for `params` on `data`, a million samples at a time so that batches at the
+/// device's binding limit fit in memory.
+pub fn reference_gradients(params: &Params, data: &Dataset) -> Reference {
+    use xorgpu::cpu;
+    const PIECE: usize = 1 << 20;
+    let p = params.to_f64();
+    let (h, n) = (params.hidden, data.len());
+    let len = xorgpu::model::Layout::new(h).len;
+    let mut out = Reference { loss: 0.0, grads: vec![0.0; len], magnitudes: vec![0.0; len] };
+    for start in (0..n).step_by(PIECE) {
+        let piece = data.slice(start, (start + PIECE).min(n));
+        let m = piece.len();
+        // The reference divides by the piece's size; each piece counts m/N of the whole.
+        let weight = m as f64 / n as f64;
+        let xt: Vec<f64> = piece.xt.iter().map(|&v| v as f64).collect();
+        let t: Vec<f64> = piece.t.iter().map(|&v| v as f64).collect();
+        let f = cpu::forward(&p, &xt);
+        out.loss += weight * cpu::bce_loss(&f.s2, &t);
+        let abs = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| x.abs()).collect() };
+        let d_g2 = cpu::sigmoid_backward(&cpu::bce_grad(&f.s2, &t), &f.s2);
+        let d_s1 = cpu::matmul(&p.w2, true, &d_g2, false, h, 1, m);
+        let d_g1 = cpu::sigmoid_backward(&d_s1, &f.s1);
+        let grads = cpu::backward(&p, &xt, &t, &f);
+        let (d_g1, d_g2, s1, x) = (abs(&d_g1), abs(&d_g2), abs(&f.s1), abs(&xt));
+        let magnitudes = Params {
+            hidden: h,
+            w1: cpu::matmul(&d_g1, false, &x, true, h, m, 2),
+            b1: cpu::sum_rows(&d_g1, m),
+            w2: cpu::matmul(&d_g2, false, &s1, true, 1, m, h),
+            b2: cpu::sum_rows(&d_g2, m),
+        };
+        for (o, g) in out.grads.iter_mut().zip(grads.iter()) {
+            *o += weight * g;
+        }
+        for (o, g) in out.magnitudes.iter_mut().zip(magnitudes.iter()) {
+            *o += weight * g;
+        }
+    }
+    out
+}
+
+/// A packed parameter index in the math's names: `w1[j,c]`, `b1[j]`, `w2[j]`, `b2`.
+pub fn param_name(hidden: usize, i: usize) -> String {
+    let l = xorgpu::model::Layout::new(hidden);
+    match i {
+        _ if i < l.b1 => format!("w1[{},{}]", i / 2, i % 2),
+        _ if i < l.w2 => format!("b1[{}]", i - l.b1),
+        _ if i < l.b2 => format!("w2[{}]", i - l.w2),
+        _ => "b2".into(),
+    }
+}
+
+/// Relative error allowed per gradient element.
+pub const GRAD_RTOL: f64 = 2e-5;
+/// The floor, as a fraction of the element's `Σₙ |termₙ|` (see [`reference_gradients`]):
+/// f32 sums of up to a few thousand terms per thread then trees, of terms each within a few
+/// ulps (the GPU's `exp` may be off by 3 + 2|x| ulps), stayed within 2.6e-7 of it on every
+/// path and size of `tests/gradients.rs` (llvmpipe); the floor leaves a margin of 20×.
+pub const GRAD_FLOOR: f64 = 5e-6;
+
+/// Every element of `got` within `GRAD_RTOL·|want| + GRAD_FLOOR·magnitude` of the f64
+/// reference, NaN failing; the message names the worst parameter.
+pub fn assert_gradients(what: &str, hidden: usize, got: &[f32], want: &[f64], magnitudes: &[f64]) {
+    if let Some(problem) = gradient_mismatch(hidden, got, want, magnitudes) {
+        panic!("{what}: {problem}");
+    }
+}
+
+/// What [`assert_gradients`] would fail with, if anything.
+pub fn gradient_mismatch(hidden: usize, got: &[f32], want: &[f64], magnitudes: &[f64]) -> Option<String> {
+    assert_eq!(got.len(), want.len(), "gradient length");
+    let mut worst: Option<(f64, usize)> = None;
+    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(magnitudes).enumerate() {
+        let allowed = GRAD_RTOL * w.abs() + GRAD_FLOOR * m;
+        // NaN (an unwritten element) counts as infinitely wrong.
+        let ratio = (g as f64 - w).abs() / allowed.max(f64::MIN_POSITIVE);
+        let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+        if ratio > 1.0 && worst.is_none_or(|(r, _)| ratio > r) {
+            worst = Some((ratio, i));
+        }
+    }
+    worst.map(|(ratio, i)| {
+        format!(
+            "gradient {} = {} where the f64 reference has {} (Σ|terms| {:e}): {ratio:.1}× the tolerance",
+            param_name(hidden, i),
+            got[i],
+            want[i],
+            magnitudes[i]
+        )
+    })
+}
+
+/// The largest `|got − want| / (|want|, magnitude)` pair over the elements, for reports.
+pub fn gradient_errors(got: &[f32], want: &[f64], magnitudes: &[f64]) -> (f64, f64) {
+    got.iter().zip(want).zip(magnitudes).fold((0.0, 0.0), |(r, f), ((&g, &w), &m)| {
+        let d = (g as f64 - w).abs();
+        (r.max(d / w.abs()), f.max(d / m))
+    })
 }

@@ -1,0 +1,105 @@
+//! Every GPU path against the CPU at the sizes where its shape changes: the fused epoch over
+//! one workgroup, several, and more than 256 partial sums; its cap on workgroups; several
+//! chunks at the adapter's real binding limit; a step dispatch that needs the second
+//! dimension. Each compares the gradient element by element with the f64 reference, the
+//! loss, and one training epoch's weights.
+
+mod common;
+
+use common::{assert_close, assert_gradients, gpu, reference_gradients};
+use rand::Rng;
+use xorgpu::data::Dataset;
+use xorgpu::gpu::fused::{groups_for, samples_per_thread, MAX_GROUPS};
+use xorgpu::gpu::kernels::{grid, MAX_GROUPS_PER_DIM, WG};
+use xorgpu::gpu::trainer::{binding_samples, GpuOptions, Path};
+use xorgpu::gpu::GpuTrainer;
+use xorgpu::model::Params;
+use xorgpu::train::Trainer;
+
+const LR: f32 = 0.5;
+
+/// The GPU run with `options` against the f64 reference on a fresh batch of `n`: the
+/// gradient element by element and the loss before any update, then one epoch's loss and
+/// weights (the reference's weights after its own update). Returns the trainer for the
+/// caller's own checks of its shape.
+fn check(h: usize, n: usize, options: GpuOptions, what: &str) -> GpuTrainer {
+    let seed: u64 = common::rng().random();
+    let params = Params::init(h, seed);
+    let data = Dataset::noisy_xor(n, 0.3, seed).unwrap();
+    let reference = reference_gradients(&params, &data);
+    let mut trainer = GpuTrainer::with_options(gpu(), &params, &data, LR, options).expect("GPU trainer");
+    let what = format!("{what}, H={h} N={n} (seed {seed})");
+    let grads = trainer.gradients().unwrap();
+    assert_gradients(&what, h, &grads, &reference.grads, &reference.magnitudes);
+    assert_close(&format!("{what}: loss"), &[trainer.loss().unwrap()], &[reference.loss as f32], 1e-5);
+    let mut losses = [f32::NAN];
+    trainer.run_epochs(&mut losses).unwrap();
+    assert_close(&format!("{what}: the epoch's loss"), &losses, &[reference.loss as f32], 1e-5);
+    let want: Vec<f32> = params.iter().zip(&reference.grads).map(|(w, &g)| (w as f64 - LR as f64 * g) as f32).collect();
+    let got: Vec<f32> = trainer.params().unwrap().iter().collect();
+    assert_close(&format!("{what}: weights after one epoch"), &got, &want, 1e-6);
+    trainer
+}
+
+fn fused(samples_per_thread: Option<usize>) -> GpuOptions {
+    GpuOptions { path: Some(Path::Fused), samples_per_thread, ..Default::default() }
+}
+
+/// One sample a thread puts 256 samples in a workgroup: one workgroup, several, and more
+/// than 256 partial sums per value (apply_update's workgroup then adds more than one each).
+#[test]
+fn fused_epoch_over_one_several_and_many_workgroups() {
+    for (h, n, groups) in [(2, 200, 1), (3, 256, 1), (2, 257, 2), (3, 2000, 8), (2, 70_001, 274), (16, 70_001, 274)] {
+        let trainer = check(h, n, fused(Some(1)), "fused, 1 sample a thread");
+        assert_eq!(trainer.partial_sums(), groups, "N={n}: workgroups");
+    }
+}
+
+/// The adapter's own setting (1,024 samples a thread on CPU adapters, 64 on GPUs), over
+/// one workgroup and several.
+#[test]
+fn fused_epoch_at_the_default_setting() {
+    let per_thread = samples_per_thread(&gpu());
+    let one = WG as usize * per_thread;
+    for n in [one - 1, one + 1, 3 * one + 17] {
+        let trainer = check(2, n, fused(None), "fused, default samples a thread");
+        assert_eq!(trainer.partial_sums(), n.div_ceil(one), "N={n}: workgroups");
+    }
+}
+
+/// Past MAX_GROUPS · WG · samples a thread, the workgroups stay at MAX_GROUPS and each
+/// thread's grid-stride loop takes more samples: the cap holds where it is stated, and the
+/// samples past it are still counted.
+#[test]
+fn fused_workgroup_cap_holds() {
+    let at_cap = MAX_GROUPS * WG as usize;
+    assert_eq!(groups_for(at_cap, 1), MAX_GROUPS);
+    assert_eq!(groups_for(at_cap + 1, 1), MAX_GROUPS);
+    assert_eq!(groups_for(at_cap - WG as usize, 1), MAX_GROUPS - 1);
+    let trainer = check(2, at_cap + 12_345, fused(Some(1)), "fused past the workgroup cap");
+    assert_eq!(trainer.partial_sums(), MAX_GROUPS);
+}
+
+/// The fused path binds a batch larger than one storage binding in chunks, at the limit the
+/// adapter reports (2^24 samples of Xᵀ on llvmpipe's 128 MiB): one chunk just under it, two
+/// just over, with the real arithmetic rather than a forced small chunk.
+#[test]
+fn chunks_at_the_real_binding_limit() {
+    let limit = binding_samples(&gpu());
+    for (n, chunks) in [(limit - 1, 1), (limit, 1), (limit + 1, 2)] {
+        let trainer = check(2, n, fused(None), "fused at the binding limit");
+        assert_eq!(trainer.chunks(), chunks, "N={n}: chunks");
+    }
+}
+
+/// A step kernel over H × N elements needs more than 65,535 workgroups in x past
+/// 65,535 · 256 elements, and spreads over y: the whole step epoch there.
+#[test]
+fn step_dispatch_past_one_dimension() {
+    let (h, n): (usize, usize) = (3, 6_000_000);
+    let workgroups = (h * n).div_ceil(WG as usize) as u32;
+    assert!(workgroups > MAX_GROUPS_PER_DIM);
+    assert_eq!(grid(workgroups), [MAX_GROUPS_PER_DIM, 2], "the dispatch uses y");
+    let step = GpuOptions { path: Some(Path::Step), ..Default::default() };
+    check(h, n, step, "step, a dispatch over x and y");
+}
