@@ -3,8 +3,14 @@
 mod common;
 
 use common::gpu;
-use xorgpu::cpu;
+use xorgpu::cpu::fast::FastCpuTrainer;
+use xorgpu::cpu::{self, CpuTrainer};
+use xorgpu::data::Dataset;
 use xorgpu::gpu::kernels::{self, Kernels, Scratch};
+use xorgpu::gpu::trainer::Path;
+use xorgpu::gpu::GpuTrainer;
+use xorgpu::model::{Layout, Params};
+use xorgpu::train::Trainer;
 
 const Z: [f32; 7] = [100.0, -100.0, 1e4, -1e4, 0.0, 88.8, -88.8];
 
@@ -67,4 +73,112 @@ fn loss_and_its_gradient_are_finite_at_certain_predictions() {
     for (g, c) in gpu_grad.iter().zip(&cpu_grad) {
         assert!(g.is_finite() && (g - c).abs() <= 1e-6 * c.abs(), "gpu gradient {gpu_grad:?}, cpu {cpu_grad:?}");
     }
+}
+
+/// Normal-range arguments where a cancelling formula (1 − σ(−z)) returns 0 or garbage.
+const NEGATIVE_Z: [f32; 3] = [-20.0, -50.0, -80.0];
+
+/// Distance from `got` to the exact `want` in units in the last place of f32 at `want`.
+fn ulps(got: f32, want: f64) -> f64 {
+    (got as f64 - want).abs() / ulp_at(want)
+}
+
+/// What WGSL allows `exp(x)`: 3 + 2·|x| ULP. For z ≤ −17, 1 + e^z rounds to 1, so the
+/// shared sigmoid's e·(1/(1 + e)) is exactly the `exp` it took: its error is exp's, plus
+/// half an ULP for the f64 value rounded to f32. (llvmpipe, measured: 0.3, 18.4 and 2.4
+/// ULP at z = −20, −50, −80; the CPU's libm and polynomial 0.3–0.4.)
+fn gpu_sigmoid_ulps(z: f32) -> f64 {
+    3.0 + 2.0 * z.abs() as f64 + 0.5
+}
+
+/// One sample at the origin with target `t` and a 2-1-1 network whose output
+/// pre-activation is exactly `z` (w2 = 0, b2 = z): the sigmoid of the output is σ(z), the
+/// gradient of b2 is σ(z) − t, and the loss is −log σ(z) or −log(1 − σ(z)).
+fn at_output(z: f32, t: f32) -> (Params, Dataset) {
+    let params = Params { hidden: 1, w1: vec![0.0, 0.0], b1: vec![0.0], w2: vec![0.0], b2: vec![z] };
+    (params, Dataset::from_rows(&[[0.0, 0.0, t]]))
+}
+
+/// Every sigmoid the project computes, at z = −20, −50, −80 (σ = 2.1e-9, 1.9e-22, 1.8e-35,
+/// all normal f32), against f64 within a stated ULP bound: the step kernel; the fused and
+/// tiny kernels' own copy, read through the gradient of b2 (σ(z) − 0 for one sample); the
+/// reference; the fast CPU backend's polynomial.
+#[test]
+fn sigmoid_of_large_negative_z_is_right_to_its_ulp_bound() {
+    let gpu = gpu();
+    let k = Kernels::new(&gpu).unwrap();
+    let g = gpu.storage_from("g", &NEGATIVE_Z);
+    let s = gpu.storage_from("s", &[f32::NAN; NEGATIVE_Z.len()]);
+    kernels::submit(&gpu, &[k.sigmoid(&gpu, &g, &s, (1, NEGATIVE_Z.len()))]).unwrap();
+    let step = read(&gpu, &s, NEGATIVE_Z.len());
+    for (i, &z) in NEGATIVE_Z.iter().enumerate() {
+        let want = exact_sigmoid(z);
+        let (params, data) = at_output(z, 0.0);
+        let through_gradient = |mut trainer: Box<dyn Trainer>| trainer.gradients().unwrap()[Layout::new(1).b2];
+        let mut results = vec![("gpu step sigmoid", step[i], gpu_sigmoid_ulps(z))];
+        for path in [Path::Fused, Path::Tiny] {
+            let trainer = GpuTrainer::with_path(gpu.clone(), &params, &data, 1.0, path, 1).unwrap();
+            let name = if path == Path::Fused { "gpu fused sigmoid" } else { "gpu tiny sigmoid" };
+            results.push((name, through_gradient(Box::new(trainer)), gpu_sigmoid_ulps(z)));
+        }
+        // libm's expf is within 1 ULP.
+        results.push(("cpu reference sigmoid", cpu::sigmoid_scalar(z), 1.5));
+        // The polynomial exp's relative error ≤ 4e-7 is at most 6.7 ULP (an ULP is ≥ 2^-24
+        // of the value).
+        let fast = FastCpuTrainer::new(params.clone(), data.clone(), 1.0);
+        results.push(("fast cpu sigmoid", through_gradient(Box::new(fast)), 4e-7 * 16_777_216.0 + 0.5));
+        for (name, got, bound) in results {
+            let off = ulps(got, want);
+            assert!(off <= bound, "{name}: σ({z}) = {got:e}, exact {want:e}: {off:.1} ULP, bound {bound}");
+        }
+    }
+}
+
+/// The loss at the same points. Target 1: −log σ(z) ≈ −z is a normal float, held to the
+/// log's own bound (WGSL: 3 ULP away from 1; the polynomial: 5e-7 relative) plus what σ's
+/// error moves it (its relative error, absolute in the log). Target 0: −log(1 − σ(z)) is
+/// about σ(z), far below f32's spacing at 1, so 1 − σ(z) rounds to 1 and the term is exactly
+/// 0 in f32, by design and as PyTorch's float32 BCELoss gives; asserted as exactly 0.
+#[test]
+fn loss_at_large_negative_z_is_right_to_its_bound() {
+    for &z in &NEGATIVE_Z {
+        let want = -exact_sigmoid(z).ln();
+        let sigma_error = gpu_sigmoid_ulps(z) * f32::EPSILON as f64;
+        let mut trainers: Vec<(String, Box<dyn Trainer>, f64)> = Vec::new();
+        let (params, data) = at_output(z, 1.0);
+        for path in [Path::Step, Path::Fused, Path::Tiny] {
+            let trainer = GpuTrainer::with_path(gpu(), &params, &data, 1.0, path, 1).unwrap();
+            // The step path logs the f32 σ it computed; its own σ error enters the same way.
+            trainers.push((format!("gpu {path:?}"), Box::new(trainer), 3.5 + sigma_error / ulp_at(want)));
+        }
+        trainers.push(("cpu reference".into(), Box::new(CpuTrainer::new(params.clone(), data.clone(), 1.0)), 2.0));
+        let fast_bound = (5e-7 * want + 4e-7) / ulp_at(want) + 0.5;
+        trainers.push(("fast cpu".into(), Box::new(FastCpuTrainer::new(params, data, 1.0)), fast_bound));
+        for (name, mut trainer, bound) in trainers {
+            let got = trainer.loss().unwrap();
+            let off = ulps(got, want);
+            assert!(off <= bound, "{name}: loss at z={z}, t=1: {got} vs exact {want}: {off:.1} ULP, bound {bound:.1}");
+        }
+
+        let (params, data) = at_output(z, 0.0);
+        let mut zero: Vec<(String, Box<dyn Trainer>)> = vec![
+            ("cpu reference".into(), Box::new(CpuTrainer::new(params.clone(), data.clone(), 1.0))),
+            ("fast cpu".into(), Box::new(FastCpuTrainer::new(params.clone(), data.clone(), 1.0))),
+        ];
+        for path in [Path::Step, Path::Fused, Path::Tiny] {
+            zero.push((
+                format!("gpu {path:?}"),
+                Box::new(GpuTrainer::with_path(gpu(), &params, &data, 1.0, path, 1).unwrap()),
+            ));
+        }
+        for (name, mut trainer) in zero {
+            assert_eq!(trainer.loss().unwrap(), 0.0, "{name}: the t=0 term at z={z} rounds to exactly 0 in f32");
+        }
+    }
+}
+
+/// One ULP of f32 at `x`.
+fn ulp_at(x: f64) -> f64 {
+    let w = (x as f32).abs();
+    (f32::from_bits(w.to_bits() + 1) - w) as f64
 }

@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{assert_close, gpu};
+use common::{assert_close, assert_gradients, gpu, reference_gradients};
 use serde::Deserialize;
 use xorgpu::cpu::fast::FastCpuTrainer;
 use xorgpu::cpu::{self, CpuTrainer};
 use xorgpu::data::Dataset;
+use xorgpu::gpu::fused::tiny_workgroup;
 use xorgpu::gpu::trainer::Path;
 use xorgpu::gpu::GpuTrainer;
 use xorgpu::model::Params;
@@ -22,8 +23,12 @@ struct Golden {
 struct Case {
     name: String,
     weights: serde_json::Value,
+    /// The samples, or where there are many, the sequence that makes them.
+    #[serde(default)]
     x: Vec<[f32; 2]>,
+    #[serde(default)]
     t: Vec<f32>,
+    data: Option<Sequence>,
     lr: f32,
     loss: f64,
     grads: serde_json::Value,
@@ -42,8 +47,35 @@ fn cases() -> Vec<Case> {
     golden.cases
 }
 
+#[derive(Deserialize)]
+struct Sequence {
+    /// `r2: n`: the first n points of the R2 sequence, see [`r2_points`].
+    r2: usize,
+}
+
+/// The R2 low-discrepancy sequence in the unit square (steps 1/φ₂ and 1/φ₂², φ₂ the plastic
+/// number), labelled by XOR of the halves: computed in f64 as `make_golden.py` computes it
+/// (0.5 + i·a, less its floor), then rounded to f32, so both hold the same numbers.
+fn r2_points(n: usize) -> Vec<[f32; 3]> {
+    const PHI2: f64 = 1.324_717_957_244_746;
+    let steps = [1.0 / PHI2, 1.0 / (PHI2 * PHI2)];
+    (0..n)
+        .map(|i| {
+            let [x1, x2] = steps.map(|a| {
+                let v = 0.5 + i as f64 * a;
+                (v - v.floor()) as f32
+            });
+            [x1, x2, ((x1 > 0.5) != (x2 > 0.5)) as u8 as f32]
+        })
+        .collect()
+}
+
 fn data(case: &Case) -> Dataset {
-    let rows: Vec<[f32; 3]> = case.x.iter().zip(&case.t).map(|(x, &t)| [x[0], x[1], t]).collect();
+    let rows: Vec<[f32; 3]> = match &case.data {
+        Some(sequence) => r2_points(sequence.r2),
+        None => case.x.iter().zip(&case.t).map(|(x, &t)| [x[0], x[1], t]).collect(),
+    };
+    assert!(!rows.is_empty(), "{}: no samples", case.name);
     Dataset::from_rows(&rows)
 }
 
@@ -78,9 +110,25 @@ fn both_backends_train_to_pytorchs_weights() {
             ("cpu reference".into(), Box::new(CpuTrainer::new(start.clone(), data(&case), case.lr))),
             ("fast cpu".into(), Box::new(FastCpuTrainer::new(start.clone(), data(&case), case.lr))),
         ];
+        let d = data(&case);
         for path in [Path::Step, Path::Tiny, Path::Fused] {
-            let on_gpu = GpuTrainer::with_path(gpu(), &start, &data(&case), case.lr, path, 100).unwrap();
+            if path == Path::Tiny && tiny_workgroup(&gpu(), start.hidden, d.len()).is_none() {
+                continue; // more samples than one workgroup holds
+            }
+            let on_gpu = GpuTrainer::with_path(gpu(), &start, &d, case.lr, path, 100).unwrap();
+            if case.data.is_some() && path == Path::Fused {
+                assert!(on_gpu.partial_sums() > 1, "{}: the fused epoch spans several workgroups", case.name);
+            }
             trainers.push((format!("gpu, {path:?} kernels"), Box::new(on_gpu)));
+        }
+        // PyTorch's gradient at the starting weights, element by element, as each computes it
+        // (the floor from the terms' magnitudes, see tests/common).
+        let want_grads: Vec<f64> = params(&case.grads).iter().map(|g| g as f64).collect();
+        let magnitudes = reference_gradients(&start, &d).magnitudes;
+        for (backend, trainer) in trainers.iter_mut() {
+            let got = trainer.gradients().unwrap();
+            let what = format!("{} on the {backend}: gradient against PyTorch's", case.name);
+            assert_gradients(&what, start.hidden, &got, &want_grads, &magnitudes);
         }
         for (backend, mut trainer) in trainers {
             let trainer = trainer.as_mut();

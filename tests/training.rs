@@ -195,3 +195,45 @@ fn fused_matches_step() {
     assert_close("fused against step: losses", &fused_losses, &step_losses, 1e-5);
     assert_close("fused against step: weights", &fused, &step, 1e-5);
 }
+
+/// train_tiny over many epochs against the reference at every batch it takes on a GPU
+/// (1..=64) and at the sizes around its workgroup's powers of two that a CPU adapter also
+/// gives it, the largest included: every epoch's loss, the final weights, and the gradient
+/// at the weights it reached, element by element. The default packs as many epochs into
+/// one dispatch as the adapter allows, where a missing barrier between epochs would race;
+/// seven a dispatch, at some sizes, puts block and dispatch boundaries mid-run.
+#[test]
+fn tiny_matches_cpu_over_many_epochs_at_every_batch() {
+    use xorgpu::gpu::fused::tiny_workgroup;
+    use xorgpu::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH;
+    let gpu = gpu();
+    let h = 2;
+    let largest = (1..=4096).rev().find(|&n| tiny_workgroup(&gpu, h, n).is_some()).expect("tiny takes something");
+    let mut batches: Vec<usize> = (1..=64).collect();
+    batches.extend([65, 127, 128, 129, 255, 256, 257, 511, 512, 513, largest].iter().filter(|&&n| n <= largest));
+    batches.dedup();
+    let epochs = 300;
+    let mut rng = rng();
+    for n in batches {
+        let seed = rng.random();
+        let params = Params::init(h, seed);
+        let data = Dataset::noisy_xor(n, 0.3, seed).unwrap();
+        let mut cpu = CpuTrainer::new(params.clone(), data.clone(), 0.5);
+        let mut want = vec![0.0; epochs];
+        cpu.run_epochs(&mut want).unwrap();
+        let want_weights = flat(&cpu.params().unwrap());
+        let short = [1, 4, 33, 64, largest].contains(&n);
+        for per_dispatch in [DEFAULT_EPOCHS_PER_DISPATCH, 7].into_iter().take(if short { 2 } else { 1 }) {
+            let what = format!("tiny, N={n}, {per_dispatch} epochs a dispatch (seed {seed})");
+            let mut tiny = GpuTrainer::with_path(gpu.clone(), &params, &data, 0.5, Path::Tiny, per_dispatch).unwrap();
+            let mut got = vec![f32::NAN; epochs];
+            tiny.run_epochs(&mut got).unwrap();
+            assert_close(&format!("{what}: {epochs} losses"), &got, &want, 2e-5);
+            let reached = tiny.params().unwrap();
+            assert_close(&format!("{what}: weights"), &flat(&reached), &want_weights, 2e-5);
+            let reference = common::reference_gradients(&reached, &data);
+            let grads = tiny.gradients().unwrap();
+            common::assert_gradients(&what, h, &grads, &reference.grads, &reference.magnitudes);
+        }
+    }
+}
