@@ -1,8 +1,28 @@
-//! Output files are written whole or not at all: into a temporary file beside the target,
-//! then renamed over it, so an earlier file at that path is replaced whole or left intact.
+//! Output files, written without destroying what the user had at the path.
+//!
+//! What a write does depends on what is there, found by following symbolic links to the
+//! final target (a link is never replaced by a file; its target is written):
+//!
+//! - nothing, or a regular file with one link: the bytes go to a temporary file beside it,
+//!   which is then renamed over the path, so an earlier file is replaced whole or left
+//!   intact. An existing file keeps its permission bits; a new one gets a new file's mode
+//!   (0666 less the umask).
+//! - a regular file with several hard links: written in place (truncated, then written), so
+//!   every link sees the new content. This write is not atomic: an interruption can leave
+//!   it short.
+//! - anything else (a device such as `/dev/null`, a fifo): written to directly, never
+//!   replaced.
+//!
+//! Temporary files are named `.<name>.<pid>.<n>.xorgpu-tmp`. A signal (Ctrl-C, SIGTERM,
+//! SIGHUP) removes the process's own before it exits; one left by a process that was
+//! killed outright is removed by the next write to the same name, once its process is gone
+//! (never a live concurrent writer's).
 
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::Error;
 
@@ -14,52 +34,111 @@ fn folder_of(path: &Path) -> &Path {
     }
 }
 
-/// Fails early, before any work, when `path`'s folder does not exist or cannot be written.
-pub fn check_writable(path: &Path) -> Result<(), Error> {
-    tempfile::NamedTempFile::new_in(folder_of(path))
-        .map(drop)
-        .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))
+/// Links followed at most before a path counts as a loop (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symbolic link at its end followed: the file a write should change.
+/// A dangling link resolves to the path it points at (which the write then creates).
+pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&current)?;
+                current = if target.is_absolute() { target } else { folder_of(&current).join(target) };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!("more than {MAX_LINKS} symbolic links")))
 }
 
-/// A temporary file beside `path` that becomes `path` on `persist`. Created with the mode a
-/// plain new file gets (0666 less the umask), not a temporary file's private 0600, so the
-/// output ends up readable as any other file the user makes.
-fn temp_beside(path: &Path, suffix: &str) -> std::io::Result<tempfile::NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    builder.suffix(suffix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
+/// How a write to a resolved path proceeds.
+enum Target {
+    /// Nothing there: a temporary file renamed into place, with a new file's mode.
+    New,
+    /// A regular file with one link: the same, keeping its permission bits.
+    Replace(fs::Permissions),
+    /// A file with several hard links, or not a regular file: written where it is.
+    InPlace,
+}
+
+fn target_of(path: &Path) -> std::io::Result<Target> {
+    match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Target::New),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => Err(std::io::Error::other("it is a folder")),
+        Ok(m) if m.is_file() && links(&m) <= 1 => Ok(Target::Replace(m.permissions())),
+        Ok(_) => Ok(Target::InPlace),
     }
-    builder.tempfile_in(folder_of(path))
+}
+
+#[cfg(unix)]
+fn links(m: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::nlink(m)
+}
+
+#[cfg(not(unix))]
+fn links(_: &fs::Metadata) -> u64 {
+    1
+}
+
+/// Fails early, before any work, when `path` could not be written: a folder there, a name
+/// the file system refuses (too long, say), a folder that does not exist or cannot be
+/// written to. Changes nothing at the path.
+pub fn check_writable(path: &Path) -> Result<(), Error> {
+    let fail = |e: std::io::Error| Error::Input(format!("cannot write {}: {e}", path.display()));
+    let resolved = resolve(path).map_err(fail)?;
+    match target_of(&resolved).map_err(fail)? {
+        // A file with several links must open for writing; a fifo would block until read,
+        // and a device is the user's to name.
+        Target::InPlace if resolved.is_file() => {
+            OpenOptions::new().write(true).open(&resolved).map_err(fail)?;
+        }
+        Target::InPlace => {}
+        Target::New | Target::Replace(_) => {
+            TempFile::beside(&resolved, None).map_err(fail)?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the folder `dir` if need be and fails early, before any work, when it cannot be
 /// written to.
 pub fn writable_folder(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
-    tempfile::NamedTempFile::new_in(dir)
+    fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
+    TempFile::beside(&dir.join("probe"), None)
         .map(drop)
         .map_err(|e| Error::Input(format!("cannot write in {}: {e}", dir.display())))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` as the module note says.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::Input(format!("cannot write {}: {e}", path.display()));
-    let mut tmp = temp_beside(path, "").map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    let resolved = resolve(path).map_err(fail)?;
+    match target_of(&resolved).map_err(fail)? {
+        Target::InPlace => write_in_place(&resolved, bytes).map_err(fail),
+        Target::New => TempFile::beside(&resolved, None).and_then(|t| t.finish(bytes, &resolved)).map_err(fail),
+        Target::Replace(mode) => {
+            TempFile::beside(&resolved, Some(mode)).and_then(|t| t.finish(bytes, &resolved)).map_err(fail)
+        }
+    }
+}
+
+fn write_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().write(true).truncate(true).open(path)?;
+    file.write_all(bytes)?;
+    file.flush()
 }
 
 /// The charts' one typeface, built in: a system font library would be one more thing a
 /// machine must have installed for the binary to start, charts drawn or not.
 static SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
-/// Lets `draw` render a PNG into a temporary file beside `path`, then renames it over `path`.
-/// Text in "sans-serif" is drawn in the built-in DejaVu Sans.
+/// Lets `draw` render a PNG into a temporary file, then writes it to `path` as the module
+/// note says. Text in "sans-serif" is drawn in the built-in DejaVu Sans.
 pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), Error> {
     let fail = |e: String| Error::Input(format!("cannot draw {}: {e}", path.display()));
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -68,10 +147,129 @@ pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> 
     if !registered {
         return Err(fail("the built-in font does not load".into()));
     }
-    let tmp = temp_beside(path, ".png").map_err(|e| fail(e.to_string()))?;
-    draw(tmp.path()).map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
-    Ok(())
+    let resolved = resolve(path).map_err(|e| fail(e.to_string()))?;
+    let target = target_of(&resolved).map_err(|e| fail(e.to_string()))?;
+    let mode = match &target {
+        Target::Replace(mode) => Some(mode.clone()),
+        _ => None,
+    };
+    let tmp = TempFile::beside(&resolved, mode).map_err(|e| fail(e.to_string()))?;
+    draw(&tmp.path).map_err(fail)?;
+    match target {
+        Target::InPlace => {
+            let bytes = fs::read(&tmp.path).map_err(|e| fail(e.to_string()))?;
+            write_in_place(&resolved, &bytes).map_err(|e| fail(e.to_string()))
+        }
+        _ => tmp.persist(&resolved).map_err(|e| fail(e.to_string())),
+    }
+}
+
+/// The temporary files this process has open, removed by [`remove_temporary_files`].
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+const TEMP_SUFFIX: &str = ".xorgpu-tmp";
+
+/// Removes every temporary file this process has open: for a signal handler, just before
+/// the process exits.
+pub fn remove_temporary_files() {
+    // A poisoned lock still holds the list.
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    for path in live.iter() {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// A temporary file beside its target, removed when dropped unless persisted.
+struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    /// Creates `.<name>.<pid>.<n>.xorgpu-tmp` beside `target`, with `mode` (else a new
+    /// file's mode), after removing any such file of `target`'s whose process is gone.
+    fn beside(target: &Path, mode: Option<fs::Permissions>) -> std::io::Result<Self> {
+        let folder = folder_of(target);
+        let stem = temp_stem(target);
+        remove_stale(folder, &stem);
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = folder.join(format!("{stem}{pid}.{n}{TEMP_SUFFIX}"));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
+        // Registered before it exists, so a signal between the two still removes it.
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
+        let mut temp = TempFile { path: path.clone(), file: None };
+        let file = options.open(&path)?;
+        if let Some(mode) = mode {
+            file.set_permissions(mode)?;
+        }
+        temp.file = Some(file);
+        Ok(temp)
+    }
+
+    /// Writes `bytes`, syncs, and renames the file over `target`.
+    fn finish(mut self, bytes: &[u8], target: &Path) -> std::io::Result<()> {
+        let file = self.file.as_mut().expect("open until finished");
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        self.persist(target)
+    }
+
+    fn persist(mut self, target: &Path) -> std::io::Result<()> {
+        self.file = None;
+        fs::rename(&self.path, target)?;
+        self.forget();
+        Ok(())
+    }
+
+    fn forget(&self) {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.path);
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.file = None;
+        if LIVE.lock().unwrap_or_else(|e| e.into_inner()).contains(&self.path) {
+            let _ = fs::remove_file(&self.path);
+            self.forget();
+        }
+    }
+}
+
+/// `.<name>.` for `target`, the name cut to 100 bytes (at a character boundary) so the
+/// temporary name stays within the file system's limit wherever the target's does.
+fn temp_stem(target: &Path) -> String {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut cut = name.len().min(100);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(".{}.", &name[..cut])
+}
+
+/// Removes `<stem><pid>.<n>.xorgpu-tmp` files in `folder` whose process no longer runs.
+/// Only where the process table can be read (/proc): elsewhere nothing is removed.
+fn remove_stale(folder: &Path, stem: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(folder) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(stem).and_then(|r| r.strip_suffix(TEMP_SUFFIX)) else { continue };
+        let Some((pid, n)) = rest.split_once('.') else { continue };
+        if pid.parse::<u32>().is_err() || n.parse::<u64>().is_err() {
+            continue;
+        }
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,13 @@ fn main() -> ExitCode {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // Ctrl-C, SIGTERM or SIGHUP: no half-written temporary file is left behind (an output
+    // already renamed into place stays whole; the one being written is dropped).
+    let _ = ctrlc::set_handler(|| {
+        xorgpu::files::remove_temporary_files();
+        eprintln!("error: interrupted; no output was left half-written");
+        std::process::exit(130);
+    });
     match xorgpu::cli::parse().and_then(xorgpu::cli::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
