@@ -13,7 +13,7 @@
 //! - anything else (a device such as `/dev/null`, a fifo): written to directly, never
 //!   replaced.
 //!
-//! Temporary files are named `.<name>.<pid>.<n>.xorgpu-tmp`. A signal (Ctrl-C, SIGTERM,
+//! Temporary files are named `.<name>.<pid>.<n>.xorgpu-tmp` (charts: `….xorgpu-tmp.png`). A signal (Ctrl-C, SIGTERM,
 //! SIGHUP) removes the process's own before it exits; one left by a process that was
 //! killed outright is removed by the next write to the same name, once its process is gone
 //! (never a live concurrent writer's).
@@ -105,6 +105,74 @@ pub fn check_writable(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `a` and `b` name the same file once symbolic links are followed: the same device
+/// and inode where both exist, else the same place (each folder resolved, then the name).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (resolve(a), resolve(b)) else { return false };
+    #[cfg(unix)]
+    if let (Ok(ma), Ok(mb)) = (fs::metadata(&a), fs::metadata(&b)) {
+        use std::os::unix::fs::MetadataExt;
+        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+    }
+    place(&a) == place(&b)
+}
+
+/// Where `path` is, absolute: "." and ".." taken lexically, then the longest existing
+/// ancestor resolved and the rest of the name appended, so that two spellings of a file that
+/// does not exist yet, in a folder that may not either, compare equal.
+fn place(path: &Path) -> Option<PathBuf> {
+    let mut lexical = PathBuf::new();
+    for part in std::env::current_dir().ok()?.join(path).components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    let mut rest = Vec::new();
+    let mut ancestor = lexical.as_path();
+    let mut out = loop {
+        if let Ok(base) = fs::canonicalize(ancestor) {
+            break base;
+        }
+        rest.push(ancestor.file_name()?);
+        ancestor = ancestor.parent()?;
+    };
+    out.extend(rest.iter().rev());
+    Some(out)
+}
+
+/// Refuses, before any work, an output that is another output or one of the inputs:
+/// `outputs` and `inputs` are (what the user called it, path) pairs.
+pub fn check_distinct(outputs: &[(String, &Path)], inputs: &[(String, &Path)]) -> Result<(), Error> {
+    for (i, (name, path)) in outputs.iter().enumerate() {
+        for (other, other_path) in outputs[i + 1..].iter().chain(inputs) {
+            if same_file(path, other_path) {
+                return Err(Error::Input(format!(
+                    "{name} ({}) and {other} ({}) are the same file; one would destroy the other",
+                    path.display(),
+                    other_path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a chart name that does not end in `.png`: the charts are PNG, and a file named
+/// `.jpg` holding a PNG would mislead whatever opens it.
+pub fn check_png_name(what: &str, path: &Path) -> Result<(), Error> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(()),
+        _ => Err(Error::Input(format!(
+            "{what} {}: charts are written as PNG; give the name a .png ending",
+            path.display()
+        ))),
+    }
+}
+
 /// Creates the folder `dir` if need be and fails early, before any work, when it cannot be
 /// written to.
 pub fn writable_folder(dir: &Path) -> Result<(), Error> {
@@ -153,7 +221,8 @@ pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> 
         Target::Replace(mode) => Some(mode.clone()),
         _ => None,
     };
-    let tmp = TempFile::beside(&resolved, mode).map_err(|e| fail(e.to_string()))?;
+    // The drawing library picks the format from the temporary file's extension.
+    let tmp = TempFile::beside_with(&resolved, mode, ".png").map_err(|e| fail(e.to_string()))?;
     draw(&tmp.path).map_err(fail)?;
     match target {
         Target::InPlace => {
@@ -189,12 +258,17 @@ impl TempFile {
     /// Creates `.<name>.<pid>.<n>.xorgpu-tmp` beside `target`, with `mode` (else a new
     /// file's mode), after removing any such file of `target`'s whose process is gone.
     fn beside(target: &Path, mode: Option<fs::Permissions>) -> std::io::Result<Self> {
+        Self::beside_with(target, mode, "")
+    }
+
+    /// [`TempFile::beside`], the name ending in `extension` (".png", or "").
+    fn beside_with(target: &Path, mode: Option<fs::Permissions>, extension: &str) -> std::io::Result<Self> {
         let folder = folder_of(target);
         let stem = temp_stem(target);
         remove_stale(folder, &stem);
         let pid = std::process::id();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = folder.join(format!("{stem}{pid}.{n}{TEMP_SUFFIX}"));
+        let path = folder.join(format!("{stem}{pid}.{n}{TEMP_SUFFIX}{extension}"));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -251,7 +325,7 @@ fn temp_stem(target: &Path) -> String {
     format!(".{}.", &name[..cut])
 }
 
-/// Removes `<stem><pid>.<n>.xorgpu-tmp` files in `folder` whose process no longer runs.
+/// Removes `<stem><pid>.<n>.xorgpu-tmp[.png]` files in `folder` whose process no longer runs.
 /// Only where the process table can be read (/proc): elsewhere nothing is removed.
 fn remove_stale(folder: &Path, stem: &str) {
     if !Path::new("/proc/self").exists() {
@@ -261,7 +335,12 @@ fn remove_stale(folder: &Path, stem: &str) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix(stem).and_then(|r| r.strip_suffix(TEMP_SUFFIX)) else { continue };
+        let Some((rest, extension)) = name.strip_prefix(stem).and_then(|r| r.split_once(TEMP_SUFFIX)) else {
+            continue;
+        };
+        if !matches!(extension, "" | ".png") {
+            continue;
+        }
         let Some((pid, n)) = rest.split_once('.') else { continue };
         if pid.parse::<u32>().is_err() || n.parse::<u64>().is_err() {
             continue;

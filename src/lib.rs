@@ -36,9 +36,10 @@ pub enum Error {
     /// `check` found a kernel that disagrees with the CPU reference: exit status 1.
     #[error("some kernels disagree with the CPU reference (see above)")]
     CheckFailed,
-    /// The loss stopped being a finite number: exit status 1.
-    #[error("training diverged: the loss is {loss} at epoch {epoch}; try a smaller --lr")]
-    Diverged { epoch: u64, loss: f32 },
+    /// The loss or a weight stopped being a finite number, or a weight passed
+    /// [`train::WEIGHT_BOUND`]: exit status 1, and nothing is saved.
+    #[error("training diverged at epoch {epoch}: {why}; try a smaller --lr (nothing was saved)")]
+    Diverged { epoch: u64, why: String },
 }
 
 impl Error {

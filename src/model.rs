@@ -51,6 +51,16 @@ impl Layout {
         let h = hidden;
         Layout { w1: 0, b1: 2 * h, w2: 3 * h, b2: 4 * h, len: 4 * h + 1 }
     }
+
+    /// Packed index `i` in the math's names: `w1[j,c]`, `b1[j]`, `w2[j]`, `b2`.
+    pub fn name(&self, i: usize) -> String {
+        match i {
+            _ if i < self.b1 => format!("w1[{},{}]", i / 2, i % 2),
+            _ if i < self.w2 => format!("b1[{}]", i - self.b1),
+            _ if i < self.b2 => format!("w2[{}]", i - self.w2),
+            _ => "b2".into(),
+        }
+    }
 }
 
 impl Params<f32> {
@@ -180,6 +190,12 @@ fn flatten(name: &str, m: &[Vec<f64>], rows: usize, cols: usize) -> Result<Vec<f
             let v32 = v as f32;
             if !v32.is_finite() {
                 return Err(format!("\"{name}\"[{r}][{c}] = {v} is not a finite f32"));
+            }
+            if v32.abs() > crate::train::WEIGHT_BOUND {
+                return Err(format!(
+                    "\"{name}\"[{r}][{c}] = {v} is past ±{:e}, where training counts a run as diverged",
+                    crate::train::WEIGHT_BOUND
+                ));
             }
             flat.push(v32);
         }

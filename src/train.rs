@@ -50,9 +50,31 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+/// A weight whose magnitude passes this has diverged, though still finite: no useful
+/// network of this size comes near it (a saturated run that learned XOR has weights of tens
+/// to thousands), and it is far enough below f32's 3.4e38 that the check sees a run
+/// running away before its numbers overflow.
+pub const WEIGHT_BOUND: f32 = 1e30;
+
+/// The divergence check the backends share, on the weights after `epoch`: every weight
+/// finite and within ±[`WEIGHT_BOUND`]. (A gradient that is not finite makes the loss of
+/// the next epoch and the weights after it not finite, so it is caught there.)
+pub fn check_weights(params: &Params, epoch: u64) -> Result<(), Error> {
+    let layout = crate::model::Layout::new(params.hidden);
+    match params.iter().enumerate().find(|(_, w)| w.is_nan() || w.abs() > WEIGHT_BOUND) {
+        Some((i, w)) => Err(Error::Diverged {
+            epoch,
+            why: format!("weight {} is {w:e}, past the bound ±{WEIGHT_BOUND:e}", layout.name(i)),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Trains for `epochs` epochs. `on_log(epoch, loss)` is called for epoch 1 and every
 /// `log_every`-th epoch (1-based), with the loss that epoch started from. Stops with
-/// [`Error::Diverged`] at the first epoch whose loss is not finite.
+/// [`Error::Diverged`] at the first epoch whose loss is not finite, or at the end of a block
+/// (a log point, at most [`MAX_BLOCK`] epochs apart: the same epochs on every backend) whose
+/// weights fail [`check_weights`].
 pub fn train(
     trainer: &mut dyn Trainer,
     epochs: u64,
@@ -85,19 +107,20 @@ pub fn train_observed(
         for (i, &loss) in block.iter().enumerate() {
             let epoch = done + i as u64 + 1;
             if !loss.is_finite() {
-                return Err(Error::Diverged { epoch, loss });
+                return Err(Error::Diverged { epoch, why: format!("the loss is {loss}") });
             }
             if epoch == 1 || epoch.is_multiple_of(log_every) {
                 on_log(epoch, loss);
             }
         }
         done = end;
+        check_weights(&trainer.params()?, done)?;
     }
     let seconds = start.elapsed().as_secs_f64();
     let params = trainer.params()?;
     let final_loss = trainer.loss()?;
     if !final_loss.is_finite() {
-        return Err(Error::Diverged { epoch: epochs + 1, loss: final_loss });
+        return Err(Error::Diverged { epoch: epochs, why: format!("the final loss is {final_loss}") });
     }
     Ok(Outcome { params, final_loss, seconds })
 }

@@ -1,22 +1,9 @@
 //! The built binary, driven as a user drives it.
 
-use assert_cmd::Command;
-use serde_json::Value;
+mod common;
 
-fn xorgpu() -> Command {
-    // The binary cargo built for these tests, or, where the test executable was copied to
-    // another machine without it, the staged copy one folder up from the test executable.
-    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_xorgpu"));
-    let binary = if built.exists() {
-        built
-    } else {
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().and_then(|p| p.parent()).unwrap().join("xorgpu")
-    };
-    let mut cmd = Command::new(binary);
-    cmd.env("RUST_BACKTRACE", "1");
-    cmd
-}
+use common::{fails, xorgpu};
+use serde_json::Value;
 
 /// Runs with `--json` and returns the one JSON object stdout must hold.
 fn json_run(args: &[&str]) -> Value {
@@ -72,19 +59,6 @@ fn saved_weights_load_back() {
     let text = String::from_utf8(out.stdout).unwrap();
     let want = format!("loss {:.6}", first["final_loss"].as_f64().unwrap());
     assert!(text.contains(&want), "expected {want} in {text}");
-}
-
-/// Runs a command that must fail: one line on stderr starting with `error:`, the given
-/// exit status, no panic.
-fn fails(args: &[&str], status: i32, mentions: &str) {
-    let out = xorgpu().args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(status), "{args:?}: status; stderr: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: one line on stderr, got {stderr}");
-    assert!(lines[0].starts_with("error:"), "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-    assert!(stderr.contains(mentions), "{args:?}: expected {mentions:?} in {stderr}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
 use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
 use crate::files::write_atomically;
+use crate::files::{check_distinct, check_png_name};
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
@@ -115,7 +116,17 @@ fn row(r: &Record, copy: Option<f64>) -> String {
 }
 
 pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
-    for path in args.csv.iter().chain(&args.plot) {
+    let outputs: Vec<(String, &std::path::Path)> = [("--csv", &args.csv), ("--plot", &args.plot)]
+        .into_iter()
+        .filter_map(|(name, p)| p.as_deref().map(|p| (name.to_string(), p)))
+        .collect();
+    let inputs: Vec<(String, &std::path::Path)> =
+        args.data.as_deref().map(|p| ("--data".to_string(), p)).into_iter().collect();
+    check_distinct(&outputs, &inputs)?;
+    if let Some(plot) = &args.plot {
+        check_png_name("--plot", plot)?;
+    }
+    for (_, path) in &outputs {
         check_writable(path)?;
     }
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;

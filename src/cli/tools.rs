@@ -10,7 +10,7 @@ use super::Backend;
 use crate::cpu;
 use crate::data::{read_points, Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_POINTS};
-use crate::files::writable_folder;
+use crate::files::{check_distinct, writable_folder};
 use crate::gpu::{self, Gpu};
 use crate::model::Params;
 use crate::selfcheck::{self, TOL};
@@ -96,13 +96,16 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
         Some(p) => Dataset::from_csv(p)?.head(BOUNDARY_POINTS),
         None => Dataset::xor(),
     };
-    writable_folder(&args.out_dir)?;
     let boundary = args.out_dir.join("boundary.png");
+    let loss = args.out_dir.join("loss.png");
+    let mut inputs = vec![("--model".to_string(), args.model.as_path())];
+    inputs.extend(args.data.as_deref().map(|p| ("--data".to_string(), p)));
+    check_distinct(&[("boundary.png".into(), &boundary), ("loss.png".into(), &loss)], &inputs)?;
+    writable_folder(&args.out_dir)?;
     boundary_chart(&boundary, &params, &data)?;
     println!("wrote {}", boundary.display());
     // The curve is optional: a hand-written weights file has none.
     if !curve.is_empty() {
-        let loss = args.out_dir.join("loss.png");
         loss_chart(&loss, &curve)?;
         println!("wrote {}", loss.display());
     }

@@ -13,7 +13,7 @@ use super::{
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_POINTS};
-use crate::files::writable_folder;
+use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
@@ -102,14 +102,31 @@ fn initial_params(args: &TrainArgs) -> Result<Params, Error> {
 
 /// Fails now, before any training, where an output could not be written later.
 fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
+    let charts: Vec<(String, PathBuf)> = args
+        .plot_dir
+        .iter()
+        .flat_map(|dir| CHARTS.map(|name| (format!("--plot-dir's {name}"), dir.join(name))))
+        .collect();
+    let mut outputs: Vec<(String, &std::path::Path)> = charts.iter().map(|(n, p)| (n.clone(), p.as_path())).collect();
+    outputs.extend(args.save.as_deref().map(|p| ("--save".to_string(), p)));
+    // Resuming in place (--init m.json --save m.json) is allowed: the file is read first.
+    let inputs: Vec<(String, &std::path::Path)> =
+        args.data.as_deref().map(|p| ("--data".to_string(), p)).into_iter().collect();
+    check_distinct(&outputs, &inputs)?;
     if let Some(path) = &args.save {
         check_writable(path)?;
     }
     if let Some(dir) = &args.plot_dir {
         writable_folder(dir)?;
+        for (_, chart) in &charts {
+            check_writable(chart)?;
+        }
     }
     Ok(())
 }
+
+/// The charts --plot-dir holds.
+const CHARTS: [&str; 2] = ["loss.png", "boundary.png"];
 
 /// What the run was, for the saved model and the report.
 struct RunInfo {

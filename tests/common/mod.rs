@@ -127,13 +127,7 @@ pub fn reference_gradients(params: &Params, data: &Dataset) -> Reference {
 
 /// A packed parameter index in the math's names: `w1[j,c]`, `b1[j]`, `w2[j]`, `b2`.
 pub fn param_name(hidden: usize, i: usize) -> String {
-    let l = xorgpu::model::Layout::new(hidden);
-    match i {
-        _ if i < l.b1 => format!("w1[{},{}]", i / 2, i % 2),
-        _ if i < l.w2 => format!("b1[{}]", i - l.b1),
-        _ if i < l.b2 => format!("w2[{}]", i - l.w2),
-        _ => "b2".into(),
-    }
+    xorgpu::model::Layout::new(hidden).name(i)
 }
 
 /// Relative error allowed per gradient element.
@@ -182,4 +176,32 @@ pub fn gradient_errors(got: &[f32], want: &[f64], magnitudes: &[f64]) -> (f64, f
         let d = (g as f64 - w).abs();
         (r.max(d / w.abs()), f.max(d / m))
     })
+}
+
+/// The binary cargo built for these tests, or, where the test executable was copied to
+/// another machine without it, the staged copy one folder up from the test executable.
+pub fn xorgpu() -> assert_cmd::Command {
+    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_xorgpu"));
+    let binary = if built.exists() {
+        built
+    } else {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().and_then(|p| p.parent()).unwrap().join("xorgpu")
+    };
+    let mut cmd = assert_cmd::Command::new(binary);
+    cmd.env("RUST_BACKTRACE", "1");
+    cmd
+}
+
+/// Runs a command that must fail: one line on stderr starting with `error:`, the given
+/// exit status, no panic, and `mentions` in the line.
+pub fn fails(args: &[&str], status: i32, mentions: &str) {
+    let out = xorgpu().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "{args:?}: status; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line on stderr, got {stderr}");
+    assert!(lines[0].starts_with("error:"), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(stderr.contains(mentions), "{args:?}: expected {mentions:?} in {stderr}");
 }

@@ -1,0 +1,113 @@
+//! What a hostile or careless user does to the binary: outputs that collide with each other
+//! or with the input, outputs that cannot be written, rates that run away. Each ends in one
+//! line and a non-zero status before any work, and nothing the user had is changed.
+
+mod common;
+
+use std::fs;
+
+use common::{fails, xorgpu};
+
+fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn outputs_that_are_each_other_or_the_input_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("x.csv");
+    fs::write(&data, "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n").unwrap();
+    let before = fs::read(&data).unwrap();
+    let (data_s, dir_s) = (path_str(&data), path_str(d));
+    let in_plot_dir = d.join("pics/loss.png");
+    fails(
+        &["--backend", "cpu", "--save", path_str(&in_plot_dir), "--plot-dir", &format!("{dir_s}/pics")],
+        2,
+        "same file",
+    );
+    fails(&["--backend", "cpu", "--data", data_s, "--save", data_s], 2, "same file");
+    // The same file by another spelling, and through a symbolic link.
+    fails(&["--backend", "cpu", "--data", data_s, "--save", &format!("{dir_s}/./sub/../x.csv")], 2, "same file");
+    let link = d.join("link.json");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    fails(&["--backend", "cpu", "--data", data_s, "--save", path_str(&link)], 2, "same file");
+    let out = d.join("f.png");
+    fails(&["scale", "--max-batch", "64", "--csv", path_str(&out), "--plot", path_str(&out)], 2, "same file");
+    fails(&["scale", "--max-batch", "64", "--data", data_s, "--csv", data_s], 2, "same file");
+    let model = d.join("m.json");
+    fails(&["plot", "--model", path_str(&model), "--out-dir", dir_s], 2, "m.json");
+    assert_eq!(fs::read(&data).unwrap(), before, "the data is untouched");
+
+    // Resuming in place is allowed: the file is read before it is written.
+    let saved = xorgpu().args(["--backend", "cpu", "--epochs", "10", "--save", path_str(&model)]).output().unwrap();
+    assert!(saved.status.success());
+    let resumed = xorgpu()
+        .args(["--backend", "cpu", "--epochs", "10", "--init", path_str(&model), "--save", path_str(&model)])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    // A model file as plot's output: boundary.png is not the model, so this one is fine.
+    let plotted = xorgpu().args(["plot", "--model", path_str(&model), "--out-dir", dir_s]).output().unwrap();
+    assert!(plotted.status.success(), "{}", String::from_utf8_lossy(&plotted.stderr));
+}
+
+#[test]
+fn outputs_that_cannot_be_written_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let long = d.join("n".repeat(300));
+    // A large batch: if the check came after training, this would take minutes, not fail at once.
+    let big = ["--backend", "cpu", "--batch", "20000000", "--epochs", "100000"];
+    let start = std::time::Instant::now();
+    fails(&[&big[..], &["--save", path_str(d)]].concat(), 2, "folder");
+    fails(&[&big[..], &["--save", path_str(&long)]].concat(), 2, "cannot write");
+    fails(&["scale", "--max-batch", "64", "--csv", path_str(d)], 2, "folder");
+    fails(&["scale", "--max-batch", "64", "--plot", path_str(&d.join("s.jpg"))], 2, ".png");
+    assert!(start.elapsed().as_secs() < 30, "refused before any work");
+}
+
+/// Every output and the input checked: nothing left behind by the checks themselves.
+#[test]
+fn checks_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.json");
+    let out = xorgpu().args(["--backend", "cpu", "--epochs", "5", "--save", path_str(&save)]).output().unwrap();
+    assert!(out.status.success());
+    let names: Vec<String> =
+        fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["w.json"]);
+}
+
+/// A rate that sends the weights past ±1e30 stops the run with a clear message, on both
+/// backends at the same epoch (the end of the block where the weights are checked), and the
+/// old model stays as it was.
+#[test]
+fn a_runaway_rate_is_divergence_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("m.json");
+    fs::write(&save, "{\"keep\": true}").unwrap();
+    let mut epochs = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let out = xorgpu().args(["--backend", backend, "--lr", "1e38", "--save", path_str(&save)]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{backend}: {stderr}");
+        assert!(stderr.contains("diverged") && stderr.contains("past the bound"), "{backend}: {stderr}");
+        let epoch = stderr.split("at epoch ").nth(1).and_then(|r| r.split(':').next()).unwrap().to_string();
+        epochs.push(epoch);
+        assert_eq!(fs::read_to_string(&save).unwrap(), "{\"keep\": true}", "{backend}: the old model is kept");
+    }
+    assert_eq!(epochs[0], epochs[1], "both backends stop at the same epoch");
+    // A saturated but sane run is not divergence.
+    let sane =
+        xorgpu().args(["--backend", "cpu", "--hidden", "256", "--epochs", "20", "--batch", "1000"]).output().unwrap();
+    assert!(sane.status.success(), "{}", String::from_utf8_lossy(&sane.stderr));
+}
+
+#[test]
+fn weights_past_the_divergence_bound_are_refused_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("huge.json");
+    fs::write(&model, r#"{"w1": [[1e31, 0], [0, 0]], "b1": [[0], [0]], "w2": [[1, 1]], "b2": [[0]]}"#).unwrap();
+    fails(&["predict", "--model", path_str(&model), "--x", "0,1"], 2, "1e30");
+}
