@@ -88,14 +88,15 @@ impl Dataset {
     /// Reads the user's rows from a CSV file with the header `x1,x2,y`, y 0 or 1. Every
     /// problem is named with its line and column, before any training.
     pub fn from_csv(path: &std::path::Path) -> Result<Self, Error> {
-        let rows = read_csv(path, &[&["x1", "x2", "y"]])?;
-        let bad = |line: u64, y: f32| {
-            Error::Input(format!("{}: line {line}, column 3 (y): labels must be 0 or 1, found {y}", path.display()))
+        let labels = |column: usize, v: f32| {
+            if column == 2 && v != 0.0 && v != 1.0 {
+                Err(format!("labels must be 0 or 1, found {v}"))
+            } else {
+                Ok(())
+            }
         };
-        let rows: Vec<[f32; 3]> = rows
-            .into_iter()
-            .map(|(line, r)| if r[2] == 0.0 || r[2] == 1.0 { Ok([r[0], r[1], r[2]]) } else { Err(bad(line, r[2])) })
-            .collect::<Result<_, _>>()?;
+        let (_, flat) = read_csv(path, &[&["x1", "x2", "y"]], labels)?;
+        let rows: Vec<[f32; 3]> = flat.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect();
         Ok(Self::from_rows(&rows))
     }
 
@@ -114,53 +115,97 @@ impl Dataset {
 
 /// Points to predict for, from a CSV file with the header `x1,x2` or `x1,x2,y` (y ignored).
 pub fn read_points(path: &std::path::Path) -> Result<Vec<[f32; 2]>, Error> {
-    Ok(read_csv(path, &[&["x1", "x2"], &["x1", "x2", "y"]])?.into_iter().map(|(_, r)| [r[0], r[1]]).collect())
+    let (columns, flat) = read_csv(path, &[&["x1", "x2"], &["x1", "x2", "y"]], |_, _| Ok(()))?;
+    Ok(flat.chunks_exact(columns).map(|r| [r[0], r[1]]).collect())
 }
 
-/// The rows of a CSV file whose header is exactly one of `headers` (which then fixes the
-/// columns), each cell a finite number, with their line numbers; at least one row. Errors
-/// name the file, the line and the column.
-fn read_csv(path: &std::path::Path, headers: &[&[&str]]) -> Result<Vec<(u64, Vec<f32>)>, Error> {
+/// The longest line a data file may have: a row of a few numbers is tens of bytes, so a
+/// longer line means the file is not one (an endless stream such as /dev/zero, say).
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The rows of a CSV file whose header (its first line that is not blank) is exactly one of
+/// `headers`, which then fixes the columns; each cell a finite number that `check(column,
+/// value)` accepts; at least one row. Returns the number of columns and the cells row by
+/// row. Lines are counted as a text editor counts them (blank lines included, `\r\n` one
+/// line end), and every error names the file, the line and the column. The file is read as
+/// a stream, so a pipe works; a line past [`MAX_LINE_BYTES`] or more rows than the host's
+/// free memory holds is refused with one line instead of reading on.
+fn read_csv(
+    path: &std::path::Path,
+    headers: &[&[&str]],
+    check: impl Fn(usize, f32) -> Result<(), String>,
+) -> Result<(usize, Vec<f32>), Error> {
+    use std::io::{BufRead, Read};
     let name = path.display();
     let bad = |what: String| Error::Input(format!("{name}: {what}"));
     let expected = headers.iter().map(|h| h.join(",")).collect::<Vec<_>>().join(" or ");
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
-    let mut records = reader.records();
-    let header = match records.next() {
-        None => return Err(bad(format!("the file is empty; expected the header {expected} and rows of numbers"))),
-        Some(r) => r.map_err(|e| bad(e.to_string()))?,
-    };
-    let found: Vec<&str> = header.iter().collect();
-    let Some(&columns) = headers.iter().find(|h| **h == found) else {
-        return Err(bad(format!("line 1: expected the header {expected}, found {:?}", found.join(","))));
-    };
-    let expected = columns.join(",");
-    let mut rows = Vec::new();
-    for record in records {
-        let record = record.map_err(|e| bad(e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != columns.len() {
+    let mut reader = std::io::BufReader::new(file);
+    // Rows past what half the free memory holds (the data is then copied once more).
+    let max_cells = crate::experiments::host_available_bytes().map_or(u64::MAX, |b| b / 2 / 4);
+    let mut columns: Option<&[&str]> = None;
+    let mut cells = Vec::new();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| bad(format!("cannot read: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') && line.len() > MAX_LINE_BYTES {
+            return Err(bad(format!("line {number} is longer than {MAX_LINE_BYTES} bytes; not a CSV file of numbers")));
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| bad(format!("line {number} is not text (UTF-8)")))?;
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = text.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
+        let Some(columns) = columns else {
+            match headers.iter().find(|h| **h == fields) {
+                Some(h) => columns = Some(h),
+                None => {
+                    return Err(bad(format!(
+                        "line {number}: expected the header {expected}, found {:?}",
+                        fields.join(",")
+                    )))
+                }
+            }
+            continue;
+        };
+        if fields.len() != columns.len() {
             return Err(bad(format!(
-                "line {line}: expected {} columns ({expected}), found {}",
+                "line {number}: expected {} columns ({}), found {}",
                 columns.len(),
-                record.len()
+                columns.join(","),
+                fields.len()
             )));
         }
-        let mut row = Vec::with_capacity(columns.len());
-        for (col, (cell, column)) in record.iter().zip(columns).enumerate() {
-            let v: f32 = cell
-                .parse()
-                .map_err(|_| bad(format!("line {line}, column {} ({column}): {cell:?} is not a number", col + 1)))?;
-            if !v.is_finite() {
-                return Err(bad(format!("line {line}, column {} ({column}): {cell:?} is not finite", col + 1)));
-            }
-            row.push(v);
+        if cells.len() as u64 + columns.len() as u64 > max_cells {
+            return Err(bad(format!(
+                "line {number}: more rows than fit in the memory that is free ({} rows of {} columns)",
+                cells.len() / columns.len(),
+                columns.len()
+            )));
         }
-        rows.push((line, row));
+        for (col, (cell, column)) in fields.iter().zip(columns).enumerate() {
+            let at = || format!("line {number}, column {} ({column})", col + 1);
+            let v: f32 = cell.parse().map_err(|_| bad(format!("{}: {cell:?} is not a number", at())))?;
+            if !v.is_finite() {
+                return Err(bad(format!("{}: {cell:?} is not finite", at())));
+            }
+            check(col, v).map_err(|e| bad(format!("{}: {e}", at())))?;
+            cells.push(v);
+        }
     }
-    if rows.is_empty() {
-        return Err(bad("no data rows after the header".into()));
+    match columns {
+        None => Err(bad(format!("the file is empty; expected the header {expected} and rows of numbers"))),
+        Some(_) if cells.is_empty() => Err(bad("no data rows after the header".into())),
+        Some(c) => Ok((c.len(), cells)),
     }
-    Ok(rows)
 }

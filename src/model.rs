@@ -91,8 +91,7 @@ impl Params<f32> {
     /// there is none or it is unreadable: it is only for drawing).
     pub fn load_with_curve(path: &Path) -> Result<(Self, Vec<(u64, f32)>), Error> {
         let name = path.display();
-        let text =
-            fs::read_to_string(path).map_err(|e| Error::Input(format!("cannot read weights file {name}: {e}")))?;
+        let text = read_bounded(path).map_err(|e| Error::Input(format!("cannot read weights file {name}: {e}")))?;
         let params = Self::from_json(&text).map_err(|e| Error::Input(format!("weights file {name}: {e}")))?;
         let curve = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -165,6 +164,22 @@ impl<F: Copy> Params<F> {
     pub fn iter(&self) -> impl Iterator<Item = F> + '_ {
         self.w1.iter().chain(&self.b1).chain(&self.w2).chain(&self.b2).copied()
     }
+}
+
+/// The largest weight file read: the widest network's weights and a saved loss curve are
+/// tens of kilobytes, so anything near this is not a weight file (or never ends).
+pub const MAX_WEIGHTS_BYTES: u64 = 16 << 20;
+
+/// The file's text, refusing one past [`MAX_WEIGHTS_BYTES`] without reading further (a pipe
+/// or an endless stream such as /dev/zero ends in an error, not in memory running out).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    fs::File::open(path)?.take(MAX_WEIGHTS_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_WEIGHTS_BYTES {
+        return Err(std::io::Error::other(format!("larger than {} MiB; not a weight file", MAX_WEIGHTS_BYTES >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("not text (UTF-8)"))
 }
 
 #[derive(Deserialize)]

@@ -111,3 +111,52 @@ fn weights_past_the_divergence_bound_are_refused_on_load() {
     fs::write(&model, r#"{"w1": [[1e31, 0], [0, 0]], "b1": [[0], [0]], "w2": [[1, 1]], "b2": [[0]]}"#).unwrap();
     fails(&["predict", "--model", path_str(&model), "--x", "0,1"], 2, "1e30");
 }
+
+/// Line numbers as an editor shows them: CRLF line ends count once, blank lines count.
+#[test]
+fn csv_errors_name_the_line_an_editor_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let crlf = dir.path().join("crlf.csv");
+    fs::write(&crlf, "x1,x2,y\r\n0,0,0\r\n\r\n0,1,x\r\n").unwrap();
+    fails(&["--backend", "cpu", "--data", path_str(&crlf)], 2, "line 4, column 3 (y)");
+    let blank = dir.path().join("blank.csv");
+    fs::write(&blank, "\nx1,x2,y\n\n0,0,0\n   \n0,1,2\n").unwrap();
+    fails(&["--backend", "cpu", "--data", path_str(&blank)], 2, "line 6, column 3 (y): labels must be 0 or 1");
+    let header = dir.path().join("header.csv");
+    fs::write(&header, "\n\nx,y,z\n").unwrap();
+    fails(&["--backend", "cpu", "--data", path_str(&header)], 2, "line 3: expected the header x1,x2,y");
+    let ragged = dir.path().join("ragged.csv");
+    fs::write(&ragged, "x1,x2\r\n1,2\r\n3\r\n").unwrap();
+    let model = dir.path().join("m.json");
+    fs::write(&model, r#"{"w1": [[1, 1]], "b1": [[0]], "w2": [[1]], "b2": [[0]]}"#).unwrap();
+    let args = ["predict", "--backend", "cpu", "--model", path_str(&model), "--input", path_str(&ragged)];
+    fails(&args, 2, "line 3: expected 2 columns (x1,x2), found 1");
+}
+
+/// A file that never ends is refused with one line, not read until memory runs out; a
+/// pipe that does end still works.
+#[test]
+fn endless_inputs_end_in_an_error() {
+    fails(&["--backend", "cpu", "--data", "/dev/zero"], 2, "longer than 4096 bytes");
+    fails(&["--backend", "cpu", "--init", "/dev/zero"], 2, "larger than 16 MiB");
+    fails(&["predict", "--model", "/dev/zero"], 2, "larger than 16 MiB");
+    fails(&["predict", "--model", "/dev/urandom"], 2, "weights file");
+    let out = xorgpu()
+        .args(["--backend", "cpu", "--epochs", "10", "--data", "/dev/stdin"])
+        .write_stdin("x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "a pipe: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Weights inside the bound can still overflow to ∞ − ∞ at a large input: predict says so
+/// instead of printing a class for NaN.
+#[test]
+fn predict_refuses_an_output_that_is_not_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    fs::write(&model, r#"{"w1": [[1e30, -1e30]], "b1": [[0]], "w2": [[1]], "b2": [[0]]}"#).unwrap();
+    for backend in ["cpu", "gpu"] {
+        fails(&["predict", "--backend", backend, "--model", path_str(&model), "--x", "1e20,1e20"], 2, "NaN");
+    }
+}

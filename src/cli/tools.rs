@@ -64,6 +64,13 @@ pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
         Some(g) => ("gpu", Some(g.adapter_name.clone()), gpu::trainer::predict(g, &params, &xt)?),
         None => ("cpu", None, cpu::forward(&params, &xt).s2),
     };
+    // Weights within the bound can still make ∞ − ∞ for large inputs: say so, never a class.
+    if let Some((x, p)) = points.iter().zip(&predictions).find(|(_, p)| !p.is_finite()) {
+        return Err(Error::Input(format!(
+            "the model's output for ({}, {}) is {p}: its weights overflow f32 at that input, so there is no class",
+            x[0], x[1]
+        )));
+    }
     if args.json {
         let rows: Vec<_> =
             points.iter().zip(&predictions).map(|(x, p)| json!({"x1": x[0], "x2": x[1], "p": p})).collect();
