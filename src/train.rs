@@ -107,7 +107,14 @@ pub fn train_observed(
         for (i, &loss) in block.iter().enumerate() {
             let epoch = done + i as u64 + 1;
             if !loss.is_finite() {
-                return Err(Error::Diverged { epoch, why: format!("the loss is {loss}") });
+                return Err(if epoch == 1 {
+                    // Before any update: the rate cannot be to blame.
+                    Error::Input(format!(
+                        "the loss of the starting weights is {loss}: the inputs or the weights overflow f32"
+                    ))
+                } else {
+                    Error::Diverged { epoch, why: format!("the loss is {loss}") }
+                });
             }
             if epoch == 1 || epoch.is_multiple_of(log_every) {
                 on_log(epoch, loss);

@@ -160,3 +160,45 @@ fn predict_refuses_an_output_that_is_not_a_number() {
         fails(&["predict", "--backend", backend, "--model", path_str(&model), "--x", "1e20,1e20"], 2, "NaN");
     }
 }
+
+/// Each message says what is wrong with what the user gave, in one line.
+#[test]
+fn messages_name_the_real_problem() {
+    fails(&["predict", "--x", "0,1"], 2, "--model");
+    fails(&["train", "--epochs", "-5"], 2, "expected a whole number ≥ 1, got \"-5\"");
+    fails(&["scale", "--epochs", "-5"], 2, "expected a whole number ≥ 1, got \"-5\"");
+    fails(&["--lr", "1e-46"], 2, "too small for f32");
+    fails(&["--lr", "1e39"], 2, "too large for f32");
+    fails(&["--noise", "3e38"], 2, "more noise than the data can carry");
+    let out = xorgpu().env("WGPU_BACKEND", "bogus").args(["--backend", "gpu"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("WGPU_BACKEND=\"bogus\"") && !stderr.contains("install"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// A batch past 2^31 is never taken for one that fits a workgroup (a u32 wrap once sent it
+/// to the tiny kernels).
+#[test]
+fn a_huge_batch_is_not_mistaken_for_a_tiny_one() {
+    use xorgpu::gpu::fused::tiny_workgroup;
+    let gpu = common::gpu();
+    for n in [(1usize << 31) + 1, 1 << 32, usize::MAX] {
+        assert_eq!(tiny_workgroup(&gpu, 2, n), None, "N={n}");
+    }
+}
+
+/// GPU-only options given with the CPU backend are said to be ignored, once.
+#[test]
+fn gpu_options_on_the_cpu_are_said_to_be_ignored() {
+    let out = xorgpu()
+        .args(["--backend", "cpu", "--epochs", "3", "--kernels", "step", "--epochs-per-dispatch", "5", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--kernels, --epochs-per-dispatch apply only to the GPU"), "{stderr}");
+    assert_eq!(stderr.matches("warning").count(), 1, "{stderr}");
+    let quiet = xorgpu().args(["--backend", "cpu", "--epochs", "3", "--quiet"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("warning"));
+}

@@ -76,15 +76,25 @@ pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
 }
 
 pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+    match (s.parse::<f32>(), s.trim().parse::<f64>()) {
+        (Ok(v), _) if v.is_finite() && v >= f32::MIN_POSITIVE => Ok(v),
+        // A positive number that rounds to 0 or to a denormal in f32 (which GPUs flush to 0).
+        (_, Ok(w)) if w > 0.0 && w < f32::MIN_POSITIVE as f64 => {
+            Err(format!("{s} is too small for f32; the smallest allowed is {:e}", f32::MIN_POSITIVE))
+        }
+        (_, Ok(w)) if w.is_finite() && w > 0.0 => Err(format!("{s} is too large for f32 (at most {:e})", f32::MAX)),
         _ => Err(format!("expected a finite number > 0, got {s:?}")),
     }
 }
 
+/// The largest `--noise`: past it the four corners are lost in the noise, and products of
+/// the inputs with the weights near f32's range.
+pub const MAX_NOISE: f32 = 1e6;
+
 pub(crate) fn noise_sigma(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && (0.0..=MAX_NOISE).contains(&v) => Ok(v),
+        Ok(v) if v > MAX_NOISE => Err(format!("{s} is more noise than the data can carry; at most {MAX_NOISE:e}")),
         _ => Err(format!("expected a finite number ≥ 0, got {s:?}")),
     }
 }
@@ -102,12 +112,26 @@ pub fn parse() -> Result<Cli, Error> {
         Ok(cli) => Ok(cli),
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
-            _ => {
-                let text = e.to_string();
-                let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-                Err(Error::Input(format!("{first} (see --help)")))
-            }
+            _ => Err(Error::Input(format!("{} (see --help)", one_line(&e.to_string())))),
         },
+    }
+}
+
+/// The parser's message in one line: its lines joined (a missing argument is named on the
+/// line after "were not provided:"), without the usage and the "try --help" tail.
+fn one_line(text: &str) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = kept.join(" ");
+    let joined = joined.trim_start_matches("error: ");
+    if joined.is_empty() {
+        "bad usage".into()
+    } else {
+        joined.to_string()
     }
 }
 

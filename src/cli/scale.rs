@@ -25,6 +25,7 @@ pub enum SweepBackend {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct ScaleArgs {
     /// Backends to sweep, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["gpu", "cpu"])]

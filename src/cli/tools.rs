@@ -28,6 +28,7 @@ fn point(s: &str) -> Result<[f32; 2], String> {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct PredictArgs {
     /// A weights file written by --save (or any file in the weight-file format).
     #[arg(long, value_name = "FILE")]
@@ -85,6 +86,7 @@ pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct PlotArgs {
     /// A weights file written by --save.
     #[arg(long, value_name = "FILE")]
@@ -120,6 +122,7 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct InfoArgs {
     /// The adapter `gpu` would take: the one whose name contains NAME.
     #[arg(long, value_name = "NAME")]
@@ -127,6 +130,7 @@ pub struct InfoArgs {
 }
 
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
+    gpu::check_backend_env()?;
     let instance = gpu::instance();
     let adapters = gpu::adapters(&instance);
     if adapters.is_empty() {
@@ -162,6 +166,7 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct CheckArgs {
     /// Seed of the random inputs (default: from the clock, printed).
     #[arg(long)]

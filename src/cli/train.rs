@@ -22,6 +22,7 @@ use crate::train::{self, Trainer};
 use crate::Error;
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Where to train.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
@@ -65,17 +66,18 @@ pub struct TrainArgs {
     /// Write loss.png (loss against epoch) and boundary.png (the decision boundary) here.
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
-    /// Which GPU kernels train.
-    #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
-    pub kernels: KernelChoice,
+    /// Which GPU kernels train [default: fused].
+    #[arg(long, value_enum)]
+    pub kernels: Option<KernelChoice>,
     /// After training, time each kernel with timestamp queries and print where an epoch's
     /// device time goes, with dispatches and submissions per epoch and bytes per second.
     #[arg(long)]
     pub profile: bool,
     /// Most epochs one dispatch of the tiny-batch kernel runs, so that no single GPU job
     /// runs long enough for an OS watchdog to reset the device.
-    #[arg(long, default_value_t = crate::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH, value_parser = positive_usize)]
-    pub epochs_per_dispatch: usize,
+    /// [default: 20000]
+    #[arg(long, value_parser = positive_usize)]
+    pub epochs_per_dispatch: Option<usize>,
     /// Use the adapter whose name contains NAME (like WGPU_ADAPTER_NAME).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
@@ -142,7 +144,21 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
     let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
-    let path = gpu.as_ref().map(|g| match args.kernels {
+    if gpu.is_none() {
+        let ignored: Vec<&str> = [
+            ("--kernels", args.kernels.is_some()),
+            ("--epochs-per-dispatch", args.epochs_per_dispatch.is_some()),
+            ("--adapter", args.adapter.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            let verb = if ignored.len() == 1 { "applies" } else { "apply" };
+            eprintln!("warning: {} {verb} only to the GPU; ignored on the CPU", ignored.join(", "));
+        }
+    }
+    let path = gpu.as_ref().map(|g| match args.kernels.unwrap_or(KernelChoice::Fused) {
         KernelChoice::Step => Path::Step,
         KernelChoice::Fused => Path::fastest(g, params.hidden, batch),
     });
@@ -175,7 +191,11 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         args.json,
         &format!(
             "training 2-{}-1 on {} samples ({source}) for {} epochs, lr {}, seed {}, on the {backend}",
-            params.hidden, batch, args.epochs, args.lr, args.seed
+            params.hidden,
+            batch,
+            args.epochs,
+            number(args.lr),
+            args.seed
         ),
     );
     // The profile measures the device's copy bandwidth after training, as the epoch's yardstick.
@@ -184,7 +204,8 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         Some(gpu) => {
             let path = path.expect("a path for the GPU");
             log::info!("kernels: {path:?}");
-            Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, args.epochs_per_dispatch)?)
+            let per_dispatch = args.epochs_per_dispatch.unwrap_or(crate::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH);
+            Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, per_dispatch)?)
         }
         None => Box::new(FastCpuTrainer::new(params, data, args.lr)),
     };
@@ -275,7 +296,8 @@ fn report(args: &TrainArgs, outcome: &train::Outcome, run: &RunInfo) {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{report}").ok();
     } else {
-        println!("final loss {:.6}", outcome.final_loss);
+        // + 0.0 turns a −0 into 0: no "-0.000000".
+        println!("final loss {:.6}", outcome.final_loss + 0.0);
         println!("predictions:");
         for (x, p) in XOR_INPUTS.iter().zip(&predictions) {
             println!("  ({}, {}) -> {p:.4}  rounded {}", x[0], x[1], p.round());
@@ -401,6 +423,16 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Optio
         }
     }
     Ok(())
+}
+
+/// A number as a person writes it: plain in the usual range, with an exponent past it
+/// (`1e38`, not thirty-nine digits).
+fn number(x: f32) -> String {
+    if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
 
 /// A rate with the digits that matter: whole numbers from 100 up, three decimals below.

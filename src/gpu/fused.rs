@@ -99,7 +99,8 @@ fn tiny_floats(hidden: usize, wg: u32) -> usize {
 /// and its memory on this device: a power of two, at least 8 (a SIMD row on CPU adapters).
 pub fn tiny_workgroup(gpu: &Gpu, hidden: usize, n: usize) -> Option<u32> {
     let limits = gpu.device.limits();
-    let wg = (n.next_power_of_two().max(8)) as u32;
+    // In usize, then checked: a batch past 2^31 must not wrap to a small workgroup.
+    let wg = u32::try_from(n.checked_next_power_of_two()?.max(8)).ok()?;
     let fits_threads = wg <= limits.max_compute_invocations_per_workgroup.min(limits.max_compute_workgroup_size_x);
     let fits_memory = tiny_floats(hidden, wg) * 4 <= limits.max_compute_workgroup_storage_size as usize;
     (fits_threads && fits_memory).then_some(wg)

@@ -38,6 +38,24 @@ pub fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
+/// The backends this build was compiled with, by the names `WGPU_BACKEND` takes.
+const BUILT_BACKENDS: &str = "vulkan, metal, dx12";
+
+/// Refuses a `WGPU_BACKEND` that names no backend this build has: wgpu would quietly look
+/// nowhere, and "no adapter" would send the user to install a driver they have.
+pub fn check_backend_env() -> Result<(), Error> {
+    let Ok(value) = std::env::var("WGPU_BACKEND") else { return Ok(()) };
+    // wgpu's own spellings of these three (`wgpu::Backends::from_comma_list`), matched here
+    // without it, as it logs a warning per unknown name.
+    let known = ["vulkan", "vk", "metal", "mtl", "dx12", "d3d12"];
+    if !value.to_lowercase().split(',').any(|name| known.contains(&name.trim())) {
+        return Err(Error::Input(format!(
+            "WGPU_BACKEND={value:?} names no backend this program has; use one of {BUILT_BACKENDS}, or unset it"
+        )));
+    }
+    Ok(())
+}
+
 /// Every adapter the instance can see.
 pub fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
@@ -47,6 +65,7 @@ pub fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
 /// `WGPU_ADAPTER_NAME`), case-insensitively, if given; else the one `request_adapter`
 /// returns for `WGPU_POWER_PREF` (default: high performance).
 pub fn select_adapter(instance: &wgpu::Instance, name: Option<&str>) -> Result<wgpu::Adapter, Error> {
+    check_backend_env()?;
     let wanted = name.map(str::to_owned).or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
     if let Some(wanted) = wanted {
         let all = adapters(instance);
@@ -87,6 +106,7 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the adapter chosen by [`select_adapter`].
     pub fn new(adapter_name: Option<&str>) -> Result<Self, Error> {
+        check_backend_env()?;
         let instance = instance();
         let adapter = select_adapter(&instance, adapter_name)?;
         Self::open(adapter)
