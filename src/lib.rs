@@ -8,7 +8,8 @@
 //! - [`train`]: the loop both backends share.
 //! - [`model`], [`data`]: weights and batches in the math's feature-major layout.
 //! - [`experiments`]: the batch-scaling sweep and the pictures.
-//! - [`files`]: output files written whole or not at all.
+//! - [`memory`]: what a run needs in memory, checked before anything is allocated.
+//! - [`files`]: output files written without destroying what the user had.
 //! - [`cli`]: the command line.
 
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod data;
 pub mod experiments;
 pub mod files;
 pub mod gpu;
+pub mod memory;
 pub mod model;
 pub mod selfcheck;
 pub mod train;

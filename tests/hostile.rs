@@ -202,3 +202,15 @@ fn gpu_options_on_the_cpu_are_said_to_be_ignored() {
     let quiet = xorgpu().args(["--backend", "cpu", "--epochs", "3", "--quiet"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("warning"));
 }
+
+/// Sizes no machine holds, or this one does not, are refused before anything is allocated,
+/// on every command: never a panic or an abort.
+#[test]
+fn memory_is_checked_before_anything_is_allocated() {
+    fails(&["--backend", "cpu", "--batch", "4611686018427387904"], 2, "2^64");
+    fails(&["--backend", "cpu", "--batch", "100000000000"], 2, "largest batch that fits");
+    fails(&["--backend", "gpu", "--batch", "1500000000"], 2, "largest batch that fits");
+    let huge = ["--min-batch", "100000000000", "--max-batch", "100000000000"];
+    fails(&[&["scale", "--backend", "cpu"][..], &huge].concat(), 2, "largest batch that fits");
+    fails(&[&["scale", "--backend", "gpu"][..], &huge].concat(), 2, "100000000000");
+}

@@ -10,12 +10,14 @@ use super::{check_writable, hidden_width, noise_sigma, positive_f32, positive_us
 use crate::data::Dataset;
 use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
-use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
+use crate::experiments::scale::{batches, crossover, default_max_batch, gpu_runner, point, PointSpec, Record};
 use crate::files::write_atomically;
 use crate::files::{check_distinct, check_png_name};
 use crate::gpu::bandwidth::copy_bandwidth;
+use crate::gpu::trainer::check_fits;
 use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
+use crate::memory::{self, Runner};
 use crate::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -132,6 +134,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     }
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
     let want_gpu = args.backend.contains(&SweepBackend::Gpu);
+    let kernels = (args.kernels == KernelChoice::Step).then_some(Path::Step);
     let gpu = if want_gpu { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
     let max = match (args.max_batch, &user_data) {
         (Some(m), Some(d)) if m > d.len() => {
@@ -139,10 +142,19 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         }
         (Some(m), _) => m,
         (None, Some(d)) => d.len(),
-        (None, None) => default_max_batch(gpu.as_ref(), args.hidden),
+        (None, None) => default_max_batch(gpu.as_ref(), args.hidden, kernels),
     };
     if max < args.min_batch {
         return Err(Error::Input(format!("--max-batch {max} is below --min-batch {}", args.min_batch)));
+    }
+    // The largest point of each backend, before any point runs (the points run one at a
+    // time, so the largest is what must fit).
+    if let Some(g) = &gpu {
+        check_fits(g, kernels.unwrap_or(Path::Fused), args.hidden, max)?;
+        memory::check(gpu_runner(g, kernels), args.hidden, max)?;
+    }
+    if args.backend.contains(&SweepBackend::Cpu) {
+        memory::check(Runner::Cpu, args.hidden, max)?;
     }
     let say = |line: &str| super::say(args.json, line);
     let cpu = cpu_name();
@@ -165,15 +177,17 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         None => None,
     };
     say(&format!("cpu: {cpu}"));
-    if args.kernels == KernelChoice::Step && want_gpu {
-        // Xᵀ and T, then G1, S1, dS1, dG1 (H each) and G2, S2, dS2, dG2.
-        let floats = 3 + 4 * args.hidden + 4;
+    if let Some(g) = &gpu {
+        let each = memory::per_sample(gpu_runner(g, kernels), args.hidden);
         say(&format!(
-            "memory per sample: {} bytes on the GPU's step kernels (data and every intermediate), 12 on the CPU",
-            4 * floats
+            "memory per sample on the GPU: {} bytes on the device, {} on the host{}",
+            each.device,
+            each.host,
+            if each.host > 2 * memory::DATA_BYTES { " (a software adapter's device memory is the host's)" } else { "" }
         ));
-    } else {
-        say("memory per sample: 12 bytes on either backend (x1, x2, t as f32); nothing per sample besides");
+    }
+    if args.backend.contains(&SweepBackend::Cpu) {
+        say(&format!("memory per sample on the CPU: {} bytes (x1, x2, t as f32)", memory::DATA_BYTES));
     }
 
     let spec = PointSpec {
@@ -184,7 +198,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         epochs: args.epochs,
         seconds: args.seconds as f64,
         repeats: args.repeats,
-        kernels: (args.kernels == KernelChoice::Step).then_some(Path::Step),
+        kernels,
     };
     let sizes = batches(args.min_batch, max, args.factor);
     let backends: Vec<SweepBackend> =

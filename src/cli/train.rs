@@ -17,6 +17,7 @@ use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
+use crate::memory::{self, Runner};
 use crate::model::Params;
 use crate::train::{self, Trainer};
 use crate::Error;
@@ -135,6 +136,8 @@ struct RunInfo {
     backend: &'static str,
     adapter: Option<String>,
     batch: usize,
+    /// What the run was predicted to need (see [`memory`]).
+    need: memory::Need,
 }
 
 pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
@@ -166,7 +169,13 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         // Before the data is made: a batch the device cannot take costs nothing.
         check_fits(g, path, params.hidden, batch)?;
     }
-    check_host_memory(batch)?;
+    let runner = match (&gpu, path) {
+        (Some(g), Some(path)) => {
+            Runner::Gpu { path, software: g.adapter.get_info().device_type == wgpu::DeviceType::Cpu }
+        }
+        _ => Runner::Cpu,
+    };
+    let need = memory::check(runner, params.hidden, batch)?;
     let data = match user_data {
         Some(d) => d,
         None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
@@ -233,7 +242,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
     }
 
-    let run = RunInfo { backend, adapter, batch };
+    let run = RunInfo { backend, adapter, batch, need };
     if let Some(path) = &args.save {
         save_model(path, args, &outcome, &run, &curve)?;
         say(args.json, &format!("saved weights to {}", path.display()));
@@ -292,6 +301,11 @@ fn report(args: &TrainArgs, outcome: &train::Outcome, run: &RunInfo) {
             "epochs_per_s": epochs_per_s,
             "samples_per_s": samples_per_s,
             "predictions": predictions,
+            "memory": {
+                "host_bytes_needed": run.need.host,
+                "device_bytes_needed": run.need.device,
+                "host_peak_bytes": memory::peak_resident_bytes(),
+            },
         });
         let mut out = std::io::stdout().lock();
         writeln!(out, "{report}").ok();
@@ -367,20 +381,6 @@ impl LossCurve {
                 self.points.push((epoch, l));
             }
         }
-    }
-}
-
-/// Refuses a batch whose data (12 bytes a sample) would not fit the host's free memory.
-pub(crate) fn check_host_memory(batch: usize) -> Result<(), Error> {
-    let need = batch as u64 * 12;
-    match crate::experiments::host_available_bytes() {
-        Some(free) if need > free => Err(Error::Input(format!(
-            "batch {batch} needs {:.1} GB of memory for its data and {:.1} GB is free; the largest batch that fits is {}",
-            need as f64 / 1e9,
-            free as f64 / 1e9,
-            free / 12
-        ))),
-        _ => Ok(()),
     }
 }
 

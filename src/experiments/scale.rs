@@ -10,6 +10,7 @@ use crate::cpu::fast::FastCpuTrainer;
 use crate::data::Dataset;
 use crate::gpu::trainer::{max_batch, Path, DEFAULT_EPOCHS_PER_DISPATCH};
 use crate::gpu::{Gpu, GpuTrainer};
+use crate::memory::Runner;
 use crate::model::Params;
 use crate::train::{Trainer, MAX_BLOCK};
 use crate::Error;
@@ -96,12 +97,19 @@ pub fn batches(min: usize, max: usize, factor: usize) -> Vec<usize> {
     out
 }
 
-/// The largest power of two up to 2^26 that this host (and device, if any) can train.
-pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize) -> usize {
-    // Data (12 bytes a sample) on the host, plus the same again for a software adapter's
-    // device memory, with room to spare.
-    let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / 24;
-    let device = gpu.map(|g| max_batch(g, Path::Fused, hidden) as u64).unwrap_or(u64::MAX);
+/// How the sweep's GPU points run, for [`crate::memory`].
+pub fn gpu_runner(gpu: &Gpu, kernels: Option<Path>) -> Runner {
+    let software = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+    Runner::Gpu { path: kernels.unwrap_or(Path::Fused), software }
+}
+
+/// The largest power of two up to 2^26 that this host (and device, if any) can train, with
+/// half the free memory to spare.
+pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize, kernels: Option<Path>) -> usize {
+    let runner = gpu.map_or(Runner::Cpu, |g| gpu_runner(g, kernels));
+    let per_sample = crate::memory::per_sample(runner, hidden).host;
+    let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / per_sample;
+    let device = gpu.map(|g| max_batch(g, kernels.unwrap_or(Path::Fused), hidden) as u64).unwrap_or(u64::MAX);
     let limit = host.min(device).clamp(4, 1 << 26);
     1 << (63 - limit.leading_zeros())
 }

@@ -1,0 +1,117 @@
+//! What a run needs in memory, worked out before anything is allocated, with checked
+//! arithmetic, and held against what the host has free and what the device allows.
+//!
+//! Per sample, measured as the peak resident memory of `xorgpu train` at 1,000 and 2^24
+//! samples (the slope; `tests/memory.rs` measures it again on every run):
+//!
+//! | run | host bytes a sample | device bytes a sample |
+//! | --- | --- | --- |
+//! | `--backend cpu` | 12 (the data: x1, x2, t as f32) | – |
+//! | GPU, fused or tiny kernels | 24: the data and wgpu's staging copy of it on upload | 12 |
+//! | GPU, step kernels | 24 | 12 + 4·(4H + 4): every intermediate, `g1 … d_g1` |
+//!
+//! A software adapter (llvmpipe) keeps its "device" memory in the host's: there the two
+//! columns add up (measured: 36 bytes a sample fused, 84 step at H = 2). wgpu cannot say how
+//! much memory a real GPU has free, so on one the device column is held only to its
+//! buffer limits, which the kernels' planning checks ([`crate::gpu::trainer::check_fits`]).
+
+use crate::experiments::host_available_bytes;
+use crate::gpu::trainer::Path;
+use crate::Error;
+
+/// The data: x1, x2 and t, one f32 each.
+pub const DATA_BYTES: u64 = 12;
+
+/// Where a run trains, as far as its memory is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runner {
+    Cpu,
+    /// A GPU path; `software` when the adapter runs on the CPU and shares its memory.
+    Gpu {
+        path: Path,
+        software: bool,
+    },
+}
+
+/// Bytes a run needs, on the host and on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Need {
+    pub host: u64,
+    pub device: u64,
+}
+
+/// Host and device bytes a sample, from the table above.
+pub fn per_sample(runner: Runner, hidden: usize) -> Need {
+    match runner {
+        Runner::Cpu => Need { host: DATA_BYTES, device: 0 },
+        Runner::Gpu { path, software } => {
+            let device = match path {
+                Path::Step => DATA_BYTES + 4 * (4 * hidden as u64 + 4),
+                Path::Fused | Path::Tiny => DATA_BYTES,
+            };
+            let host = 2 * DATA_BYTES + if software { device } else { 0 };
+            Need { host, device }
+        }
+    }
+}
+
+/// What a run of `batch` samples needs, or None where the count overflows 64 bits.
+pub fn need(runner: Runner, hidden: usize, batch: usize) -> Option<Need> {
+    let each = per_sample(runner, hidden);
+    let batch = batch as u64;
+    Some(Need { host: each.host.checked_mul(batch)?, device: each.device.checked_mul(batch)? })
+}
+
+/// Refuses, before anything is allocated, a batch whose run would not fit the host's free
+/// memory (or whose size overflows), saying what it needs, what is free and the largest
+/// batch that fits.
+pub fn check(runner: Runner, hidden: usize, batch: usize) -> Result<Need, Error> {
+    let each = per_sample(runner, hidden);
+    let Some(need) = need(runner, hidden, batch) else {
+        return Err(Error::Input(format!(
+            "batch {batch} needs more than 2^64 bytes ({} a sample); no machine holds it",
+            each.host
+        )));
+    };
+    if let Some(free) = host_available_bytes() {
+        if need.host > free {
+            return Err(Error::Input(format!(
+                "batch {batch} needs {:.1} GB of host memory ({} bytes a sample{}) and {:.1} GB is free; the largest batch that fits is {}",
+                need.host as f64 / 1e9,
+                each.host,
+                match runner {
+                    Runner::Gpu { software: true, .. } => ", the software adapter's device memory included",
+                    _ => "",
+                },
+                free as f64 / 1e9,
+                free / each.host
+            )));
+        }
+    }
+    Ok(need)
+}
+
+/// The process's peak resident memory so far, in bytes (Linux; None elsewhere).
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_and_its_overflow() {
+        let fused = Runner::Gpu { path: Path::Fused, software: true };
+        assert_eq!(per_sample(fused, 2), Need { host: 36, device: 12 });
+        let step = Runner::Gpu { path: Path::Step, software: false };
+        assert_eq!(per_sample(step, 2), Need { host: 24, device: 60 });
+        assert_eq!(per_sample(Runner::Cpu, 256), Need { host: 12, device: 0 });
+        assert_eq!(need(Runner::Cpu, 2, usize::MAX), None);
+        assert!(check(Runner::Cpu, 2, 4_611_686_018_427_387_904).unwrap_err().to_string().contains("2^64"));
+        assert!(check(fused, 2, 1 << 60).unwrap_err().to_string().contains("largest batch that fits"));
+    }
+}
