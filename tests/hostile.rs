@@ -214,3 +214,33 @@ fn memory_is_checked_before_anything_is_allocated() {
     fails(&[&["scale", "--backend", "cpu"][..], &huge].concat(), 2, "largest batch that fits");
     fails(&[&["scale", "--backend", "gpu"][..], &huge].concat(), 2, "100000000000");
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM in the middle of a run stops it cleanly: one line, status 130,
+/// the old model as it was, no temporary file left.
+#[test]
+fn a_signal_mid_run_leaves_everything_as_it_was() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let save = dir.path().join("m.json");
+        fs::write(&save, "old").unwrap();
+        let child = std::process::Command::new(common::xorgpu_path())
+            .args(["--backend", "cpu", "--batch", "100000", "--epochs", "100000000", "--quiet"])
+            .args(["--save", path_str(&save), "--plot-dir", path_str(&dir.path().join("pics"))])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let killed = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
+        assert_eq!(fs::read_to_string(&save).unwrap(), "old", "{signal}");
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().all(|n| !n.contains("xorgpu-tmp")), "{signal}: {names:?}");
+    }
+}

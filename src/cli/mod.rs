@@ -172,3 +172,57 @@ pub(crate) fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option
         },
     }
 }
+
+/// Every value parser on arbitrary text: a value or a one-line message, never a panic, and
+/// a value only when it is within what the parser promises.
+#[cfg(test)]
+mod parser_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn one_line(r: &Result<impl std::fmt::Debug, String>) -> bool {
+        r.as_ref().err().is_none_or(|e| !e.is_empty() && !e.contains('\n'))
+    }
+
+    /// Arbitrary text, and text shaped like numbers (where the edge cases are).
+    fn texts() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[-+]?[0-9]{0,40}(\\.[0-9]{0,10})?([eE][-+]?[0-9]{1,4})?",
+            prop::sample::select(vec!["inf", "-inf", "NaN", "1e-46", "1e39", "0", "-0", " 1", "1,2", ""])
+                .prop_map(String::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn numbers(s in texts()) {
+            let r = positive_u64(&s);
+            prop_assert!(one_line(&r));
+            prop_assert!(r.is_err() || r.unwrap() >= 1);
+            let r = positive_usize(&s);
+            prop_assert!(one_line(&r));
+            let r = positive_f32(&s);
+            prop_assert!(one_line(&r));
+            if let Ok(v) = r { prop_assert!(v.is_finite() && v >= f32::MIN_POSITIVE); }
+            let r = noise_sigma(&s);
+            prop_assert!(one_line(&r));
+            if let Ok(v) = r { prop_assert!((0.0..=MAX_NOISE).contains(&v)); }
+            let r = hidden_width(&s);
+            prop_assert!(one_line(&r));
+            if let Ok(v) = r { prop_assert!((1..=MAX_HIDDEN).contains(&v)); }
+        }
+
+        #[test]
+        fn points(a in texts(), b in texts(), raw in any::<String>()) {
+            for s in [format!("{a},{b}"), raw] {
+                let r = tools::point(&s);
+                prop_assert!(one_line(&r));
+                if let Ok(p) = r { prop_assert!(p.iter().all(|x| x.is_finite())); }
+            }
+        }
+    }
+}

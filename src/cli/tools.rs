@@ -16,7 +16,7 @@ use crate::model::Params;
 use crate::selfcheck::{self, TOL};
 use crate::Error;
 
-fn point(s: &str) -> Result<[f32; 2], String> {
+pub(crate) fn point(s: &str) -> Result<[f32; 2], String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     match parts[..] {
         [a, b] => match (a.parse::<f32>(), b.parse::<f32>()) {

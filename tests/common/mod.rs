@@ -180,15 +180,19 @@ pub fn gradient_errors(got: &[f32], want: &[f64], magnitudes: &[f64]) -> (f64, f
 
 /// The binary cargo built for these tests, or, where the test executable was copied to
 /// another machine without it, the staged copy one folder up from the test executable.
-pub fn xorgpu() -> assert_cmd::Command {
+pub fn xorgpu_path() -> std::path::PathBuf {
     let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_xorgpu"));
-    let binary = if built.exists() {
+    if built.exists() {
         built
     } else {
         let exe = std::env::current_exe().unwrap();
         exe.parent().and_then(|p| p.parent()).unwrap().join("xorgpu")
-    };
-    let mut cmd = assert_cmd::Command::new(binary);
+    }
+}
+
+/// [`xorgpu_path`] as a command, with backtraces on (a panic would show where).
+pub fn xorgpu() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(xorgpu_path());
     cmd.env("RUST_BACKTRACE", "1");
     cmd
 }
