@@ -37,10 +37,17 @@ pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("loss")
+            // Whole epochs only: a short run's axis would otherwise repeat "1 1 1 2 2".
+            .x_labels(((last - 1.0) as usize + 1).clamp(2, 10))
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.0e}"))
             .draw()
             .map_err(|x| e(&x))?;
+        // A handful of epochs get a mark each: a line through one point draws nothing.
+        if finite.len() <= 50 {
+            let marks = finite.iter().map(|&p| Circle::new(p, 4, BLUE.filled()));
+            chart.draw_series(marks).map_err(|x| e(&x))?;
+        }
         chart.draw_series(LineSeries::new(finite, BLUE.stroke_width(2))).map_err(|x| e(&x))?;
         root.present().map_err(|x| e(&x))
     })
