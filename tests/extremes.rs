@@ -182,3 +182,28 @@ fn ulp_at(x: f64) -> f64 {
     let w = (x as f32).abs();
     (f32::from_bits(w.to_bits() + 1) - w) as f64
 }
+
+/// Below the smallest normal float a prediction counts as 0 and its log as the clamp, −100,
+/// on every GPU path and the reference, whether or not the adapter keeps denormals (GPUs
+/// may flush them; the design flushes them everywhere so that all agree): a log of a
+/// denormal would give −87 to −103 depending on the hardware.
+#[test]
+fn denormal_predictions_log_as_the_clamp() {
+    let gpu = gpu();
+    let k = Kernels::new(&gpu).unwrap();
+    let s2 = [1e-40f32, 1e-44, 1.1e-38];
+    let t = [1.0f32; 3];
+    let s2_buf = gpu.storage_from("s2", &s2);
+    let t_buf = gpu.storage_from("t", &t);
+    let loss = gpu.storage_from("loss", &[f32::NAN]);
+    let scratch = Scratch::new(&gpu, 1, 3);
+    kernels::submit(&gpu, &k.bce_loss(&gpu, &s2_buf, &t_buf, 3, &loss, 0, &scratch)).unwrap();
+    assert_eq!(read(&gpu, &loss, 1)[0], 100.0, "gpu step bce_loss");
+    assert_eq!(cpu::bce_loss(&s2, &t), 100.0, "cpu reference");
+    // σ(−92) ≈ 1.1e-40: the fused kernels' own sigmoid and log.
+    let (params, data) = at_output(-92.0, 1.0);
+    for path in [Path::Fused, Path::Tiny] {
+        let mut trainer = GpuTrainer::with_path(gpu.clone(), &params, &data, 1.0, path, 1).unwrap();
+        assert_eq!(trainer.loss().unwrap(), 100.0, "gpu {path:?}");
+    }
+}

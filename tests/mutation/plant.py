@@ -112,9 +112,17 @@ MUTATIONS = [
     # --- CPU fast backend and the loop ---
     ("fast cpu: last chunk cut short", "src/cpu/fast.rs",
      "let r = c * CHUNK..((c + 1) * CHUNK).min(n);", "let r = c * CHUNK..((c + 1) * CHUNK).min(n - 1);", CPU_TESTS),
-    ("divergence only on NaN, not infinity", "src/train.rs",
-     "if !loss.is_finite() {\n                return Err(Error::Diverged { epoch, loss });",
-     "if loss.is_nan() {\n                return Err(Error::Diverged { epoch, loss });", ["training", "cli"]),
+    # --- Checks on what the user gave ---
+    ("no bound on the weights, only on NaN", "src/train.rs",
+     "w.is_nan() || w.abs() > WEIGHT_BOUND", "w.is_nan()", ["hostile", "training"]),
+    ("a software adapter's device bytes not counted on the host", "src/memory.rs",
+     "let host = 2 * DATA_BYTES + if software { device } else { 0 };", "let host = 2 * DATA_BYTES;",
+     ["memory", "hostile"]),
+    ("tiny workgroup size wraps past 2^31", "src/gpu/fused.rs",
+     "let wg = u32::try_from(n.checked_next_power_of_two()?.max(8)).ok()?;",
+     "let wg = (n.next_power_of_two().max(8)) as u32;", ["hostile"]),
+    ("outputs compared by the names given, not the files", "src/files.rs",
+     "    place(&a) == place(&b)\n}", "    a == b\n}", ["hostile"]),
 ]
 
 
