@@ -112,6 +112,6 @@ mod tests {
         assert_eq!(per_sample(Runner::Cpu, 256), Need { host: 12, device: 0 });
         assert_eq!(need(Runner::Cpu, 2, usize::MAX), None);
         assert!(check(Runner::Cpu, 2, 4_611_686_018_427_387_904).unwrap_err().to_string().contains("2^64"));
-        assert!(check(fused, 2, 1 << 60).unwrap_err().to_string().contains("largest batch that fits"));
+        assert!(check(fused, 2, 1 << 50).unwrap_err().to_string().contains("largest batch that fits"));
     }
 }

@@ -24,9 +24,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Test binaries that hold the GPU to the CPU.
-GPU_TESTS = ["shapes", "gradients", "kernels", "training", "extremes", "golden"]
-CPU_TESTS = ["fast_cpu", "gradients", "golden", "training", "gradcheck"]
+# Test binaries that hold the GPU to the CPU, the quick ones first.
+GPU_TESTS = ["extremes", "kernels", "gradients", "shapes", "golden", "training"]
+CPU_TESTS = ["fast_cpu", "gradcheck", "gradients", "golden", "training"]
 
 # (name, file, old, new, tests): `old` must occur exactly once in `file`.
 MUTATIONS = [
@@ -141,18 +141,21 @@ def copy_tree(dest):
 
 
 def run_tests(work, tests, timeout):
-    """(passed, seconds, last lines): the named test binaries, failing fast."""
-    cmd = ["cargo", "test", "--release", "-q"]
-    for t in tests:
-        cmd += ["--test", t]
+    """(passed, seconds, first failure): the named test binaries one at a time, in order,
+    stopping at the first that fails (the lists put the quick ones first)."""
     start = time.time()
-    try:
-        r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False, time.time() - start, "timed out (counted as caught: the suite did not pass)"
-    out = (r.stdout + r.stderr).strip().splitlines()
-    panics = [l for l in out if "panicked" in l or l.startswith("error")]
-    return r.returncode == 0, time.time() - start, (panics[:1] or out[-1:] or [""])[0]
+    for t in tests:
+        left = timeout - (time.time() - start)
+        try:
+            r = subprocess.run(["cargo", "test", "--release", "-q", "--test", t], cwd=work,
+                               capture_output=True, text=True, timeout=max(left, 1))
+        except subprocess.TimeoutExpired:
+            return False, time.time() - start, "timed out (counted as caught: the suite did not pass)"
+        if r.returncode != 0:
+            out = (r.stdout + r.stderr).strip().splitlines()
+            panics = [l for l in out if "panicked" in l or l.startswith("error")]
+            return False, time.time() - start, f"[{t}] " + (panics[:1] or out[-1:] or [""])[0]
+    return True, time.time() - start, ""
 
 
 def main():
