@@ -103,3 +103,46 @@ fn step_dispatch_past_one_dimension() {
     let step = GpuOptions { path: Some(Path::Step), ..Default::default() };
     check(h, n, step, "step, a dispatch over x and y");
 }
+
+/// The largest batch each path states is taken, and one more refused, before anything is
+/// allocated.
+#[test]
+fn each_paths_stated_largest_batch_is_its_limit() {
+    use xorgpu::gpu::trainer::{check_fits, max_batch};
+    let gpu = gpu();
+    for path in [Path::Step, Path::Tiny, Path::Fused] {
+        let largest = max_batch(&gpu, path, 2);
+        assert!(check_fits(&gpu, path, 2, largest).is_ok(), "{path:?}: {largest} is taken");
+        assert!(check_fits(&gpu, path, 2, largest + 1).is_err(), "{path:?}: {} is refused", largest + 1);
+    }
+}
+
+/// Where train_tiny's workgroup memory would not hold a batch (H = 64 and 64 samples need
+/// 34.8 KB, over the 32 KB many adapters give), the fastest path is another, and it runs.
+#[test]
+fn the_fastest_path_fits_the_workgroup_memory() {
+    use xorgpu::gpu::fused::tiny_workgroup;
+    let gpu = gpu();
+    let limit = gpu.device.limits().max_compute_workgroup_storage_size as usize;
+    for (h, n) in [(16usize, 64usize), (64, 64), (64, 8)] {
+        let wg = n.next_power_of_two().max(8);
+        let needs = ((2 * h + 4) * wg + 4 * h + 1) * 4;
+        assert_eq!(tiny_workgroup(&gpu, h, n).is_some(), needs <= limit, "H={h} N={n}: {needs} bytes of {limit}");
+        check(h, n, GpuOptions::default(), "the fastest path");
+    }
+}
+
+/// A submission carries many epochs (few submits, the design's rule), but never more than
+/// 2^24 sample-epochs, so that no submission runs near an OS watchdog's seconds.
+#[test]
+fn submissions_carry_many_epochs_but_bounded_work() {
+    use xorgpu::gpu::trainer::{MAX_EPOCHS_PER_SUBMIT, SAMPLE_EPOCHS_PER_SUBMIT};
+    let params = Params::init(2, 1);
+    for (n, want) in [(1000, MAX_EPOCHS_PER_SUBMIT), (1 << 20, SAMPLE_EPOCHS_PER_SUBMIT >> 20), (1 << 24, 1)] {
+        let data = Dataset::noisy_xor(n, 0.1, 1).unwrap();
+        let trainer = GpuTrainer::with_options(gpu(), &params, &data, 0.5, fused(None)).unwrap();
+        assert_eq!(trainer.epochs_per_submit(), want, "N={n}");
+    }
+    let tiny = GpuTrainer::with_path(gpu(), &params, &Dataset::xor(), 0.5, Path::Tiny, 5000).unwrap();
+    assert_eq!(tiny.epochs_per_submit(), 5000, "train_tiny: the epochs per dispatch asked for");
+}

@@ -13,8 +13,8 @@ use crate::Error;
 /// Sample-epochs one submission carries at most (and never more than 64 epochs): enough to
 /// amortise a submit, little enough that no submission runs near the seconds an OS
 /// watchdog allows a GPU job.
-const SAMPLE_EPOCHS_PER_SUBMIT: usize = 1 << 24;
-const MAX_EPOCHS_PER_SUBMIT: usize = 64;
+pub const SAMPLE_EPOCHS_PER_SUBMIT: usize = 1 << 24;
+pub const MAX_EPOCHS_PER_SUBMIT: usize = 64;
 
 /// Epochs one train_tiny dispatch runs at most by default: tens of milliseconds on llvmpipe
 /// and on GPUs (an epoch takes 1–2 µs there), far from any watchdog, while each submission
@@ -321,8 +321,10 @@ impl GpuTrainer {
         self.chunks
     }
 
-    /// Epochs one submission carries.
-    fn epochs_per_submit(&self) -> usize {
+    /// Epochs one submission carries: a block's worth for train_tiny (up to the epochs per
+    /// dispatch asked for), else [`SAMPLE_EPOCHS_PER_SUBMIT`] sample-epochs, 1 to
+    /// [`MAX_EPOCHS_PER_SUBMIT`] epochs.
+    pub fn epochs_per_submit(&self) -> usize {
         match &self.program {
             Program::Tiny { epochs_per_submit, .. } => *epochs_per_submit,
             _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
