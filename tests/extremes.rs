@@ -200,10 +200,24 @@ fn denormal_predictions_log_as_the_clamp() {
     kernels::submit(&gpu, &k.bce_loss(&gpu, &s2_buf, &t_buf, 3, &loss, 0, &scratch)).unwrap();
     assert_eq!(read(&gpu, &loss, 1)[0], 100.0, "gpu step bce_loss");
     assert_eq!(cpu::bce_loss(&s2, &t), 100.0, "cpu reference");
-    // σ(−92) ≈ 1.1e-40: the fused kernels' own sigmoid and log.
-    let (params, data) = at_output(-92.0, 1.0);
-    for path in [Path::Fused, Path::Tiny] {
-        let mut trainer = GpuTrainer::with_path(gpu.clone(), &params, &data, 1.0, path, 1).unwrap();
-        assert_eq!(trainer.loss().unwrap(), 100.0, "gpu {path:?}");
+    // σ(−92) ≈ 1.1e-40: the fused kernels' own sigmoid and log, and the CPU backend's
+    // polynomial exp, which flushes below e^−87.34 (it once stopped at e^−87 and logged such
+    // a sample as 87 where every other path says 100). Just above the smallest normal σ,
+    // all give the log itself.
+    for (z, want) in [(-92.0f32, 100.0f32), (-87.5, 100.0), (-87.0, -cpu::clamped_log(cpu::sigmoid_scalar(-87.0f32)))] {
+        let (params, data) = at_output(z, 1.0);
+        for path in [Path::Fused, Path::Tiny] {
+            let mut trainer = GpuTrainer::with_path(gpu.clone(), &params, &data, 1.0, path, 1).unwrap();
+            let got = trainer.loss().unwrap();
+            assert!((got - want).abs() <= 1e-4 * want, "gpu {path:?} at z={z}: {got}, want {want}");
+        }
+        let mut general = FastCpuTrainer::general(params.clone(), data.clone(), 1e-30);
+        let got = general.loss().unwrap();
+        assert!((got - want).abs() <= 1e-4 * want, "fast cpu at z={z}: {got}, want {want}");
+        // One sample trains in the AVX2 register path; the epoch's loss is its.
+        let mut registers = FastCpuTrainer::new(params, data, 1e-30);
+        let mut loss = [f32::NAN];
+        registers.run_epochs(&mut loss).unwrap();
+        assert!((loss[0] - want).abs() <= 1e-4 * want, "fast cpu registers at z={z}: {}, want {want}", loss[0]);
     }
 }

@@ -3,8 +3,9 @@
 //! powers of two, then a short polynomial.
 //!
 //! Error bounds, checked in this module's tests over the ranges the trainer uses:
-//! [`exp`]: relative error ≤ 4e-7 for x in [−87, 88]; below −87 it returns e^(−87) instead
-//! of smaller numbers (a sigmoid built on it is then off by at most 2e-38, absolute).
+//! [`exp`]: relative error ≤ 4e-7 for x in [ln of the smallest normal f32 (−87.34), 88];
+//! below that it returns 0, as a GPU that flushes denormals does, so that a sigmoid built on
+//! it gives the clamped log (−100) exactly where the reference's denormal σ does.
 //! [`ln`]: error ≤ 5e-7 · max(1, |ln x|) for normal positive x (absolute near 1, relative
 //! far from it, where f32's own rounding of the result dominates).
 
@@ -15,8 +16,9 @@ pub const LOG2_E: f32 = std::f32::consts::LOG2_E;
 // ln 2 split in a part exact in f32 and the rest (Cody–Waite), so x − n·ln 2 keeps its bits.
 pub const LN2_HI: f32 = 0.693_359_4;
 pub const LN2_LO: f32 = -2.121_944_4e-4;
-/// The argument below which [`exp`] returns e^EXP_MIN.
-pub const EXP_MIN: f32 = -87.0;
+/// The argument below which [`exp`] returns 0: ln of the smallest normal f32, below
+/// which e^x would be a denormal (and 2^n's exponent field would underflow).
+pub const EXP_MIN: f32 = -87.336_55;
 /// 1.5·2^23: adding it rounds to an integer and leaves it in the low mantissa bits.
 pub const ROUND_MAGIC: f32 = 12_582_912.0;
 /// p(r) = EXP_P[0] + EXP_P[1]·r + … + EXP_P[5]·r⁵, Cephes expf's minimax coefficients, for
@@ -38,6 +40,8 @@ pub const LN_P: [f32; 9] = [
 /// e^x. See the module note for the error bound.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    // Compared before the clamp; a NaN compares false and stays NaN through the rest.
+    let flush = x < EXP_MIN;
     let x = x.clamp(EXP_MIN, 88.0);
     // n = round(x·log2 e) by the 1.5·2^23 trick: adding it leaves n in the low mantissa
     // bits, and no float-to-int conversion (whose saturation would stop vectorising).
@@ -56,7 +60,12 @@ pub fn exp(x: f32) -> f32 {
     let p = a + b * r2 + c * r4;
     let er = p * r2 + r + 1.0;
     // 2^n: n's bits shifted into the exponent field, plus the bias.
-    er * f32::from_bits((t.to_bits() << 23).wrapping_add(127 << 23))
+    let e = er * f32::from_bits((t.to_bits() << 23).wrapping_add(127 << 23));
+    if flush {
+        0.0
+    } else {
+        e
+    }
 }
 
 /// ln x for normal positive x. See the module note for the error bound.
@@ -86,12 +95,14 @@ mod tests {
         let mut worst = 0.0f64;
         let steps = 2_000_000;
         for i in 0..=steps {
-            let x = -87.0 + 175.0 * i as f32 / steps as f32;
+            let x = super::EXP_MIN + (88.0 - super::EXP_MIN) * i as f32 / steps as f32;
             let want = (x as f64).exp();
             worst = worst.max(((super::exp(x) as f64 - want) / want).abs());
         }
         assert!(worst <= 4e-7, "worst relative error {worst:e}");
-        assert_eq!(super::exp(-1e4), super::exp(-87.0));
+        assert_eq!(super::exp(-87.34), 0.0);
+        assert_eq!(super::exp(-1e4), 0.0);
+        assert!(super::exp(f32::NAN).is_nan());
     }
 
     #[test]

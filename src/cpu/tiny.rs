@@ -71,8 +71,10 @@ fn splat(x: f32) -> __m256 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn exp_neg(x: __m256) -> __m256 {
-    // A NaN stays NaN (max_ps returns its second operand when either is NaN), so a
-    // diverging run's loss turns NaN as the reference's does.
+    // Below EXP_MIN the result is 0, as the scalar form's (a NaN compares false). A NaN
+    // stays NaN (max_ps returns its second operand when either is NaN), so a diverging
+    // run's loss turns NaN as the reference's does.
+    let flush = _mm256_cmp_ps::<_CMP_LT_OQ>(x, splat(EXP_MIN));
     let x = _mm256_max_ps(splat(EXP_MIN), x);
     let t = _mm256_fmadd_ps(x, splat(LOG2_E), splat(ROUND_MAGIC));
     let n = _mm256_sub_ps(t, splat(ROUND_MAGIC));
@@ -89,7 +91,7 @@ fn exp_neg(x: __m256) -> __m256 {
         _mm256_slli_epi32::<23>(_mm256_castps_si256(t)),
         _mm256_set1_epi32(127 << 23),
     ));
-    _mm256_mul_ps(er, scale)
+    _mm256_andnot_ps(flush, _mm256_mul_ps(er, scale))
 }
 
 /// σ(z), as [`super::fast`]'s: 1 / (1 + e^(−|z|)) for z ≥ 0, e^z / (1 + e^z) below.
@@ -240,7 +242,7 @@ mod tests {
     /// The bound [`super::super::approx::exp`] states, here with fused multiply-adds.
     #[test]
     fn exp_is_within_its_bound() {
-        let xs: Vec<f32> = (0..=1_000_000).map(|i| -87.0 * i as f32 / 1_000_000.0).collect();
+        let xs: Vec<f32> = (0..=1_000_000).map(|i| EXP_MIN * i as f32 / 1_000_000.0).collect();
         let worst = lanes_of(exp_neg, &xs)
             .iter()
             .zip(&xs)
@@ -249,6 +251,8 @@ mod tests {
         assert!(worst <= 4e-7, "worst relative error {worst:e}");
         let nan = lanes_of(exp_neg, &[f32::NAN]);
         assert!(nan[0].is_nan(), "NaN in, NaN out");
+        // Below EXP_MIN, 0 like the scalar form: a saturated unit logs as the clamp.
+        assert_eq!(lanes_of(exp_neg, &[-87.34, -92.0, -1e4]), [0.0; 3]);
     }
 
     /// The bound [`super::super::approx::ln`] states, and the clamp below the smallest normal.
