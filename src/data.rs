@@ -149,15 +149,17 @@ fn read_csv(
     let mut number = 0u64;
     loop {
         line.clear();
+        // The line end (\r\n at most) is not part of the limit.
         let read = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
+            .take(MAX_LINE_BYTES as u64 + 2)
             .read_until(b'\n', &mut line)
             .map_err(|e| bad(format!("cannot read: {e}")))?;
         if read == 0 {
             break;
         }
         number += 1;
-        if line.last() != Some(&b'\n') && line.len() > MAX_LINE_BYTES {
+        let ends = line.iter().rev().take_while(|&&b| b == b'\n' || b == b'\r').count();
+        if line.len() - ends > MAX_LINE_BYTES {
             return Err(bad(format!("line {number} is longer than {MAX_LINE_BYTES} bytes; not a CSV file of numbers")));
         }
         let text = std::str::from_utf8(&line).map_err(|_| bad(format!("line {number} is not text (UTF-8)")))?;

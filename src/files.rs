@@ -217,19 +217,21 @@ pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> 
     }
     let resolved = resolve(path).map_err(|e| fail(e.to_string()))?;
     let target = target_of(&resolved).map_err(|e| fail(e.to_string()))?;
-    let mode = match &target {
-        Target::Replace(mode) => Some(mode.clone()),
-        _ => None,
-    };
-    // The drawing library picks the format from the temporary file's extension.
-    let tmp = TempFile::beside_with(&resolved, mode, ".png").map_err(|e| fail(e.to_string()))?;
+    // The drawing library picks the format from the temporary file's extension, and opens
+    // the file again by name: it gets the old file's mode only once drawn (a read-only
+    // chart could not be redrawn otherwise).
+    let tmp = TempFile::beside_with(&resolved, None, ".png").map_err(|e| fail(e.to_string()))?;
     draw(&tmp.path).map_err(fail)?;
     match target {
         Target::InPlace => {
             let bytes = fs::read(&tmp.path).map_err(|e| fail(e.to_string()))?;
             write_in_place(&resolved, &bytes).map_err(|e| fail(e.to_string()))
         }
-        _ => tmp.persist(&resolved).map_err(|e| fail(e.to_string())),
+        Target::Replace(mode) => {
+            fs::set_permissions(&tmp.path, mode).map_err(|e| fail(e.to_string()))?;
+            tmp.persist(&resolved).map_err(|e| fail(e.to_string()))
+        }
+        Target::New => tmp.persist(&resolved).map_err(|e| fail(e.to_string())),
     }
 }
 
@@ -238,12 +240,20 @@ static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 const TEMP_SUFFIX: &str = ".xorgpu-tmp";
 
-/// Removes every temporary file this process has open: for a signal handler, just before
-/// the process exits.
-pub fn remove_temporary_files() {
+/// Removes every temporary file this process has open, says `message` on stderr and exits
+/// with `code`: for a signal handler. The list stays locked until the process is gone, so
+/// the main thread cannot make a new temporary file in between (it registers each before
+/// creating it, and waits here).
+pub fn exit_removing_temporary_files(code: i32, message: &str) -> ! {
     // A poisoned lock still holds the list.
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-    for path in live.iter() {
+    remove_all(&live);
+    eprintln!("{message}");
+    std::process::exit(code)
+}
+
+fn remove_all(paths: &[PathBuf]) {
+    for path in paths {
         let _ = fs::remove_file(path);
     }
 }
@@ -353,6 +363,40 @@ fn remove_stale(folder: &Path, stem: &str) {
 
 #[cfg(test)]
 mod tests {
+    /// What the signal handler removes: every temporary file the process has open, the
+    /// chart's kind included, and nothing else.
+    #[test]
+    fn the_handlers_list_holds_every_open_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = dir.path().join("keep.json");
+        std::fs::write(&keep, "mine").unwrap();
+        let a = super::TempFile::beside(&dir.path().join("a.json"), None).unwrap();
+        let b = super::TempFile::beside_with(&dir.path().join("b.png"), None, ".png").unwrap();
+        assert!(a.path.exists() && b.path.exists());
+        let live = super::LIVE.lock().unwrap().clone();
+        assert!(live.contains(&a.path) && live.contains(&b.path));
+        // Only these two: other tests of this binary may have theirs open meanwhile.
+        let ours: Vec<_> = live.into_iter().filter(|p| *p == a.path || *p == b.path).collect();
+        super::remove_all(&ours);
+        assert!(!a.path.exists() && !b.path.exists(), "both removed");
+        assert!(keep.exists(), "a user's file is not on the list");
+    }
+
+    /// A read-only chart is redrawn, and stays read-only (as root, which may write a 0444
+    /// file anyway, this holds the mode; the order it is set in matters to other users).
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_chart_is_redrawn() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let chart = dir.path().join("c.png");
+        std::fs::write(&chart, "old").unwrap();
+        std::fs::set_permissions(&chart, std::fs::Permissions::from_mode(0o444)).unwrap();
+        super::draw_png(&chart, |p| std::fs::write(p, "new").map_err(|e| e.to_string())).unwrap();
+        assert_eq!(std::fs::read_to_string(&chart).unwrap(), "new");
+        assert_eq!(std::fs::metadata(&chart).unwrap().permissions().mode() & 0o777, 0o444);
+    }
+
     /// An output gets the mode a plain new file gets in the same folder.
     #[cfg(unix)]
     #[test]

@@ -10,9 +10,7 @@ fn main() -> ExitCode {
     // Ctrl-C, SIGTERM or SIGHUP: no half-written temporary file is left behind (an output
     // already renamed into place stays whole; the one being written is dropped).
     let _ = ctrlc::set_handler(|| {
-        xorgpu::files::remove_temporary_files();
-        eprintln!("error: interrupted; no output was left half-written");
-        std::process::exit(130);
+        xorgpu::files::exit_removing_temporary_files(130, "error: interrupted; no output was left half-written")
     });
     match xorgpu::cli::parse().and_then(xorgpu::cli::run) {
         Ok(()) => ExitCode::SUCCESS,

@@ -76,7 +76,7 @@ pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
 }
 
 pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
-    match (s.parse::<f32>(), s.trim().parse::<f64>()) {
+    match (s.parse::<f32>(), s.parse::<f64>()) {
         (Ok(v), _) if v.is_finite() && v >= f32::MIN_POSITIVE => Ok(v),
         // A positive number that rounds to 0 or to a denormal in f32 (which GPUs flush to 0).
         (_, Ok(w)) if w > 0.0 && w < f32::MIN_POSITIVE as f64 => {
