@@ -13,10 +13,12 @@
 //! - anything else (a device such as `/dev/null`, a fifo): written to directly, never
 //!   replaced.
 //!
-//! Temporary files are named `.<name>.<pid>.<n>.xorgpu-tmp` (charts: `….xorgpu-tmp.png`). A signal (Ctrl-C, SIGTERM,
-//! SIGHUP) removes the process's own before it exits; one left by a process that was
-//! killed outright is removed by the next write to the same name, once its process is gone
-//! (never a live concurrent writer's).
+//! Temporary files are named `.<name>.<pid>.<n>.xorgpu-tmp` (charts: `….xorgpu-tmp.png`).
+//! A signal (Ctrl-C, SIGTERM, SIGHUP) removes the process's own before it exits; one left by
+//! a process that was killed outright is removed by the next write to the same name, once
+//! its process is gone (never a live writer's on this host; "gone" is read from /proc, so a
+//! writer in another PID namespace sharing the folder would look gone, and its own rename
+//! would then fail with an error, the target left whole).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
