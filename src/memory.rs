@@ -33,6 +33,13 @@ pub enum Runner {
     },
 }
 
+impl Runner {
+    /// A GPU run on `path` on this device.
+    pub fn gpu(gpu: &crate::gpu::Gpu, path: Path) -> Self {
+        Runner::Gpu { path, software: gpu.is_software() }
+    }
+}
+
 /// Bytes a run needs, on the host and on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Need {

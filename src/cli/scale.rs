@@ -10,7 +10,7 @@ use super::{check_writable, hidden_width, noise_sigma, positive_f32, positive_us
 use crate::data::Dataset;
 use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
-use crate::experiments::scale::{batches, crossover, default_max_batch, gpu_runner, point, PointSpec, Record};
+use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
 use crate::files::write_atomically;
 use crate::files::{check_distinct, check_png_name};
 use crate::gpu::bandwidth::copy_bandwidth;
@@ -151,7 +151,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     // time, so the largest is what must fit).
     if let Some(g) = &gpu {
         check_fits(g, kernels.unwrap_or(Path::Fused), args.hidden, max)?;
-        memory::check(gpu_runner(g, kernels), args.hidden, max)?;
+        memory::check(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden, max)?;
     }
     if args.backend.contains(&SweepBackend::Cpu) {
         memory::check(Runner::Cpu, args.hidden, max)?;
@@ -178,7 +178,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     };
     say(&format!("cpu: {cpu}"));
     if let Some(g) = &gpu {
-        let each = memory::per_sample(gpu_runner(g, kernels), args.hidden);
+        let each = memory::per_sample(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden);
         say(&format!(
             "memory per sample on the GPU: {} bytes on the device, {} on the host{}",
             each.device,

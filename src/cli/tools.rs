@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Backend;
 use crate::cpu;
 use crate::data::{read_points, Dataset, XOR_INPUTS};
-use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_POINTS};
+use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART};
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::{self, Gpu};
 use crate::model::Params;
@@ -105,11 +105,11 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
         Some(p) => Dataset::from_csv(p)?.head(BOUNDARY_POINTS),
         None => Dataset::xor(),
     };
-    let boundary = args.out_dir.join("boundary.png");
-    let loss = args.out_dir.join("loss.png");
+    let boundary = args.out_dir.join(BOUNDARY_CHART);
+    let loss = args.out_dir.join(LOSS_CHART);
     let mut inputs = vec![("--model".to_string(), args.model.as_path())];
     inputs.extend(args.data.as_deref().map(|p| ("--data".to_string(), p)));
-    check_distinct(&[("boundary.png".into(), &boundary), ("loss.png".into(), &loss)], &inputs)?;
+    check_distinct(&[(BOUNDARY_CHART.into(), &boundary), (LOSS_CHART.into(), &loss)], &inputs)?;
     writable_folder(&args.out_dir)?;
     boundary_chart(&boundary, &params, &data)?;
     println!("wrote {}", boundary.display());

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::{Dataset, XOR_INPUTS};
-use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_POINTS};
+use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART};
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::trainer::{check_fits, Path};
@@ -129,7 +129,7 @@ fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
 }
 
 /// The charts --plot-dir holds.
-const CHARTS: [&str; 2] = ["loss.png", "boundary.png"];
+const CHARTS: [&str; 2] = [LOSS_CHART, BOUNDARY_CHART];
 
 /// What the run was, for the saved model and the report.
 struct RunInfo {
@@ -170,9 +170,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         check_fits(g, path, params.hidden, batch)?;
     }
     let runner = match (&gpu, path) {
-        (Some(g), Some(path)) => {
-            Runner::Gpu { path, software: g.adapter.get_info().device_type == wgpu::DeviceType::Cpu }
-        }
+        (Some(g), Some(path)) => Runner::gpu(g, path),
         _ => Runner::Cpu,
     };
     let need = memory::check(runner, params.hidden, batch)?;
@@ -248,8 +246,8 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         say(args.json, &format!("saved weights to {}", path.display()));
     }
     if let (Some(dir), Some(shown)) = (&args.plot_dir, &shown) {
-        loss_chart(&dir.join("loss.png"), &curve.points)?;
-        boundary_chart(&dir.join("boundary.png"), &outcome.params, shown)?;
+        loss_chart(&dir.join(LOSS_CHART), &curve.points)?;
+        boundary_chart(&dir.join(BOUNDARY_CHART), &outcome.params, shown)?;
         say(args.json, &format!("wrote {0}/loss.png and {0}/boundary.png", dir.display()));
     }
     report(args, &outcome, &run);

@@ -13,6 +13,10 @@ use crate::Error;
 pub const WIDTH: u32 = 800;
 pub const HEIGHT: u32 = 600;
 
+/// The file names the charts are written under in a folder (`--plot-dir`, `plot`).
+pub const LOSS_CHART: &str = "loss.png";
+pub const BOUNDARY_CHART: &str = "boundary.png";
+
 /// Loss against epoch, log scale.
 pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {
     draw_png(path, |file| {

@@ -97,16 +97,10 @@ pub fn batches(min: usize, max: usize, factor: usize) -> Vec<usize> {
     out
 }
 
-/// How the sweep's GPU points run, for [`crate::memory`].
-pub fn gpu_runner(gpu: &Gpu, kernels: Option<Path>) -> Runner {
-    let software = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
-    Runner::Gpu { path: kernels.unwrap_or(Path::Fused), software }
-}
-
 /// The largest power of two up to 2^26 that this host (and device, if any) can train, with
 /// half the free memory to spare.
 pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize, kernels: Option<Path>) -> usize {
-    let runner = gpu.map_or(Runner::Cpu, |g| gpu_runner(g, kernels));
+    let runner = gpu.map_or(Runner::Cpu, |g| Runner::gpu(g, kernels.unwrap_or(Path::Fused)));
     let per_sample = crate::memory::per_sample(runner, hidden).host;
     let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / per_sample;
     let device = gpu.map(|g| max_batch(g, kernels.unwrap_or(Path::Fused), hidden) as u64).unwrap_or(u64::MAX);

@@ -119,7 +119,7 @@ impl ShaderCopy {
 /// cache) and 256 MiB on a CPU adapter, whose "device memory" is the host's and slow to
 /// fill; never more than one storage binding holds.
 pub fn copy_bandwidth(gpu: &Gpu) -> Result<CopyBandwidth, Error> {
-    let software = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+    let software = gpu.is_software();
     let want: u64 = if software { 256 << 20 } else { 1 << 30 };
     let limits = gpu.device.limits();
     let bytes = want.min(limits.max_buffer_size).min(limits.max_storage_buffer_binding_size) / 16 * 16;

@@ -115,7 +115,7 @@ pub const MAX_GROUPS: usize = 4096;
 /// a CPU adapter only a few workgroups per core, and its barriers are costly (llvmpipe at
 /// 2^20 samples: 65 ms an epoch at 8 samples a thread, 11 ms at 128, 8.8 ms at 1024).
 pub fn samples_per_thread(gpu: &Gpu) -> usize {
-    if gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+    if gpu.is_software() {
         1024
     } else {
         64

@@ -140,6 +140,12 @@ impl Gpu {
         Ok(Gpu { adapter, device, queue, adapter_name, errors })
     }
 
+    /// Whether the adapter is a software rasteriser on the CPU (llvmpipe): the one place
+    /// that decides it, for the paths, limits and memory figures that differ there.
+    pub fn is_software(&self) -> bool {
+        self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
+    }
+
     /// Runs `f` inside validation, out-of-memory and internal error scopes and returns the
     /// first error any of them caught, tagged with `what`.
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, Error> {

@@ -26,7 +26,7 @@ pub const DEFAULT_EPOCHS_PER_DISPATCH: usize = 20_000;
 /// of 64 or more stopped after about 65,535 / (4n + 12) epochs (N = 64: 244; N = 256: 63),
 /// and of 8 after 16,383. Below that, with a margin; GPUs have no such limit.
 fn tiny_epochs_cap(gpu: &Gpu, hidden: usize, n: usize) -> usize {
-    if gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+    if gpu.is_software() {
         (8192 / (n + 4 * hidden + 4)).max(1)
     } else {
         usize::MAX
@@ -56,7 +56,7 @@ impl Path {
     /// The fast path for this batch: [`Path::Tiny`] where it fits (on a GPU, up to
     /// [`GPU_TINY_MAX`] rows), else [`Path::Fused`].
     pub fn fastest(gpu: &Gpu, hidden: usize, n: usize) -> Path {
-        let on_gpu = gpu.adapter.get_info().device_type != wgpu::DeviceType::Cpu;
+        let on_gpu = !gpu.is_software();
         if tiny_workgroup(gpu, hidden, n).is_some() && !(on_gpu && n > GPU_TINY_MAX) {
             Path::Tiny
         } else {

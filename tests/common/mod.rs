@@ -125,11 +125,6 @@ pub fn reference_gradients(params: &Params, data: &Dataset) -> Reference {
     out
 }
 
-/// A packed parameter index in the math's names: `w1[j,c]`, `b1[j]`, `w2[j]`, `b2`.
-pub fn param_name(hidden: usize, i: usize) -> String {
-    xorgpu::model::Layout::new(hidden).name(i)
-}
-
 /// Relative error allowed per gradient element.
 pub const GRAD_RTOL: f64 = 2e-5;
 /// The floor, as a fraction of the element's weighted `Σₙ |termₙ|` (see [`Reference`]):
@@ -162,7 +157,7 @@ pub fn gradient_mismatch(hidden: usize, got: &[f32], want: &[f64], magnitudes: &
     worst.map(|(ratio, i)| {
         format!(
             "gradient {} = {} where the f64 reference has {} (Σ|terms| {:e}): {ratio:.1}× the tolerance",
-            param_name(hidden, i),
+            xorgpu::model::Layout::new(hidden).name(i),
             got[i],
             want[i],
             magnitudes[i]
