@@ -50,3 +50,16 @@ fn clamped_log(p: f32) -> f32 {
     return select(log(p), LOG_CLAMP, p < MIN_NORMAL);
 }
 
+
+// tanh z without WGSL's tanh, whose precision is only "inherited from sinh/cosh" (which
+// overflow for large |z|): an odd Taylor polynomial near 0, where 1 − e^(−2|z|) would
+// cancel, and (1 − e)/(1 + e) with e = e^(−2|z|) ≤ 1 elsewhere, so nothing overflows.
+fn tanh_scalar(z: f32) -> f32 {
+    let a = abs(z);
+    if a < 0.125 {
+        let z2 = z * z;
+        return z * (1.0 + z2 * (-1.0 / 3.0 + z2 * (2.0 / 15.0 + z2 * (-17.0 / 315.0))));
+    }
+    let e = exp(-2.0 * a);
+    return sign(z) * (1.0 - e) / (1.0 + e);
+}

@@ -57,3 +57,62 @@ fn sigmoid_backward(
     let s = y[idx];
     out[idx] = x[idx] * s * (1.0 - s);
 }
+
+// out = tanh(x) (written).
+@compute @workgroup_size(WG)
+fn tanh(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    out[idx] = tanh_scalar(x[idx]);
+}
+
+// out = x ⊙ (1 − y²) with x = dA, y = A: back through a tanh (written).
+@compute @workgroup_size(WG)
+fn tanh_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    let a = y[idx];
+    out[idx] = x[idx] * (1.0 - a * a);
+}
+
+// out = max(x, 0), a NaN kept (written).
+@compute @workgroup_size(WG)
+fn relu(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    let z = x[idx];
+    out[idx] = select(z, 0.0, z < 0.0);
+}
+
+// out = x ⊙ [y > 0] with x = dA, y = A: back through a ReLU (A > 0 exactly where Z > 0;
+// 0 at the kink, as PyTorch takes it) (written).
+@compute @workgroup_size(WG)
+fn relu_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    if idx >= dims.rows * dims.n {
+        return;
+    }
+    out[idx] = select(0.0, x[idx], y[idx] > 0.0);
+}

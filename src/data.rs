@@ -1,5 +1,9 @@
-//! Training data in the feature-major layout: `xt: 2 × N` (row 0 is x1 for every sample,
-//! row 1 is x2) and `t: 1 × N`, the targets.
+//! Training data in the feature-major layout: `xt: d × N` (row 0 is x1 for every sample,
+//! row 1 is x2, …) and `t: 1 × N`, the targets. The generated sets are in [`playground`],
+//! the input features computed from raw points in [`features`].
+
+pub mod features;
+pub mod playground;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,7 +19,7 @@ pub const XOR_TARGETS: [f32; 4] = [0.0, 1.0, 1.0, 0.0];
 /// A batch of N samples.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
-    /// `xt: 2 × N`, row-major: `xt[n]` is x1 of sample n, `xt[N + n]` its x2.
+    /// `xt: d × N`, row-major: `xt[n]` is x1 of sample n, `xt[N + n]` its x2, ….
     pub xt: Vec<f32>,
     /// `t: 1 × N`, each 0 or 1.
     pub t: Vec<f32>,
@@ -28,6 +32,11 @@ impl Dataset {
 
     pub fn is_empty(&self) -> bool {
         self.t.is_empty()
+    }
+
+    /// d, the number of inputs per sample.
+    pub fn inputs(&self) -> usize {
+        self.xt.len().checked_div(self.len()).unwrap_or(0)
     }
 
     /// Builds the feature-major batch from sample rows `(x1, x2, t)`.
@@ -54,10 +63,15 @@ impl Dataset {
     /// XOR as its label. ChaCha8 seeded with `seed`, stream 1 (the weights use stream 0),
     /// so the same seed gives the same data on every backend and machine.
     pub fn noisy_xor(n: usize, noise: f32, seed: u64) -> Result<Self, Error> {
+        Self::noisy_xor_on(n, noise, seed, 1)
+    }
+
+    /// [`Dataset::noisy_xor`] from the generator's `stream` (the test set's is 2).
+    pub fn noisy_xor_on(n: usize, noise: f32, seed: u64, stream: u64) -> Result<Self, Error> {
         let normal = Normal::new(0.0f32, noise)
             .map_err(|_| Error::Input(format!("noise must be a finite number ≥ 0, got {noise}")))?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
+        rng.set_stream(stream);
         let mut xt = vec![0.0; 2 * n];
         let mut t = vec![0.0; n];
         for i in 0..n {
@@ -85,19 +99,17 @@ impl Dataset {
 }
 
 impl Dataset {
-    /// Reads the user's rows from a CSV file with the header `x1,x2,y`, y 0 or 1. Every
-    /// problem is named with its line and column, before any training.
+    /// Reads the user's rows from a CSV file with the header `x1,…,xd,y` (d from 1 to
+    /// 256), y 0 or 1. Every problem is named with its line and column, before any training.
     pub fn from_csv(path: &std::path::Path) -> Result<Self, Error> {
-        let labels = |column: usize, v: f32| {
-            if column == 2 && v != 0.0 && v != 1.0 {
+        let (header, flat) = read_csv(path, Header::Labelled, |column, names, v| {
+            if column + 1 == names.len() && v != 0.0 && v != 1.0 {
                 Err(format!("labels must be 0 or 1, found {v}"))
             } else {
                 Ok(())
             }
-        };
-        let (_, flat) = read_csv(path, &[&["x1", "x2", "y"]], labels)?;
-        let rows: Vec<[f32; 3]> = flat.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect();
-        Ok(Self::from_rows(&rows))
+        })?;
+        Ok(columns_to_dataset(&flat, header.len(), true))
     }
 
     /// The first `n` samples, in the same layout.
@@ -108,42 +120,91 @@ impl Dataset {
     /// Samples `start..end`, in the same layout.
     pub fn slice(&self, start: usize, end: usize) -> Self {
         let len = self.len();
-        let xt = [&self.xt[start..end], &self.xt[len + start..len + end]].concat();
+        let xt = (0..self.inputs()).flat_map(|k| &self.xt[k * len + start..k * len + end]).copied().collect();
         Dataset { xt, t: self.t[start..end].to_vec() }
     }
 }
 
-/// Points to predict for, from a CSV file with the header `x1,x2` or `x1,x2,y` (y ignored).
-pub fn read_points(path: &std::path::Path) -> Result<Vec<[f32; 2]>, Error> {
-    let (columns, flat) = read_csv(path, &[&["x1", "x2"], &["x1", "x2", "y"]], |_, _| Ok(()))?;
-    Ok(flat.chunks_exact(columns).map(|r| [r[0], r[1]]).collect())
+/// Points to predict for, from a CSV file with the header `x1,…,xd` or `x1,…,xd,y`:
+/// the inputs `xt: d × N`, and whether the file has labels (then in `t`, each 0 or 1).
+pub fn read_points(path: &std::path::Path) -> Result<(Dataset, bool), Error> {
+    let (header, flat) = read_csv(path, Header::Either, |column, names, v| {
+        if names[column] == "y" && v != 0.0 && v != 1.0 {
+            Err(format!("labels must be 0 or 1, found {v}"))
+        } else {
+            Ok(())
+        }
+    })?;
+    let labelled = header.last().is_some_and(|h| h == "y");
+    Ok((columns_to_dataset(&flat, header.len(), labelled), labelled))
+}
+
+/// Rows of `columns` cells (the label last where `labelled`) in the feature-major layout.
+fn columns_to_dataset(flat: &[f32], columns: usize, labelled: bool) -> Dataset {
+    let d = if labelled { columns - 1 } else { columns };
+    let n = flat.len() / columns;
+    let mut xt = vec![0.0; d * n];
+    let mut t = vec![0.0; n];
+    for (i, row) in flat.chunks_exact(columns).enumerate() {
+        for (k, &v) in row[..d].iter().enumerate() {
+            xt[k * n + i] = v;
+        }
+        if labelled {
+            t[i] = row[d];
+        }
+    }
+    Dataset { xt, t }
+}
+
+/// The headers a data file may have: `x1,…,xd,y` (labelled) or also `x1,…,xd` (either).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Header {
+    Labelled,
+    Either,
+}
+
+impl Header {
+    fn accepts(self, fields: &[&str]) -> bool {
+        let labelled = fields.last() == Some(&"y");
+        let d = if labelled { fields.len() - 1 } else { fields.len() };
+        (labelled || self == Header::Either)
+            && (1..=crate::net::MAX_WIDTH).contains(&d)
+            && fields[..d].iter().enumerate().all(|(k, f)| *f == format!("x{}", k + 1))
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Header::Labelled => "x1,x2,y (or x1,…,xd,y)",
+            Header::Either => "x1,x2 or x1,x2,y (or x1,…,xd with or without y)",
+        }
+    }
 }
 
 /// The longest line a data file may have: a row of a few numbers is tens of bytes, so a
 /// longer line means the file is not one (an endless stream such as /dev/zero, say).
 pub const MAX_LINE_BYTES: usize = 4096;
 
-/// The rows of a CSV file whose header (its first line that is not blank) is exactly one of
-/// `headers`, which then fixes the columns; each cell a finite number that `check(column,
-/// value)` accepts; at least one row. Returns the number of columns and the cells row by
+/// The rows of a CSV file whose header (its first line that is not blank) `header`
+/// accepts, which then fixes the columns; each cell a finite number that `check(column,
+/// names, value)` accepts; at least one row. Returns the column names and the cells row by
 /// row. Lines are counted as a text editor counts them (blank lines included, `\r\n` one
 /// line end), and every error names the file, the line and the column. The file is read as
 /// a stream, so a pipe works; a line past [`MAX_LINE_BYTES`] or more rows than the host's
 /// free memory holds is refused with one line instead of reading on.
 fn read_csv(
     path: &std::path::Path,
-    headers: &[&[&str]],
-    check: impl Fn(usize, f32) -> Result<(), String>,
-) -> Result<(usize, Vec<f32>), Error> {
+    header: Header,
+    check: impl Fn(usize, &[String], f32) -> Result<(), String>,
+) -> Result<(Vec<String>, Vec<f32>), Error> {
     use std::io::{BufRead, Read};
     let name = path.display();
     let bad = |what: String| Error::Input(format!("{name}: {what}"));
-    let expected = headers.iter().map(|h| h.join(",")).collect::<Vec<_>>().join(" or ");
+    let expected = header.expected();
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
     let mut reader = std::io::BufReader::new(file);
     // Rows past what half the free memory holds (the data is then copied once more).
     let max_cells = crate::experiments::host_available_bytes().map_or(u64::MAX, |b| b / 2 / 4);
-    let mut columns: Option<&[&str]> = None;
+    let mut columns: Option<Vec<String>> = None;
     let mut cells = Vec::new();
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -168,10 +229,10 @@ fn read_csv(
             continue;
         }
         let fields: Vec<&str> = text.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
-        let Some(columns) = columns else {
-            match headers.iter().find(|h| **h == fields) {
-                Some(h) => columns = Some(h),
-                None => {
+        let Some(columns) = &columns else {
+            match header.accepts(&fields) {
+                true => columns = Some(fields.iter().map(|f| f.to_string()).collect()),
+                false => {
                     return Err(bad(format!(
                         "line {number}: expected the header {expected}, found {:?}",
                         fields.join(",")
@@ -201,13 +262,13 @@ fn read_csv(
             if !v.is_finite() {
                 return Err(bad(format!("{}: {cell:?} is not finite", at())));
             }
-            check(col, v).map_err(|e| bad(format!("{}: {e}", at())))?;
+            check(col, columns, v).map_err(|e| bad(format!("{}: {e}", at())))?;
             cells.push(v);
         }
     }
     match columns {
         None => Err(bad(format!("the file is empty; expected the header {expected} and rows of numbers"))),
         Some(_) if cells.is_empty() => Err(bad("no data rows after the header".into())),
-        Some(c) => Ok((c.len(), cells)),
+        Some(c) => Ok((c, cells)),
     }
 }

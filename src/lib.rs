@@ -20,6 +20,7 @@ pub mod files;
 pub mod gpu;
 pub mod memory;
 pub mod model;
+pub mod net;
 pub mod selfcheck;
 pub mod train;
 

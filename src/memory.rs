@@ -69,12 +69,36 @@ pub fn need(runner: Runner, hidden: usize, batch: usize) -> Option<Need> {
     Some(Need { host: each.host.checked_mul(batch)?, device: each.device.checked_mul(batch)? })
 }
 
+/// Host and device bytes a sample for any net on the general paths: the data (d₀ inputs and
+/// the label) on the host, with the CPU reference's every activation, the backward pass's
+/// working matrices and their copies (five floats per unit of every layer, a bound on what
+/// it holds at once), or the data and wgpu's staging copy of it when a GPU (`Some(software)`)
+/// trains on the step path, which holds every activation and three working matrices.
+pub fn mlp_per_sample(net: &crate::net::Net, gpu: Option<bool>) -> Need {
+    let data = 4 * (net.inputs() as u64 + 1);
+    let units: u64 = net.widths[1..].iter().map(|&d| d as u64).sum();
+    match gpu {
+        None => Need { host: data + 4 * 5 * units, device: 0 },
+        Some(software) => {
+            let device = data + 4 * (units + 3 * net.widest() as u64);
+            Need { host: 2 * data + if software { device } else { 0 }, device }
+        }
+    }
+}
+
 /// Refuses, before anything is allocated, a batch whose run would not fit the host's free
 /// memory (or whose size overflows), saying what it needs, what is free and the largest
 /// batch that fits.
 pub fn check(runner: Runner, hidden: usize, batch: usize) -> Result<Need, Error> {
-    let each = per_sample(runner, hidden);
-    let Some(need) = need(runner, hidden, batch) else {
+    let software = matches!(runner, Runner::Gpu { software: true, .. });
+    check_per_sample(per_sample(runner, hidden), batch, software)
+}
+
+/// [`check`] for a run that needs `each` bytes a sample.
+pub fn check_per_sample(each: Need, batch: usize, software: bool) -> Result<Need, Error> {
+    let b = batch as u64;
+    let need = each.host.checked_mul(b).zip(each.device.checked_mul(b)).map(|(host, device)| Need { host, device });
+    let Some(need) = need else {
         return Err(Error::Input(format!(
             "batch {batch} needs more than 2^64 bytes ({} a sample); no machine holds it",
             each.host
@@ -86,10 +110,7 @@ pub fn check(runner: Runner, hidden: usize, batch: usize) -> Result<Need, Error>
                 "batch {batch} needs {:.1} GB of host memory ({} bytes a sample{}) and {:.1} GB is free; the largest batch that fits is {}",
                 need.host as f64 / 1e9,
                 each.host,
-                match runner {
-                    Runner::Gpu { software: true, .. } => ", the software adapter's device memory included",
-                    _ => "",
-                },
+                if software { ", the software adapter's device memory included" } else { "" },
                 free as f64 / 1e9,
                 free / each.host
             )));

@@ -172,7 +172,7 @@ pub const MAX_WEIGHTS_BYTES: u64 = 16 << 20;
 
 /// The file's text, refusing one past [`MAX_WEIGHTS_BYTES`] without reading further (a pipe
 /// or an endless stream such as /dev/zero ends in an error, not in memory running out).
-fn read_bounded(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     fs::File::open(path)?.take(MAX_WEIGHTS_BYTES + 1).read_to_end(&mut bytes)?;
@@ -191,7 +191,7 @@ struct WeightFile {
 }
 
 /// A row-major nested matrix checked against its expected shape and made flat.
-fn flatten(name: &str, m: &[Vec<f64>], rows: usize, cols: usize) -> Result<Vec<f32>, String> {
+pub(crate) fn flatten(name: &str, m: &[Vec<f64>], rows: usize, cols: usize) -> Result<Vec<f32>, String> {
     let shape = format!("expected {rows} × {cols}");
     if m.len() != rows {
         return Err(format!("\"{name}\" has {} rows, {shape}", m.len()));
@@ -218,6 +218,6 @@ fn flatten(name: &str, m: &[Vec<f64>], rows: usize, cols: usize) -> Result<Vec<f
     Ok(flat)
 }
 
-fn rows(flat: &[f32], cols: usize) -> Vec<serde_json::Value> {
+pub(crate) fn rows(flat: &[f32], cols: usize) -> Vec<serde_json::Value> {
     flat.chunks(cols).map(|r| serde_json::json!(r)).collect()
 }

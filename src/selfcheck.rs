@@ -10,10 +10,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cpu;
 use crate::data::Dataset;
-use crate::gpu::kernels::{self, Dispatch, Kernels, Operand, Scratch};
+use crate::gpu::kernels::{self, adam_table, adam_table_len, Dispatch, Kernels, Operand, OptimBuffers, Scratch};
 use crate::gpu::trainer::Path;
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::Params;
+use crate::net::optim::{Optimizer, OptimizerKind};
 use crate::train::Trainer;
 use crate::Error;
 
@@ -169,6 +170,65 @@ fn check_sigmoid_backward(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error>
     Ok(())
 }
 
+fn check_tanh(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    // Wide, and also near 0, where the kernel switches to its polynomial.
+    let g: Vec<f32> = cx
+        .uniform(h * n, -12.0, 12.0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, z)| if i % 3 == 0 { z / 64.0 } else { z })
+        .collect();
+    let g_buf = cx.gpu.storage_from("g", &g);
+    let s_buf = cx.poisoned("s", h * n);
+    cx.run(&[cx.kernels.tanh(cx.gpu, &g_buf, &s_buf, (h, n))])?;
+    let got = cx.read(&s_buf, 0, h * n)?;
+    let want = cpu::tanh(&g);
+    cx.record(format!("tanh H={h} N={n}"), &got, &want);
+    // Element by element too: a norm over many values near ±1 would hide an error near 0.
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(&a, &b)| match (a.is_nan(), a == b) {
+            (true, _) => f64::NAN,
+            (false, true) => 0.0,
+            (false, false) => ((a - b) as f64 / b as f64).abs(),
+        })
+        .fold(0.0, |w: f64, e| if e.is_nan() || w.is_nan() { f64::NAN } else { w.max(e) });
+    cx.results.push(CheckResult {
+        kernel: cx.current,
+        case: format!("tanh H={h} N={n}, worst element"),
+        rel_error: worst,
+    });
+    Ok(())
+}
+
+fn check_relu(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    let g = cx.uniform(h * n, -3.0, 3.0);
+    let g_buf = cx.gpu.storage_from("g", &g);
+    let s_buf = cx.poisoned("s", h * n);
+    cx.run(&[cx.kernels.relu(cx.gpu, &g_buf, &s_buf, (h, n))])?;
+    cx.record(format!("relu H={h} N={n}"), &cx.read(&s_buf, 0, h * n)?, &cpu::relu(&g));
+    Ok(())
+}
+
+/// `tanh_backward` or `relu_backward` against its twin, on outputs a forward pass could give.
+fn check_backward(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    let ds = cx.uniform(h * n, -1.0, 1.0);
+    let relu = cx.current == "relu_backward";
+    let s = if relu { cpu::relu(&cx.uniform(h * n, -1.0, 1.0)) } else { cx.uniform(h * n, -1.0, 1.0) };
+    let ds_buf = cx.gpu.storage_from("ds", &ds);
+    let s_buf = cx.gpu.storage_from("s", &s);
+    let dg_buf = cx.poisoned("dg", h * n);
+    let (d, want) = if relu {
+        (cx.kernels.relu_backward(cx.gpu, &ds_buf, &s_buf, &dg_buf, (h, n)), cpu::relu_backward(&ds, &s))
+    } else {
+        (cx.kernels.tanh_backward(cx.gpu, &ds_buf, &s_buf, &dg_buf, (h, n)), cpu::tanh_backward(&ds, &s))
+    };
+    cx.run(&[d])?;
+    cx.record(format!("{} H={h} N={n}", cx.current), &cx.read(&dg_buf, 0, h * n)?, &want);
+    Ok(())
+}
+
 fn targets(cx: &mut Ctx, n: usize) -> Vec<f32> {
     cx.uniform(n, 0.0, 1.0).into_iter().map(|u| if u < 0.5 { 0.0 } else { 1.0 }).collect()
 }
@@ -219,6 +279,54 @@ fn check_sgd_update(cx: &mut Ctx, h: usize, _n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The update rules past SGD over a packed vector of a 2-H-1 net's size (plus a margin
+/// that must stay untouched): `l2_grad` over a slice at an offset, `momentum_update`, and
+/// three steps of Adam from a random step count (`adam_step` then `adam_update` each).
+fn check_optim(cx: &mut Ctx, h: usize, _n: usize) -> Result<(), Error> {
+    let len = 4 * h + 1;
+    let params = cx.uniform(len, -1.0, 1.0);
+    let grads = cx.uniform(len, -1.0, 1.0);
+    let m = cx.uniform(len, -0.1, 0.1);
+    let v = cx.uniform(len, 0.0, 0.01);
+    let t0: u32 = cx.rng.random_range(0..1000);
+    let bufs = (
+        cx.gpu.storage_from("params", &params),
+        cx.gpu.storage_from("grads", &grads),
+        cx.gpu.storage_from("m", &m),
+        cx.gpu.storage_from("v", &v),
+        cx.gpu.storage("adam", adam_table_len(3)),
+    );
+    let opt = Optimizer { lr: 0.05, ..Optimizer::defaults(OptimizerKind::Adam) };
+    cx.gpu.queue.write_buffer(&bufs.4, 0, bytemuck::cast_slice(&adam_table(&opt, t0 as u64 + 1, 3)));
+    let b = OptimBuffers { params: &bufs.0, grads: &bufs.1, m: &bufs.2, v: &bufs.3, adam: &bufs.4 };
+    let (mut p, mut g, mut m_want, mut v_want) = (params.clone(), grads.clone(), m.clone(), v.clone());
+    let which = cx.current;
+    match which {
+        "l2_grad" => {
+            let (offset, count) = (1, len - 2);
+            cx.run(&[cx.kernels.l2_grad(cx.gpu, &b, offset, count, 0.3)])?;
+            cpu::l2_grad(&mut g[offset..offset + count], &p[offset..offset + count], 0.3);
+            cx.record(format!("l2_grad P={len}"), &cx.read(&bufs.1, 0, len)?, &g);
+        }
+        "momentum_update" => {
+            cx.run(&[cx.kernels.momentum_update(cx.gpu, &b, len, 0.7, 0.9)])?;
+            cpu::momentum_update(&mut p, &mut v_want, &g, 0.7, 0.9);
+            cx.record(format!("momentum_update P={len}, params"), &cx.read(&bufs.0, 0, len)?, &p);
+            cx.record(format!("momentum_update P={len}, v"), &cx.read(&bufs.3, 0, len)?, &v_want);
+        }
+        _ => {
+            for step in 1..=3u64 {
+                cx.run(&cx.kernels.adam_update(cx.gpu, &b, len, &opt))?;
+                cpu::adam_update(&mut p, &mut m_want, &mut v_want, &g, &opt.adam_step(t0 as u64 + step));
+            }
+            cx.record(format!("{which} P={len} t={t0}+3, params"), &cx.read(&bufs.0, 0, len)?, &p);
+            cx.record(format!("{which} P={len}, m"), &cx.read(&bufs.2, 0, len)?, &m_want);
+            cx.record(format!("{which} P={len}, v"), &cx.read(&bufs.3, 0, len)?, &v_want);
+        }
+    }
+    Ok(())
+}
+
 /// The fused kernels do a whole epoch, so their twin is the CPU's `epoch`: one epoch from
 /// random weights on `n` random samples, weights and loss compared.
 fn check_epoch(cx: &mut Ctx, h: usize, n: usize, path: Path) -> Result<(), Error> {
@@ -251,11 +359,20 @@ type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
 
 /// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
 /// whole epoch, so their twin is the CPU's [`cpu::epoch`].
-const CHECKS: [(&str, Check); 11] = [
+const CHECKS: [(&str, Check); 19] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
     ("sigmoid_backward", check_sigmoid_backward),
+    ("tanh", check_tanh),
+    ("tanh_backward", check_backward),
+    ("relu", check_relu),
+    ("relu_backward", check_backward),
+    ("l2_grad", check_optim),
+    ("momentum_update", check_optim),
+    // adam_step only counts t: checked by the steps of adam_update it sets up.
+    ("adam_step", check_optim),
+    ("adam_update", check_optim),
     ("bce_loss", check_bce_loss),
     ("bce_grad", check_bce_grad),
     ("sum_rows", check_sum_rows),

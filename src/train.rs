@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use crate::model::Params;
+use crate::net::optim::OptState;
+use crate::net::Mlp;
 use crate::Error;
 
 /// The most epochs between two loss read-backs: bounds the GPU's loss history buffer.
@@ -14,12 +15,17 @@ pub trait Trainer {
     /// Runs `losses.len()` epochs. `losses[i]` receives the loss of the weights before the
     /// i-th update of the call, the loss that epoch's forward pass saw.
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error>;
-    /// The current weights.
-    fn params(&mut self) -> Result<Params, Error>;
+    /// The current parameters, with the net they belong to.
+    fn mlp(&mut self) -> Result<Mlp, Error>;
+    /// The optimizer's state after the epochs run so far (plain SGD has none), saved with
+    /// the weights so that a run resumes exactly.
+    fn optimizer_state(&mut self) -> Result<OptState, Error> {
+        Ok(OptState::default())
+    }
     /// The loss of the current weights on the training batch.
     fn loss(&mut self) -> Result<f32, Error>;
     /// The gradient of the loss at the current weights, packed as the parameters are
-    /// (`[d_w1 | d_b1 | d_w2 | d_b2]`), computed as this backend's epoch computes it, before
+    /// (`[d_W1 | d_B1 | d_W2 | …]`), computed as this backend's epoch computes it, before
     /// any update rule; the weights do not change. The tests compare it element by element.
     fn gradients(&mut self) -> Result<Vec<f32>, Error>;
     /// Per-kernel device time over `epochs` more epochs, where the backend can measure it.
@@ -43,7 +49,9 @@ pub struct Profile {
 /// What a training run ends with.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    pub params: Params,
+    pub params: Mlp,
+    /// The optimizer's state at the end.
+    pub state: OptState,
     /// The loss of `params` on the training batch.
     pub final_loss: f32,
     /// Wall time of the training loop alone (no set-up, no final evaluation).
@@ -59,12 +67,11 @@ pub const WEIGHT_BOUND: f32 = 1e30;
 /// The divergence check the backends share, on the weights after `epoch`: every weight
 /// finite and within ±[`WEIGHT_BOUND`]. (A gradient that is not finite makes the loss of
 /// the next epoch and the weights after it not finite, so it is caught there.)
-pub fn check_weights(params: &Params, epoch: u64) -> Result<(), Error> {
-    let layout = crate::model::Layout::new(params.hidden);
+pub fn check_weights(params: &Mlp, epoch: u64) -> Result<(), Error> {
     match params.iter().enumerate().find(|(_, w)| w.is_nan() || w.abs() > WEIGHT_BOUND) {
         Some((i, w)) => Err(Error::Diverged {
             epoch,
-            why: format!("weight {} is {w:e}, past the bound ±{WEIGHT_BOUND:e}", layout.name(i)),
+            why: format!("weight {} is {w:e}, past the bound ±{WEIGHT_BOUND:e}", params.net.param_name(i)),
         }),
         None => Ok(()),
     }
@@ -121,13 +128,14 @@ pub fn train_observed(
             }
         }
         done = end;
-        check_weights(&trainer.params()?, done)?;
+        check_weights(&trainer.mlp()?, done)?;
     }
     let seconds = start.elapsed().as_secs_f64();
-    let params = trainer.params()?;
+    let params = trainer.mlp()?;
+    let state = trainer.optimizer_state()?;
     let final_loss = trainer.loss()?;
     if !final_loss.is_finite() {
         return Err(Error::Diverged { epoch: epochs, why: format!("the final loss is {final_loss}") });
     }
-    Ok(Outcome { params, final_loss, seconds })
+    Ok(Outcome { params, state, final_loss, seconds })
 }

@@ -14,7 +14,7 @@ use xorgpu::train::Trainer;
 fn run(t: &mut dyn Trainer, epochs: usize) -> (Vec<f32>, Vec<f32>) {
     let mut losses = vec![f32::NAN; epochs];
     t.run_epochs(&mut losses).unwrap();
-    (losses, t.params().unwrap().iter().collect())
+    (losses, t.mlp().unwrap().iter().collect())
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn every_path_computes_every_gradient_element() {
                 let e = gradient_errors(&got, &want, &magnitudes);
                 worst = (worst.0.max(e.0), worst.1.max(e.1));
                 // Reading the gradient changes nothing: the weights are those it started with.
-                let after: Vec<f32> = trainer.params().unwrap().iter().collect();
+                let after: Vec<f32> = trainer.mlp().unwrap().iter().collect();
                 assert_eq!(after, params.iter().collect::<Vec<_>>(), "{what}: weights changed");
             }
         }

@@ -50,7 +50,7 @@ proptest! {
                 Err(e) => prop_assert!(one_line(&e.to_string()), "{e}"),
             }
             match read_points(&path) {
-                Ok(p) => prop_assert!(p.iter().flatten().all(|x| x.is_finite())),
+                Ok(p) => prop_assert!(p.0.xt.iter().chain(&p.0.t).all(|x| x.is_finite())),
                 Err(e) => prop_assert!(one_line(&e.to_string()), "{e}"),
             }
         }

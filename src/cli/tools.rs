@@ -12,7 +12,7 @@ use crate::data::{read_points, Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART};
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::{self, Gpu};
-use crate::model::Params;
+use crate::net::file::Model;
 use crate::selfcheck::{self, TOL};
 use crate::Error;
 
@@ -36,7 +36,8 @@ pub struct PredictArgs {
     /// A point to answer for, as x1,x2; repeat for more.
     #[arg(long = "x", value_name = "X1,X2", value_parser = point, allow_hyphen_values = true)]
     pub points: Vec<[f32; 2]>,
-    /// Points from a CSV file with the header x1,x2 (a y column is allowed and ignored).
+    /// Points from a CSV file with the header x1,x2 (or x1,..,xd for a model on d columns);
+    /// with a y column too, the accuracy is reported.
     #[arg(long, value_name = "FILE.csv")]
     pub input: Option<PathBuf>,
     /// Where to compute.
@@ -51,35 +52,67 @@ pub struct PredictArgs {
 }
 
 pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let params = Params::load(&args.model)?;
-    let mut points = args.points.clone();
+    let model = Model::load(&args.model)?;
+    // Raw points: --x pairs, then the file's rows; the XOR table when none are given.
+    let mut rows: Vec<Vec<f32>> = args.points.iter().map(|p| p.to_vec()).collect();
+    let mut labels: Option<Vec<f32>> = None;
     if let Some(path) = &args.input {
-        points.extend(read_points(path)?);
+        let (file, labelled) = read_points(path)?;
+        if !rows.is_empty() && file.inputs() != 2 {
+            return Err(Error::Input(format!(
+                "--x gives points x1,x2 but {} has {} input columns",
+                path.display(),
+                file.inputs()
+            )));
+        }
+        let n = file.len();
+        rows.extend((0..n).map(|i| (0..file.inputs()).map(|k| file.xt[k * n + i]).collect()));
+        if labelled && args.points.is_empty() {
+            labels = Some(file.t.clone());
+        }
     }
-    if points.is_empty() {
-        points.extend(XOR_INPUTS);
+    if rows.is_empty() {
+        rows.extend(XOR_INPUTS.iter().map(|p| p.to_vec()));
     }
-    let xt: Vec<f32> = points.iter().map(|p| p[0]).chain(points.iter().map(|p| p[1])).collect();
+    let (d, n) = (rows[0].len(), rows.len());
+    let raw = Dataset { xt: (0..d).flat_map(|k| rows.iter().map(move |r| r[k])).collect(), t: vec![0.0; n] };
+    let inputs = model.inputs_of(&raw)?;
     let gpu = super::open_gpu(args.backend, args.adapter.as_deref())?;
     let (backend, adapter, predictions) = match &gpu {
-        Some(g) => ("gpu", Some(g.adapter_name.clone()), gpu::trainer::predict(g, &params, &xt)?),
-        None => ("cpu", None, cpu::forward(&params, &xt).s2),
+        Some(g) => {
+            let p = match model.mlp.to_params() {
+                Some(params) => gpu::trainer::predict(g, &params, &inputs.xt)?,
+                None => gpu::step::predict(g, &model.mlp, &inputs.xt)?,
+            };
+            ("gpu", Some(g.adapter_name.clone()), p)
+        }
+        None => ("cpu", None, cpu::mlp::predict(&model.mlp, &inputs.xt)),
     };
+    let shown = |r: &[f32]| r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
     // Weights within the bound can still make ∞ − ∞ for large inputs: say so, never a class.
-    if let Some((x, p)) = points.iter().zip(&predictions).find(|(_, p)| !p.is_finite()) {
+    if let Some((x, p)) = rows.iter().zip(&predictions).find(|(_, p)| !p.is_finite()) {
         return Err(Error::Input(format!(
-            "the model's output for ({}, {}) is {p}: its weights overflow f32 at that input, so there is no class",
-            x[0], x[1]
+            "the model's output for ({}) is {p}: its weights overflow f32 at that input, so there is no class",
+            shown(x)
         )));
     }
+    let accuracy = labels
+        .as_ref()
+        .map(|t| predictions.iter().zip(t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count() as f64 / n as f64);
     if args.json {
-        let rows: Vec<_> =
-            points.iter().zip(&predictions).map(|(x, p)| json!({"x1": x[0], "x2": x[1], "p": p})).collect();
-        let report = json!({"backend": backend, "adapter": adapter, "predictions": rows});
+        let out: Vec<_> = rows
+            .iter()
+            .zip(&predictions)
+            .map(|(x, p)| if d == 2 { json!({"x1": x[0], "x2": x[1], "p": p}) } else { json!({"x": x, "p": p}) })
+            .collect();
+        let report = json!({"backend": backend, "adapter": adapter, "predictions": out, "accuracy": accuracy});
         writeln!(std::io::stdout().lock(), "{report}").ok();
     } else {
-        for (x, p) in points.iter().zip(&predictions) {
-            println!("({}, {}) -> {p:.6}  class {}", x[0], x[1], u8::from(*p >= 0.5));
+        for (x, p) in rows.iter().zip(&predictions) {
+            println!("({}) -> {p:.6}  class {}", shown(x), u8::from(*p >= 0.5));
+        }
+        if let Some(a) = accuracy {
+            println!("accuracy {:.2}% over {n} labelled rows", 100.0 * a);
         }
     }
     Ok(())
@@ -100,18 +133,19 @@ pub struct PlotArgs {
 }
 
 pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
-    let (params, curve) = Params::load_with_curve(&args.model)?;
+    let model = Model::load(&args.model)?;
     let data = match &args.data {
         Some(p) => Dataset::from_csv(p)?.head(BOUNDARY_POINTS),
         None => Dataset::xor(),
     };
+    let curve = model.curve.clone();
     let boundary = args.out_dir.join(BOUNDARY_CHART);
     let loss = args.out_dir.join(LOSS_CHART);
     let mut inputs = vec![("--model".to_string(), args.model.as_path())];
     inputs.extend(args.data.as_deref().map(|p| ("--data".to_string(), p)));
     check_distinct(&[(BOUNDARY_CHART.into(), &boundary), (LOSS_CHART.into(), &loss)], &inputs)?;
     writable_folder(&args.out_dir)?;
-    boundary_chart(&boundary, &params, &data)?;
+    boundary_chart(&boundary, &model, &data)?;
     println!("wrote {}", boundary.display());
     // The curve is optional: a hand-written weights file has none.
     if !curve.is_empty() {

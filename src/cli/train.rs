@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use serde_json::json;
@@ -10,15 +11,21 @@ use super::{
     check_writable, hidden_width, noise_sigma, open_gpu, positive_f32, positive_u64, positive_usize, say, Backend,
     KernelChoice,
 };
+use crate::cpu::mlp::MlpCpuTrainer;
 use crate::cpu::{self, fast::FastCpuTrainer};
+use crate::data::features::{self, Feature};
+use crate::data::playground::DataSet;
 use crate::data::{Dataset, XOR_INPUTS};
 use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART};
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
+use crate::gpu::step::StepTrainer;
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::memory::{self, Runner};
-use crate::model::Params;
+use crate::net::file::{into_inputs, Model};
+use crate::net::optim::{OptState, Optimizer, OptimizerKind};
+use crate::net::{Activation, Mlp, Net};
 use crate::train::{self, Trainer};
 use crate::Error;
 
@@ -28,19 +35,48 @@ pub struct TrainArgs {
     /// Where to train.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
-    /// Epochs of full-batch gradient descent.
+    /// Epochs of full-batch training.
     #[arg(long, default_value_t = 5000, value_parser = positive_u64)]
     pub epochs: u64,
-    /// Learning rate.
-    #[arg(long, default_value_t = 2.0, value_parser = positive_f32)]
-    pub lr: f32,
-    /// Hidden width H (default 2, or the width of the --init file).
-    #[arg(long, value_parser = hidden_width)]
+    /// Learning rate [default: 2 for sgd, 0.5 for momentum, 0.03 for adam, or the --init file's].
+    #[arg(long, value_parser = positive_f32)]
+    pub lr: Option<f32>,
+    /// Hidden width H: short for --layers F,H,1 with F the number of inputs
+    /// [default: 2, or the --init file's net].
+    #[arg(long, value_parser = hidden_width, conflicts_with = "layers")]
     pub hidden: Option<usize>,
-    /// Seed of the ChaCha8 generator for the initial weights and the noisy samples.
+    /// The widths of every layer: inputs, 0 to 8 hidden layers of 1 to 256 units, and the
+    /// output 1 (2,16,16,1; 2,1 is logistic regression).
+    #[arg(long, value_name = "D0,..,1", value_parser = crate::net::parse_widths)]
+    pub layers: Option<::std::vec::Vec<usize>>,
+    /// The hidden layers' activation (the output is always a sigmoid) [default: sigmoid].
+    #[arg(long, value_enum)]
+    pub activation: Option<Activation>,
+    /// The update rule [default: sgd, or the --init file's, whose state it continues].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Momentum μ (--optimizer momentum) [default: 0.9].
+    #[arg(long, value_parser = unit_interval)]
+    pub momentum: Option<f32>,
+    /// Adam's β₁ [default: 0.9].
+    #[arg(long, value_parser = unit_interval)]
+    pub beta1: Option<f32>,
+    /// Adam's β₂ [default: 0.999].
+    #[arg(long, value_parser = unit_interval)]
+    pub beta2: Option<f32>,
+    /// Adam's ε [default: 1e-8].
+    #[arg(long, value_parser = positive_f32)]
+    pub eps: Option<f32>,
+    /// L2 strength λ, added as λ·W to the weights' gradients (not the biases') [default: 0].
+    #[arg(long, value_parser = non_negative_f32)]
+    pub l2: Option<f32>,
+    /// Seed of the ChaCha8 generator for the initial weights (and the data, unless --data-seed).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Start from the weights in this JSON file instead of random ones.
+    /// Seed of the generated data [default: --seed].
+    #[arg(long)]
+    pub data_seed: Option<u64>,
+    /// Start from the weights (and optimizer state) in this JSON file instead of random ones.
     #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,
     /// Write the trained weights to this JSON file.
@@ -49,15 +85,30 @@ pub struct TrainArgs {
     /// Print the loss every K epochs (default: ten lines per run).
     #[arg(long, value_name = "K", value_parser = positive_u64)]
     pub log_every: Option<u64>,
-    /// Samples per batch: 4 is the XOR table, any other size noisy samples around its corners.
+    /// The generated training data.
+    #[arg(long, value_enum, default_value_t = DataSet::Corners)]
+    pub dataset: DataSet,
+    /// Training samples: for corners, 4 is the XOR table and any other size noisy samples
+    /// around its corners.
     #[arg(long, default_value_t = 4, value_parser = positive_usize)]
     pub batch: usize,
-    /// Standard deviation σ of the noise on the generated samples.
+    /// Noise: for corners the standard deviation σ of the Gaussian noise on each input; for
+    /// circle, gauss, spiral and quadrants the playground's noise ν, 0 to 0.5.
     #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
     pub noise: f32,
-    /// Train on the rows of this CSV file (header x1,x2,y; y 0 or 1) instead of generated ones.
-    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["batch", "noise"])]
+    /// The network's inputs, computed from x1, x2: any of x1, x2, x1^2, x2^2, x1*x2,
+    /// sin(x1), sin(x2) (or x1sq, x2sq, x1x2, sinx1, sinx2) [default: x1,x2].
+    #[arg(long, value_name = "LIST", value_parser = crate::data::features::parse_list)]
+    pub features: Option<::std::vec::Vec<Feature>>,
+    /// Train on the rows of this CSV file (header x1,..,xd,y; y 0 or 1) instead of generated ones.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["batch", "noise", "dataset", "data_seed"])]
     pub data: Option<PathBuf>,
+    /// Test samples drawn from the same set on a stream of their own, reported after training.
+    #[arg(long, value_name = "M", value_parser = positive_usize, conflicts_with = "test_data")]
+    pub test_batch: Option<usize>,
+    /// A test set from a CSV file (the same columns as the training data).
+    #[arg(long, value_name = "FILE.csv")]
+    pub test_data: Option<PathBuf>,
     /// Print exactly one JSON object on stdout; everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
@@ -67,7 +118,8 @@ pub struct TrainArgs {
     /// Write loss.png (loss against epoch) and boundary.png (the decision boundary) here.
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
-    /// Which GPU kernels train [default: fused].
+    /// Which GPU kernels train [default: fused where the net is 2-H-1 sigmoid with plain
+    /// SGD, else step].
     #[arg(long, value_enum)]
     pub kernels: Option<KernelChoice>,
     /// After training, time each kernel with timestamp queries and print where an epoch's
@@ -84,23 +136,98 @@ pub struct TrainArgs {
     pub adapter: Option<String>,
 }
 
-/// The starting weights: `--init`'s file (whose width `--hidden`, if given, must match) or
-/// fresh ones for the seed.
-fn initial_params(args: &TrainArgs) -> Result<Params, Error> {
-    match &args.init {
-        Some(path) => {
-            let p = Params::load(path)?;
-            if let Some(h) = args.hidden.filter(|&h| h != p.hidden) {
+fn unit_interval(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number from 0 up to (not including) 1, got {s:?}")),
+    }
+}
+
+fn non_negative_f32(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(0.0) => Ok(0.0),
+        _ => positive_f32(s),
+    }
+}
+
+/// What the run trains: the model (with its inputs and domain), the optimizer and its state.
+struct Setup {
+    mlp: Mlp,
+    features: Option<Vec<Feature>>,
+    opt: Optimizer,
+    state: Option<OptState>,
+}
+
+/// The model to train: `--init`'s file (which `--layers`, `--hidden` and `--activation`, if
+/// given, must match) or a fresh one for the data's `d` raw inputs; the optimizer from the
+/// command line over the file's, whose state continues when the rule is the same.
+fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
+    let init = args.init.as_deref().map(Model::load).transpose()?;
+    let features = match (&args.features, &init) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(m)) => m.features.clone(),
+        (None, None) if raw_inputs == 2 => Some(features::RAW.to_vec()),
+        (None, None) => None,
+    };
+    let d0 = features.as_ref().map_or(raw_inputs, Vec::len);
+    let widths = match (&args.layers, args.hidden) {
+        (Some(w), _) => Some(w.clone()),
+        (None, Some(h)) => Some(vec![d0, h, 1]),
+        (None, None) => None,
+    };
+    let mlp = match &init {
+        Some(m) => {
+            let name = args.init.as_ref().expect("init").display();
+            let net = &m.mlp.net;
+            if let Some(w) = widths.as_ref().filter(|w| **w != net.widths) {
+                let given = w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
                 return Err(Error::Input(format!(
-                    "--hidden {h} does not match the {} hidden units of {}",
-                    p.hidden,
-                    path.display()
+                    "--layers/--hidden ({given}) do not match {} of {name}",
+                    net.describe()
                 )));
             }
-            Ok(p)
+            if let Some(a) = args.activation.filter(|a| *a != net.activation && net.layers() > 1) {
+                return Err(Error::Input(format!(
+                    "--activation {} does not match the {} of {name}",
+                    a.name(),
+                    net.activation.name()
+                )));
+            }
+            m.mlp.clone()
         }
-        None => Ok(Params::init(args.hidden.unwrap_or(2), args.seed)),
+        None => {
+            let widths = widths.unwrap_or_else(|| vec![d0, 2, 1]);
+            let net = Net::new(widths, args.activation.unwrap_or(Activation::Sigmoid))
+                .map_err(|e| Error::Input(format!("--layers: {e}")))?;
+            net.init(args.seed)
+        }
+    };
+    if mlp.net.inputs() != d0 {
+        return Err(Error::Input(match &features {
+            Some(f) => format!(
+                "the network takes {} inputs but {} features are chosen ({})",
+                mlp.net.inputs(),
+                f.len(),
+                features::describe(f)
+            ),
+            None => format!("the network takes {} inputs but the data has {d0} input columns", mlp.net.inputs()),
+        }));
     }
+    let saved = init.as_ref().and_then(|m| m.optimizer);
+    let kind = args.optimizer.or(saved.map(|o| o.kind)).unwrap_or(OptimizerKind::Sgd);
+    let base = saved.filter(|o| o.kind == kind).unwrap_or_else(|| Optimizer::defaults(kind));
+    let opt = Optimizer {
+        kind,
+        lr: args.lr.unwrap_or(base.lr),
+        momentum: args.momentum.unwrap_or(base.momentum),
+        beta1: args.beta1.unwrap_or(base.beta1),
+        beta2: args.beta2.unwrap_or(base.beta2),
+        eps: args.eps.unwrap_or(base.eps),
+        l2: args.l2.unwrap_or(base.l2),
+    };
+    // The saved state continues only under the rule that made it.
+    let state = init.filter(|m| m.optimizer.map(|o| o.kind) == Some(kind) && m.state.step > 0).map(|m| m.state);
+    Ok(Setup { mlp, features, opt, state })
 }
 
 /// Fails now, before any training, where an output could not be written later.
@@ -113,8 +240,10 @@ fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
     let mut outputs: Vec<(String, &std::path::Path)> = charts.iter().map(|(n, p)| (n.clone(), p.as_path())).collect();
     outputs.extend(args.save.as_deref().map(|p| ("--save".to_string(), p)));
     // Resuming in place (--init m.json --save m.json) is allowed: the file is read first.
-    let inputs: Vec<(String, &std::path::Path)> =
-        args.data.as_deref().map(|p| ("--data".to_string(), p)).into_iter().collect();
+    let inputs: Vec<(String, &std::path::Path)> = [("--data", &args.data), ("--test-data", &args.test_data)]
+        .into_iter()
+        .filter_map(|(name, p)| p.as_deref().map(|p| (name.to_string(), p)))
+        .collect();
     check_distinct(&outputs, &inputs)?;
     if let Some(path) = &args.save {
         check_writable(path)?;
@@ -136,16 +265,52 @@ struct RunInfo {
     backend: &'static str,
     adapter: Option<String>,
     batch: usize,
+    /// The kernels that trained, on the GPU.
+    path: Option<String>,
     /// What the run was predicted to need (see [`memory`]).
     need: memory::Need,
 }
 
+/// Loss and accuracy of the trained model on a set.
+#[derive(Clone, Copy)]
+struct Score {
+    loss: f32,
+    accuracy: f64,
+}
+
+fn score(mlp: &Mlp, data: &Dataset) -> Score {
+    // In pieces, so a batch of millions needs no more memory than a piece's activations.
+    const PIECE: usize = 1 << 18;
+    let n = data.len();
+    let (mut log_sum, mut right) = (0.0f64, 0usize);
+    for start in (0..n).step_by(PIECE) {
+        let piece = data.slice(start, (start + PIECE).min(n));
+        let p = cpu::mlp::predict(mlp, &piece.xt);
+        log_sum += cpu::bce_loss(&p, &piece.t) as f64 * piece.len() as f64;
+        right += p.iter().zip(&piece.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
+    }
+    Score { loss: (log_sum / n as f64) as f32, accuracy: right as f64 / n as f64 }
+}
+
 pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     // Everything a user gave is checked before any device is opened.
-    let params = initial_params(args)?;
     check_outputs(args)?;
+    args.dataset.check_noise(args.noise)?;
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
+    let user_test = args.test_data.as_deref().map(Dataset::from_csv).transpose()?;
+    let raw_inputs = user_data.as_ref().map_or(2, Dataset::inputs);
+    if let Some(t) = user_test.as_ref().filter(|t| t.inputs() != raw_inputs) {
+        return Err(Error::Input(format!(
+            "--test-data has {} input columns but the training data has {raw_inputs}",
+            t.inputs()
+        )));
+    }
+    let Setup { mlp, features, opt, state } = setup(args, raw_inputs)?;
     let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
+    let net = mlp.net.clone();
+    // The 2-H-1 paths train the 2-H-1 sigmoid net by plain SGD; every other model takes the
+    // general ones.
+    let classic = net.classic_hidden().filter(|_| opt.is_plain_sgd());
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
     if gpu.is_none() {
         let ignored: Vec<&str> = [
@@ -161,25 +326,49 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             eprintln!("warning: {} {verb} only to the GPU; ignored on the CPU", ignored.join(", "));
         }
     }
-    let path = gpu.as_ref().map(|g| match args.kernels.unwrap_or(KernelChoice::Fused) {
-        KernelChoice::Step => Path::Step,
-        KernelChoice::Fused => Path::fastest(g, params.hidden, batch),
-    });
-    if let (Some(g), Some(path)) = (&gpu, path) {
-        // Before the data is made: a batch the device cannot take costs nothing.
-        check_fits(g, path, params.hidden, batch)?;
+    if let (Some(_), None, Some(KernelChoice::Fused)) = (&gpu, classic, args.kernels) {
+        eprintln!(
+            "warning: the fused kernels cover the 2-H-1 sigmoid net with plain SGD; {} with {} trains on the step kernels",
+            net.describe(),
+            opt.kind.name()
+        );
     }
-    let runner = match (&gpu, path) {
-        (Some(g), Some(path)) => Runner::gpu(g, path),
-        _ => Runner::Cpu,
+    let path = match (&gpu, classic) {
+        (Some(g), Some(h)) => Some(match args.kernels.unwrap_or(KernelChoice::Fused) {
+            KernelChoice::Step => Path::Step,
+            KernelChoice::Fused => Path::fastest(g, h, batch),
+        }),
+        _ => None,
     };
-    let need = memory::check(runner, params.hidden, batch)?;
-    let data = match user_data {
+    // Before the data is made: a batch the device cannot take costs nothing.
+    let need = match (&gpu, classic, path) {
+        (Some(g), Some(h), Some(path)) => {
+            check_fits(g, path, h, batch)?;
+            memory::check(Runner::gpu(g, path), h, batch)?
+        }
+        (_, Some(h), _) => memory::check(Runner::Cpu, h, batch)?,
+        (Some(g), None, _) => {
+            crate::gpu::step::check_fits(g, &net, batch)?;
+            memory::check_per_sample(memory::mlp_per_sample(&net, Some(g.is_software())), batch, g.is_software())?
+        }
+        (None, None, _) => memory::check_per_sample(memory::mlp_per_sample(&net, None), batch, false)?,
+    };
+    let data_seed = args.data_seed.unwrap_or(args.seed);
+    let raw = match user_data {
         Some(d) => d,
-        None => Dataset::for_batch(args.batch, args.noise, args.seed)?,
+        None => args.dataset.generate(args.batch, args.noise, data_seed, 1)?,
     };
+    let test_raw = match (user_test, args.test_batch) {
+        (Some(d), _) => Some(d),
+        (None, Some(m)) => Some(args.dataset.generate(m, args.noise, data_seed, 2)?),
+        (None, None) => None,
+    };
+    let domain = if args.data.is_some() { data_domain(&raw) } else { args.dataset.domain() };
     // The points the boundary picture shows (the data moves into the trainer).
-    let shown = args.plot_dir.as_ref().map(|_| data.head(BOUNDARY_POINTS));
+    let shown = args.plot_dir.as_ref().map(|_| raw.head(BOUNDARY_POINTS));
+    let test = test_raw.map(|t| into_inputs(&net, features.as_deref(), t)).transpose()?;
+    // Shared with the CPU trainers, so the trained model is scored on it without a copy.
+    let data = Arc::new(into_inputs(&net, features.as_deref(), raw)?);
     let (backend, adapter) = match &gpu {
         Some(g) => ("gpu", Some(g.adapter_name.clone())),
         None => ("cpu", None),
@@ -187,34 +376,47 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let log_every = args.log_every.unwrap_or((args.epochs / 10).max(1));
     let source = match &args.data {
         Some(p) => format!("rows of {}", p.display()),
-        None if batch == 4 => "the XOR table".to_string(),
-        None => format!("noisy XOR samples, σ = {}", args.noise),
+        None if args.dataset == DataSet::Corners && batch == 4 => "the XOR table".to_string(),
+        None if args.dataset == DataSet::Corners => format!("noisy XOR samples, σ = {}", args.noise),
+        None => format!("{}, noise {}", args.dataset.name(), args.noise),
     };
 
     if let Some(a) = &adapter {
         say(args.json, &format!("adapter: {a}"));
     }
+    let model_words = match classic {
+        Some(h) => format!("2-{h}-1"),
+        None => net.describe(),
+    };
+    let rule = if opt.is_plain_sgd() { format!("lr {}", number(opt.lr)) } else { opt.describe() };
     say(
         args.json,
         &format!(
-            "training 2-{}-1 on {} samples ({source}) for {} epochs, lr {}, seed {}, on the {backend}",
-            params.hidden,
-            batch,
-            args.epochs,
-            number(args.lr),
-            args.seed
+            "training {model_words} on {batch} samples ({source}) for {} epochs, {rule}, seed {}, on the {backend}",
+            args.epochs, args.seed
         ),
     );
+    if let Some(f) = features.as_ref().filter(|f| f.as_slice() != features::RAW) {
+        say(args.json, &format!("inputs: {}", features::describe(f)));
+    }
     // The profile measures the device's copy bandwidth after training, as the epoch's yardstick.
     let profile_gpu = if args.profile { gpu.clone() } else { None };
-    let mut trainer: Box<dyn Trainer> = match gpu {
-        Some(gpu) => {
+    let mut path_name = None;
+    let mut trainer: Box<dyn Trainer> = match (gpu, classic) {
+        (Some(gpu), Some(_)) => {
             let path = path.expect("a path for the GPU");
             log::info!("kernels: {path:?}");
+            path_name = Some(format!("{path:?}").to_lowercase());
+            let params = mlp.to_params().expect("a 2-H-1 net");
             let per_dispatch = args.epochs_per_dispatch.unwrap_or(crate::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH);
-            Box::new(GpuTrainer::with_path(gpu, &params, &data, args.lr, path, per_dispatch)?)
+            Box::new(GpuTrainer::with_path(gpu, &params, &data, opt.lr, path, per_dispatch)?)
         }
-        None => Box::new(FastCpuTrainer::new(params, data, args.lr)),
+        (Some(gpu), None) => {
+            path_name = Some("step".into());
+            Box::new(StepTrainer::new(gpu, &mlp, &data, opt, state.as_ref())?)
+        }
+        (None, Some(_)) => Box::new(FastCpuTrainer::new(mlp.to_params().expect("a 2-H-1 net"), data.clone(), opt.lr)),
+        (None, None) => Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state)),
     };
     let width = args.epochs.to_string().len();
     let progress = Progress::new(args.epochs, args.quiet || args.json);
@@ -240,65 +442,99 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
     }
 
-    let run = RunInfo { backend, adapter, batch, need };
+    let run = RunInfo { backend, adapter, batch, path: path_name, need };
+    let model = Model {
+        mlp: outcome.params.clone(),
+        features: features.clone(),
+        domain,
+        optimizer: Some(opt),
+        state: outcome.state.clone(),
+        curve: curve.points.clone(),
+    };
     if let Some(path) = &args.save {
-        save_model(path, args, &outcome, &run, &curve)?;
+        save_model(path, args, &model, &outcome, &run)?;
         say(args.json, &format!("saved weights to {}", path.display()));
     }
     if let (Some(dir), Some(shown)) = (&args.plot_dir, &shown) {
         loss_chart(&dir.join(LOSS_CHART), &curve.points)?;
-        boundary_chart(&dir.join(BOUNDARY_CHART), &outcome.params, shown)?;
+        boundary_chart(&dir.join(BOUNDARY_CHART), &model, shown)?;
         say(args.json, &format!("wrote {0}/loss.png and {0}/boundary.png", dir.display()));
     }
-    report(args, &outcome, &run);
+    let train_score = score(&outcome.params, &data);
+    let test_score = test.as_ref().map(|t| score(&outcome.params, t));
+    // The four corners' predictions, where the inputs are x1, x2 on the corners.
+    let corners = (args.dataset == DataSet::Corners && features.as_deref() == Some(&features::RAW[..]))
+        .then(|| cpu::mlp::predict(&outcome.params, &Dataset::xor().xt));
+    report(args, &outcome, &run, &opt, train_score, test_score, corners.as_deref());
     Ok(())
 }
 
-/// The weights with what produced them and the loss curve.
+/// The square the user's data lives in, for the pictures: its x1, x2 range with a margin.
+fn data_domain(raw: &Dataset) -> [f32; 2] {
+    let (lo, hi) = raw.xt.iter().take(2 * raw.len()).fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let margin = ((hi - lo) * 0.1).max(0.5);
+    [lo - margin, hi + margin]
+}
+
+/// The model with what produced it.
 fn save_model(
     path: &std::path::Path,
     args: &TrainArgs,
+    model: &Model,
     outcome: &train::Outcome,
     run: &RunInfo,
-    curve: &LossCurve,
 ) -> Result<(), Error> {
     let mut extra = serde_json::Map::new();
     for (k, v) in [
-        ("hidden", json!(outcome.params.hidden)),
         ("epochs", json!(args.epochs)),
-        ("lr", json!(args.lr)),
+        ("lr", json!(model.optimizer.map(|o| o.lr))),
         ("seed", json!(args.seed)),
+        ("dataset", json!(args.data.as_ref().map_or(args.dataset.name().to_string(), |p| p.display().to_string()))),
         ("batch", json!(run.batch)),
         ("final_loss", json!(outcome.final_loss)),
         ("backend", json!(run.backend)),
         ("adapter", json!(run.adapter)),
-        ("loss_curve", json!(curve.points)),
     ] {
         extra.insert(k.into(), v);
     }
-    outcome.params.save(path, extra)
+    model.save(path, extra)
 }
 
-/// The final loss, the four corners' predictions and the rates: lines, or one JSON object.
-fn report(args: &TrainArgs, outcome: &train::Outcome, run: &RunInfo) {
-    // The four corners, in XOR_INPUTS' order, whatever the training data.
-    let predictions: Vec<f32> = cpu::forward(&outcome.params, &Dataset::xor().xt).s2;
+/// The final loss, the accuracies, the four corners' predictions (where the data is on
+/// them) and the rates: lines, or one JSON object.
+fn report(
+    args: &TrainArgs,
+    outcome: &train::Outcome,
+    run: &RunInfo,
+    opt: &Optimizer,
+    train_score: Score,
+    test_score: Option<Score>,
+    corners: Option<&[f32]>,
+) {
     let epochs_per_s = args.epochs as f64 / outcome.seconds;
     let samples_per_s = epochs_per_s * run.batch as f64;
+    let net = &outcome.params.net;
     if args.json {
         let report = json!({
             "backend": run.backend,
             "adapter": run.adapter,
+            "kernels": run.path,
             "batch": run.batch,
-            "hidden": outcome.params.hidden,
+            "layers": net.widths,
+            "hidden": net.classic_hidden(),
+            "activation": net.activation.name(),
+            "optimizer": opt.kind.name(),
             "epochs": args.epochs,
-            "lr": args.lr,
+            "lr": opt.lr,
             "seed": args.seed,
             "final_loss": outcome.final_loss,
+            "train_accuracy": train_score.accuracy,
+            "test_loss": test_score.map(|s| s.loss),
+            "test_accuracy": test_score.map(|s| s.accuracy),
             "seconds": outcome.seconds,
             "epochs_per_s": epochs_per_s,
             "samples_per_s": samples_per_s,
-            "predictions": predictions,
+            "predictions": corners,
             "memory": {
                 "host_bytes_needed": run.need.host,
                 "device_bytes_needed": run.need.device,
@@ -310,9 +546,15 @@ fn report(args: &TrainArgs, outcome: &train::Outcome, run: &RunInfo) {
     } else {
         // + 0.0 turns a −0 into 0: no "-0.000000".
         println!("final loss {:.6}", outcome.final_loss + 0.0);
-        println!("predictions:");
-        for (x, p) in XOR_INPUTS.iter().zip(&predictions) {
-            println!("  ({}, {}) -> {p:.4}  rounded {}", x[0], x[1], p.round());
+        println!("train accuracy {:.2}%", 100.0 * train_score.accuracy);
+        if let Some(s) = test_score {
+            println!("test loss {:.6}, test accuracy {:.2}%", s.loss + 0.0, 100.0 * s.accuracy);
+        }
+        if let Some(predictions) = corners {
+            println!("predictions:");
+            for (x, p) in XOR_INPUTS.iter().zip(predictions) {
+                println!("  ({}, {}) -> {p:.4}  rounded {}", x[0], x[1], p.round());
+            }
         }
         println!(
             "training loop: {:.3} s, {} epochs/s, {} samples/s",

@@ -8,6 +8,8 @@
 //! not depend on the number of threads. The plain reference in [`super`] stays the tests'
 //! yardstick.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::approx;
@@ -193,7 +195,8 @@ pub struct FastCpuTrainer {
     hidden: usize,
     /// Packed `[w1 | b1 | w2 | b2]`.
     w: Vec<f32>,
-    data: Dataset,
+    /// Shared, so the caller can score the trained model on the same samples without a copy.
+    data: Arc<Dataset>,
     lr: f32,
     /// `(P + 1) × chunks` sums, reused every epoch.
     sums: Vec<f32>,
@@ -207,7 +210,8 @@ pub struct FastCpuTrainer {
 }
 
 impl FastCpuTrainer {
-    pub fn new(params: Params, data: Dataset, lr: f32) -> Self {
+    pub fn new(params: Params, data: impl Into<Arc<Dataset>>, lr: f32) -> Self {
+        let data = data.into();
         let p = Layout::new(params.hidden).len;
         let chunks = data.len().div_ceil(CHUNK).max(1);
         FastCpuTrainer {
@@ -225,13 +229,13 @@ impl FastCpuTrainer {
 
     /// The same, forced to 8-sample lane groups (as on a CPU without AVX-512), so that path
     /// is tested on any machine.
-    pub fn narrow(params: Params, data: Dataset, lr: f32) -> Self {
+    pub fn narrow(params: Params, data: impl Into<Arc<Dataset>>, lr: f32) -> Self {
         FastCpuTrainer { wide: false, ..Self::new(params, data, lr) }
     }
 
     /// The same, with every batch on the general path, even one that [`super::tiny`] would
     /// take, so that the two can be held to each other.
-    pub fn general(params: Params, data: Dataset, lr: f32) -> Self {
+    pub fn general(params: Params, data: impl Into<Arc<Dataset>>, lr: f32) -> Self {
         FastCpuTrainer { tiny: false, ..Self::new(params, data, lr) }
     }
 
@@ -304,8 +308,8 @@ impl Trainer for FastCpuTrainer {
         Ok(())
     }
 
-    fn params(&mut self) -> Result<Params, Error> {
-        Ok(Params::unpack(self.hidden, &self.w))
+    fn mlp(&mut self) -> Result<crate::net::Mlp, Error> {
+        Ok(crate::net::Mlp::from_params(&self.params()?))
     }
 
     fn loss(&mut self) -> Result<f32, Error> {
@@ -319,5 +323,12 @@ impl Trainer for FastCpuTrainer {
     fn gradients(&mut self) -> Result<Vec<f32>, Error> {
         self.compute_totals();
         Ok(self.totals[..self.w.len()].iter().map(|&g| g as f32).collect())
+    }
+}
+
+impl FastCpuTrainer {
+    /// The current weights in the 2-H-1 form.
+    pub fn params(&mut self) -> Result<Params, Error> {
+        Ok(Params::unpack(self.hidden, &self.w))
     }
 }

@@ -10,12 +10,15 @@
 
 pub mod approx;
 pub mod fast;
+pub mod mlp;
 pub mod tiny;
 
 use num_traits::Float;
 
 use crate::data::Dataset;
 use crate::model::Params;
+use crate::net::optim::AdamStep;
+use crate::net::Activation;
 
 /// Below this a probability is treated as 0 by the clamped log: the smallest normal f32.
 /// GPUs may flush denormals to zero, so the reference does the same on purpose.
@@ -77,6 +80,45 @@ pub fn sigmoid_backward<F: Float>(ds: &[F], s: &[F]) -> Vec<F> {
     ds.iter().zip(s).map(|(&d, &s)| d * s * (F::one() - s)).collect()
 }
 
+/// `s = tanh(g)`, element-wise (written).
+pub fn tanh<F: Float>(g: &[F]) -> Vec<F> {
+    g.iter().map(|&z| z.tanh()).collect()
+}
+
+/// `dg = ds ⊙ (1 − s²)`: back through a tanh whose output was `s` (written).
+pub fn tanh_backward<F: Float>(ds: &[F], s: &[F]) -> Vec<F> {
+    ds.iter().zip(s).map(|(&d, &s)| d * (F::one() - s * s)).collect()
+}
+
+/// `s = max(g, 0)`, element-wise (written). A NaN stays NaN, so divergence shows.
+pub fn relu<F: Float>(g: &[F]) -> Vec<F> {
+    g.iter().map(|&z| if z < F::zero() { F::zero() } else { z }).collect()
+}
+
+/// `dg = ds ⊙ [s > 0]`: back through a ReLU whose output was `s` (written). `s > 0`
+/// exactly where `g > 0`, so the stored output decides, and the kink takes 0 as PyTorch does.
+pub fn relu_backward<F: Float>(ds: &[F], s: &[F]) -> Vec<F> {
+    ds.iter().zip(s).map(|(&d, &s)| if s > F::zero() { d } else { F::zero() }).collect()
+}
+
+/// `A = f(Z)` for the hidden activation `f` (written).
+pub fn activate<F: Float>(f: Activation, z: &[F]) -> Vec<F> {
+    match f {
+        Activation::Sigmoid => sigmoid(z),
+        Activation::Tanh => tanh(z),
+        Activation::Relu => relu(z),
+    }
+}
+
+/// `dZ = dA ⊙ f′`, with f′ from the stored output `a` (written).
+pub fn activate_backward<F: Float>(f: Activation, da: &[F], a: &[F]) -> Vec<F> {
+    match f {
+        Activation::Sigmoid => sigmoid_backward(da, a),
+        Activation::Tanh => tanh_backward(da, a),
+        Activation::Relu => relu_backward(da, a),
+    }
+}
+
 /// `log p`, clamped at −100 as PyTorch does, with p below the smallest normal f32 taken
 /// as 0 (above it `ln p` > −88 needs no clamp). No `max()`: a NaN p must give a NaN loss,
 /// which is how a diverging run is caught.
@@ -111,6 +153,37 @@ pub fn sum_rows<F: Float>(a: &[F], n: usize) -> Vec<F> {
 pub fn sgd_update<F: Float>(params: &mut [F], grads: &[F], lr: F) {
     for (p, &g) in params.iter_mut().zip(grads) {
         *p = *p - lr * g;
+    }
+}
+
+/// `g ← g + λ·w` over one layer's weights (`grads` and `weights` the same slice of the
+/// packed vectors; biases are left out by the caller): L2 on the weights (updated in place).
+pub fn l2_grad<F: Float>(grads: &mut [F], weights: &[F], lambda: F) {
+    for (g, &w) in grads.iter_mut().zip(weights) {
+        *g = *g + lambda * w;
+    }
+}
+
+/// SGD with momentum μ, PyTorch's rule: `v ← μ·v + g`, `p ← p − lr·v` (updated in place).
+pub fn momentum_update<F: Float>(params: &mut [F], v: &mut [F], grads: &[F], lr: F, mu: F) {
+    for ((p, v), &g) in params.iter_mut().zip(v.iter_mut()).zip(grads) {
+        *v = mu * *v + g;
+        *p = *p - lr * *v;
+    }
+}
+
+/// Adam at one step, in PyTorch's order of operations, with that step's scalars `s`
+/// (`step_size = lr/(1−β₁ᵗ)`, `√(1−β₂ᵗ)`, from [`crate::net::optim::Optimizer::adam_step`]):
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `p ← p − step_size·m / (√v/√(1−β₂ᵗ) + ε)`
+/// (updated in place).
+pub fn adam_update<F: Float>(params: &mut [F], m: &mut [F], v: &mut [F], grads: &[F], s: &AdamStep) {
+    let f = |x: f64| F::from(x).expect("f64 converts");
+    let (b1, b2, c1, c2) = (f(s.beta1), f(s.beta2), f(s.one_minus_beta1), f(s.one_minus_beta2));
+    let (eps, step_size, correction2_sqrt) = (f(s.eps), f(s.step_size), f(s.correction2_sqrt));
+    for (((p, m), v), &g) in params.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grads) {
+        *m = b1 * *m + c1 * g;
+        *v = b2 * *v + c2 * g * g;
+        *p = *p - step_size * *m / (v.sqrt() / correction2_sqrt + eps);
     }
 }
 
@@ -192,8 +265,8 @@ impl crate::train::Trainer for CpuTrainer {
         Ok(())
     }
 
-    fn params(&mut self) -> Result<Params<f32>, crate::Error> {
-        Ok(self.params.clone())
+    fn mlp(&mut self) -> Result<crate::net::Mlp, crate::Error> {
+        Ok(crate::net::Mlp::from_params(&self.params()?))
     }
 
     fn loss(&mut self) -> Result<f32, crate::Error> {
@@ -203,5 +276,12 @@ impl crate::train::Trainer for CpuTrainer {
     fn gradients(&mut self) -> Result<Vec<f32>, crate::Error> {
         let (xt, t) = (&self.data.xt, &self.data.t);
         Ok(backward(&self.params, xt, t, &forward(&self.params, xt)).iter().collect())
+    }
+}
+
+impl CpuTrainer {
+    /// The current weights in the 2-H-1 form.
+    pub fn params(&mut self) -> Result<Params<f32>, crate::Error> {
+        Ok(self.params.clone())
     }
 }

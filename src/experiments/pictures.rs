@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use crate::cpu;
 use crate::data::Dataset;
 use crate::files::draw_png;
-use crate::model::Params;
+use crate::net::file::Model;
 use crate::Error;
 
 pub const WIDTH: u32 = 800;
@@ -79,12 +79,19 @@ fn colour(p: f32) -> RGBColor {
 /// The most training points [`boundary_chart`] draws: more only hide the map.
 pub const BOUNDARY_POINTS: usize = 2000;
 
-/// The model's predicted probability over [−0.5, 1.5]² as a colour map, the 0.5 contour in
-/// black, and the training points on top (at most [`BOUNDARY_POINTS`], evenly spread),
-/// coloured by label.
-pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<(), Error> {
+/// The model's predicted probability over its domain (the data set's square) as a colour
+/// map, the 0.5 contour in black, and the raw points on top (at most [`BOUNDARY_POINTS`],
+/// evenly spread), coloured by label. Only a model whose inputs come from two raw inputs has
+/// a plane to draw.
+pub fn boundary_chart(path: &Path, model: &Model, data: &Dataset) -> Result<(), Error> {
     const GRID: usize = 200;
-    let (lo, hi) = (-0.5f32, 1.5f32);
+    if model.features.is_none() && model.mlp.net.inputs() != 2 {
+        return Err(Error::Input(format!(
+            "a boundary is drawn over the plane of x1, x2; this model reads {} input columns",
+            model.mlp.net.inputs()
+        )));
+    }
+    let [lo, hi] = model.domain;
     let step = (hi - lo) / GRID as f32;
     // Cell centres, feature-major: x1 along each row of the grid, x2 down the rows.
     let mut xt = vec![0.0f32; 2 * GRID * GRID];
@@ -94,13 +101,18 @@ pub fn boundary_chart(path: &Path, params: &Params, data: &Dataset) -> Result<()
             xt[GRID * GRID + r * GRID + c] = lo + (r as f32 + 0.5) * step;
         }
     }
-    let p = cpu::forward(params, &xt).s2;
+    let grid = model.inputs_of(&Dataset { xt, t: vec![0.0; GRID * GRID] })?;
+    let p = cpu::mlp::predict(&model.mlp, &grid.xt);
+    let title = match model.mlp.net.classic_hidden() {
+        Some(h) => format!("2-{h}-1"),
+        None => model.mlp.net.describe(),
+    };
     draw_png(path, |file| {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(&x))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("P(y = 1) of the 2-{}-1 network; black: 0.5", params.hidden), ("sans-serif", 22))
+            .caption(format!("P(y = 1) of the {title} network; black: 0.5"), ("sans-serif", 22))
             .margin(20)
             .x_label_area_size(40)
             .y_label_area_size(50)

@@ -8,6 +8,7 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::Gpu;
+use crate::net::Activation;
 use crate::Error;
 
 /// Threads per workgroup in every kernel (`WG` in `shaders/common.wgsl`).
@@ -22,7 +23,7 @@ pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
 /// Each WGSL file, with the common prelude it is compiled with, by name: what the shader
 /// validation test walks.
-pub const SHADERS: [(&str, &str); 5] = [
+pub const SHADERS: [(&str, &str); 6] = [
     ("matmul.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/matmul.wgsl"))),
     (
         "elementwise.wgsl",
@@ -31,6 +32,7 @@ pub const SHADERS: [(&str, &str); 5] = [
     ("loss.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/loss.wgsl"))),
     ("reduce.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/reduce.wgsl"))),
     ("sgd.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/sgd.wgsl"))),
+    ("optim.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/optim.wgsl"))),
 ];
 
 /// A dispatch of `workgroups` workgroups as (x, y): x up to the per-dimension limit, the
@@ -139,6 +141,49 @@ struct ReduceDims {
     out_row_stride: u32,
     scale: f32,
     _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct OptimDims {
+    count: u32,
+    offset: u32,
+    lr: f32,
+    momentum: f32,
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    lambda: f32,
+    _pad: [u32; 2],
+}
+
+/// The buffers the update rules work on: the packed parameters and gradient, and the
+/// optimizer's state (`m`, `v`: P floats where the rule keeps them, else one; `adam`: the
+/// block's step table, see [`adam_table`]).
+pub struct OptimBuffers<'a> {
+    pub params: &'a wgpu::Buffer,
+    pub grads: &'a wgpu::Buffer,
+    pub m: &'a wgpu::Buffer,
+    pub v: &'a wgpu::Buffer,
+    pub adam: &'a wgpu::Buffer,
+}
+
+/// Words of the Adam table for a block of `epochs` steps: the count, then two per step.
+pub fn adam_table_len(epochs: usize) -> usize {
+    1 + 2 * epochs
+}
+
+/// The Adam table for steps `first..first + epochs` (counted from 1): `[0, (step_size,
+/// √(1 − β₂ᵗ)) as f32 bits per step]`, the scalars computed in f64 (see `shaders/optim.wgsl`).
+pub fn adam_table(opt: &crate::net::optim::Optimizer, first: u64, epochs: usize) -> Vec<u32> {
+    let mut table = vec![0u32];
+    for t in first..first + epochs as u64 {
+        let s = opt.adam_step(t);
+        table.extend([(s.step_size as f32).to_bits(), (s.correction2_sqrt as f32).to_bits()]);
+    }
+    table
 }
 
 #[repr(C)]
@@ -279,6 +324,7 @@ pub struct Kernels {
     loss: Family,
     reduce: Family,
     sgd: Family,
+    optim: Family,
 }
 
 /// `[x, y, 1]` workgroups for one thread per element of `count`.
@@ -302,11 +348,16 @@ impl Kernels {
             elementwise: family(
                 "elementwise.wgsl",
                 &[Uniform, Read, Read, ReadWrite],
-                &["add_bias", "sigmoid", "sigmoid_backward"],
+                &["add_bias", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward"],
             )?,
             loss: family("loss.wgsl", &[Uniform, Read, Read, ReadWrite], &["bce_loss", "bce_grad"])?,
             reduce: family("reduce.wgsl", &[Uniform, Read, ReadWrite], &["sum_rows"])?,
             sgd: family("sgd.wgsl", &[Uniform, Read, ReadWrite], &["sgd_update"])?,
+            optim: family(
+                "optim.wgsl",
+                &[Uniform, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+                &["l2_grad", "momentum_update", "adam_step", "adam_update"],
+            )?,
         })
     }
 
@@ -399,6 +450,87 @@ impl Kernels {
         self.elementwise.dispatch(gpu, "sigmoid_backward", &dims, &[ds, s, dg], per_element((rows * n) as u32))
     }
 
+    /// An element-wise kernel of the family over `rows × n`: `out = kernel(x, y)` (written).
+    fn elementwise(
+        &self,
+        gpu: &Gpu,
+        kernel: &'static str,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        (rows, n): (usize, usize),
+    ) -> Dispatch {
+        let dims = ElementwiseDims { rows: rows as u32, n: n as u32, x_offset: 0, _pad: 0 };
+        self.elementwise.dispatch(gpu, kernel, &dims, &[x, y, out], per_element((rows * n) as u32))
+    }
+
+    /// `s = tanh(g)` over `rows × n` (written).
+    pub fn tanh(&self, gpu: &Gpu, g: &wgpu::Buffer, s: &wgpu::Buffer, shape: (usize, usize)) -> Dispatch {
+        self.elementwise(gpu, "tanh", g, g, s, shape)
+    }
+
+    /// `dg = ds ⊙ (1 − s²)` over `rows × n` (written).
+    pub fn tanh_backward(
+        &self,
+        gpu: &Gpu,
+        ds: &wgpu::Buffer,
+        s: &wgpu::Buffer,
+        dg: &wgpu::Buffer,
+        shape: (usize, usize),
+    ) -> Dispatch {
+        self.elementwise(gpu, "tanh_backward", ds, s, dg, shape)
+    }
+
+    /// `s = max(g, 0)` over `rows × n` (written).
+    pub fn relu(&self, gpu: &Gpu, g: &wgpu::Buffer, s: &wgpu::Buffer, shape: (usize, usize)) -> Dispatch {
+        self.elementwise(gpu, "relu", g, g, s, shape)
+    }
+
+    /// `dg = ds ⊙ [s > 0]` over `rows × n` (written).
+    pub fn relu_backward(
+        &self,
+        gpu: &Gpu,
+        ds: &wgpu::Buffer,
+        s: &wgpu::Buffer,
+        dg: &wgpu::Buffer,
+        shape: (usize, usize),
+    ) -> Dispatch {
+        self.elementwise(gpu, "relu_backward", ds, s, dg, shape)
+    }
+
+    /// `a = f(z)` for the hidden activation `f`: [`crate::cpu::activate`]'s twin.
+    pub fn activate(
+        &self,
+        gpu: &Gpu,
+        f: Activation,
+        z: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        shape: (usize, usize),
+    ) -> Dispatch {
+        match f {
+            Activation::Sigmoid => self.sigmoid(gpu, z, a, shape),
+            Activation::Tanh => self.tanh(gpu, z, a, shape),
+            Activation::Relu => self.relu(gpu, z, a, shape),
+        }
+    }
+
+    /// `dz = da ⊙ f′` from the stored output `a`: [`crate::cpu::activate_backward`]'s twin.
+    pub fn activate_backward(
+        &self,
+        gpu: &Gpu,
+        f: Activation,
+        da: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        dz: &wgpu::Buffer,
+        shape: (usize, usize),
+    ) -> Dispatch {
+        match f {
+            Activation::Sigmoid => self.sigmoid_backward(gpu, da, a, dz, shape),
+            Activation::Tanh => self.tanh_backward(gpu, da, a, dz, shape),
+            Activation::Relu => self.relu_backward(gpu, da, a, dz, shape),
+        }
+    }
+
     /// The mean binary cross-entropy of `s2: 1 × n` against `t: 1 × n`, into `out` at
     /// float `out_offset` (written): per-workgroup sums, then sum_rows with scale −1/n.
     #[allow(clippy::too_many_arguments)]
@@ -438,8 +570,33 @@ impl Kernels {
 
     /// `out[out_offset + r] = scale · Σₙ input[in_offset + r·n + n']` for a `rows × n`
     /// input (written): passes of one partial per REDUCE_CHUNK elements until one is left.
+    /// Rows go along z, so more than 65,535 of them (a 256 × 256 layer's dW has 65,536)
+    /// are reduced in blocks, one after another.
     #[allow(clippy::too_many_arguments)]
     pub fn sum_rows(
+        &self,
+        gpu: &Gpu,
+        input: &wgpu::Buffer,
+        in_offset: usize,
+        rows: usize,
+        n: usize,
+        out: &wgpu::Buffer,
+        out_offset: usize,
+        scale: f32,
+        scratch: &Scratch,
+    ) -> Vec<Dispatch> {
+        let block = MAX_GROUPS_PER_DIM as usize;
+        (0..rows)
+            .step_by(block)
+            .flat_map(|r0| {
+                let count = block.min(rows - r0);
+                self.sum_rows_block(gpu, input, in_offset + r0 * n, count, n, out, out_offset + r0, scale, scratch)
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sum_rows_block(
         &self,
         gpu: &Gpu,
         input: &wgpu::Buffer,
@@ -488,6 +645,49 @@ impl Kernels {
     ) -> Dispatch {
         let dims = SgdDims { count: count as u32, lr, _pad: [0; 2] };
         self.sgd.dispatch(gpu, "sgd_update", &dims, &[grads, params], per_element(count as u32))
+    }
+}
+
+impl Kernels {
+    fn optim(&self, gpu: &Gpu, kernel: &'static str, dims: OptimDims, b: &OptimBuffers, groups: [u32; 3]) -> Dispatch {
+        self.optim.dispatch(gpu, kernel, &dims, &[b.grads, b.params, b.m, b.v, b.adam], groups)
+    }
+
+    /// `grads[offset..offset + count] += λ · params[…]`: L2 on one layer's weights.
+    pub fn l2_grad(&self, gpu: &Gpu, b: &OptimBuffers, offset: usize, count: usize, lambda: f32) -> Dispatch {
+        let dims = OptimDims { count: count as u32, offset: offset as u32, lambda, ..OptimDims::zeroed() };
+        self.optim(gpu, "l2_grad", dims, b, per_element(count as u32))
+    }
+
+    /// `v ← μ·v + g`, `p ← p − lr·v` over `count` floats.
+    pub fn momentum_update(&self, gpu: &Gpu, b: &OptimBuffers, count: usize, lr: f32, mu: f32) -> Dispatch {
+        let dims = OptimDims { count: count as u32, lr, momentum: mu, ..OptimDims::zeroed() };
+        self.optim(gpu, "momentum_update", dims, b, per_element(count as u32))
+    }
+
+    /// One Adam step over `count` floats with `opt`'s β and ε: `adam_update` with the
+    /// table's current step, then `adam_step` to move to the next.
+    pub fn adam_update(
+        &self,
+        gpu: &Gpu,
+        b: &OptimBuffers,
+        count: usize,
+        opt: &crate::net::optim::Optimizer,
+    ) -> [Dispatch; 2] {
+        let s = opt.adam_step(1);
+        let dims = OptimDims {
+            count: count as u32,
+            beta1: s.beta1 as f32,
+            beta2: s.beta2 as f32,
+            one_minus_beta1: s.one_minus_beta1 as f32,
+            one_minus_beta2: s.one_minus_beta2 as f32,
+            eps: s.eps as f32,
+            ..OptimDims::zeroed()
+        };
+        [
+            self.optim(gpu, "adam_update", dims, b, per_element(count as u32)),
+            self.optim(gpu, "adam_step", dims, b, [1, 1, 1]),
+        ]
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod bandwidth;
 pub mod fused;
 pub mod kernels;
+pub mod step;
 pub mod trainer;
 
 use std::sync::{Arc, Mutex};

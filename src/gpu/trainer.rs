@@ -635,10 +635,8 @@ impl Trainer for GpuTrainer {
         self.gpu.read(&self.loss_history, 0, &self.staging, losses)
     }
 
-    fn params(&mut self) -> Result<Params, Error> {
-        let mut packed = vec![0.0; Layout::new(self.hidden).len];
-        self.gpu.read(&self.params, 0, &self.staging, &mut packed)?;
-        Ok(Params::unpack(self.hidden, &packed))
+    fn mlp(&mut self) -> Result<crate::net::Mlp, Error> {
+        Ok(crate::net::Mlp::from_params(&self.params()?))
     }
 
     fn profile(&mut self, epochs: usize) -> Result<Option<Profile>, Error> {
@@ -663,5 +661,14 @@ impl Trainer for GpuTrainer {
         let mut grads = vec![f32::NAN; len];
         self.gpu.read(&self.grads, 0, &self.staging, &mut grads)?;
         Ok(grads)
+    }
+}
+
+impl GpuTrainer {
+    /// The current weights in the 2-H-1 form.
+    pub fn params(&mut self) -> Result<Params, Error> {
+        let mut packed = vec![0.0; Layout::new(self.hidden).len];
+        self.gpu.read(&self.params, 0, &self.staging, &mut packed)?;
+        Ok(Params::unpack(self.hidden, &packed))
     }
 }
