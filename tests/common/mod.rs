@@ -204,3 +204,158 @@ pub fn fails(args: &[&str], status: i32, mentions: &str) {
     assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     assert!(stderr.contains(mentions), "{args:?}: expected {mentions:?} in {stderr}");
 }
+
+/// [`Reference`] for any net: the loss and gradient of `mlp` on `data` in f64, and beside
+/// each element the scale of the error f32 must make in it, in the units of
+/// [`reference_gradients`] (a sum of absolute terms, which the tolerance multiplies by a few
+/// dozen ε). The scale follows the arithmetic both ways:
+/// - forward, the error an activation can carry: `e(Z_l) = |W_l|·(|A_{l−1}| + e(A_{l−1})) +
+///   |B_l|` (a dot product is known to about ε times its terms' magnitudes, and carries its
+///   inputs' errors), `e(A_l) = |f′|·e(Z_l) + |A_l|`;
+/// - backward, `mag(dZ_L) = (|dZ_L| + e(A_L)/N)·κ`, κ = 1/(1 − A_L) for the digits `1 − A`
+///   loses near 1; each step back `|W_l|ᵀ·mag(dZ_l)`, times `|f′|·(1 + κ_f)` (κ_f = 1/(1 − A)
+///   for a sigmoid, 1/(1 − |A|) for tanh) plus `|f″|·e(A)` (f′ is taken from an A that is
+///   itself off); a ReLU unit whose Z is within 1e-5 of its error scale of 0 may land on
+///   either side of the kink, so its whole term is allowed;
+/// - `mag(dW_l) = mag(dZ_l)·|A_{l−1}|ᵀ + |dZ_l|·e(A_{l−1})ᵀ`, `mag(dB_l) = Σₙ mag(dZ_l)`.
+pub fn mlp_reference(mlp: &xorgpu::net::Mlp, data: &Dataset) -> Reference {
+    use xorgpu::cpu::{self, mlp as reference};
+    use xorgpu::net::Activation;
+    const PIECE: usize = 1 << 18;
+    let m64 = mlp.to_f64();
+    let net = &mlp.net;
+    let (n, len) = (data.len(), net.param_count());
+    let mut out = Reference { loss: 0.0, grads: vec![0.0; len], magnitudes: vec![0.0; len] };
+    let abs = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| x.abs()).collect() };
+    let add = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x + y).collect() };
+    // f′ and f″ as functions of the output A (for the output sigmoid too).
+    let derivatives = |f: Activation, y: f64| -> (f64, f64) {
+        match f {
+            Activation::Sigmoid => (y * (1.0 - y), (1.0 - 2.0 * y).abs()),
+            Activation::Tanh => (1.0 - y * y, 2.0 * y.abs()),
+            Activation::Relu => (f64::from(u8::from(y > 0.0)), 0.0),
+        }
+    };
+    let kappa = |f: Activation, y: f64| -> f64 {
+        match f {
+            Activation::Sigmoid => 1.0 / (1.0 - y),
+            Activation::Tanh => 1.0 / (1.0 - y.abs()),
+            Activation::Relu => 0.0,
+        }
+    };
+    for start in (0..n).step_by(PIECE) {
+        let piece = data.slice(start, (start + PIECE).min(n));
+        let m = piece.len();
+        let weight = m as f64 / n as f64;
+        let xt: Vec<f64> = piece.xt.iter().map(|&v| v as f64).collect();
+        let t: Vec<f64> = piece.t.iter().map(|&v| v as f64).collect();
+        let a = reference::forward(&m64, &xt);
+        let last = &a[a.len() - 1];
+        out.loss += weight * cpu::bce_loss(last, &t);
+        for (o, g) in out.grads.iter_mut().zip(reference::backward(&m64, &xt, &t, &a)) {
+            *o += weight * g;
+        }
+        // Forward: each layer's Z, its error scale, and the error scale of its A.
+        let (mut z, mut z_err, mut a_err): (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for l in 1..=net.layers() {
+            let s = net.layer(l);
+            let f = if l == net.layers() { Activation::Sigmoid } else { net.activation };
+            let (input, input_err) =
+                if l == 1 { (abs(&xt), vec![0.0; xt.len()]) } else { (abs(&a[l - 2]), a_err[l - 2].clone()) };
+            let mut zl = cpu::matmul(
+                m64.w(l),
+                false,
+                &(if l == 1 { xt.clone() } else { a[l - 2].clone() }),
+                false,
+                s.rows,
+                s.cols,
+                m,
+            );
+            cpu::add_bias(&mut zl, m64.b(l), m);
+            let mut e = cpu::matmul(&abs(m64.w(l)), false, &add(&input, &input_err), false, s.rows, s.cols, m);
+            cpu::add_bias(&mut e, &abs(m64.b(l)), m);
+            let ea: Vec<f64> = e.iter().zip(&a[l - 1]).map(|(&e, &y)| derivatives(f, y).0 * e + y.abs()).collect();
+            z.push(zl);
+            z_err.push(e);
+            a_err.push(ea);
+        }
+        let mut mag: Vec<f64> = cpu::sigmoid_backward(&cpu::bce_grad(last, &t), last)
+            .iter()
+            .zip(last)
+            .zip(&a_err[net.layers() - 1])
+            .map(|((d, s), e)| (d.abs() + e / n as f64) / (1.0 - s))
+            .collect();
+        let mut d_z = cpu::sigmoid_backward(&cpu::bce_grad(last, &t), last);
+        for l in (1..=net.layers()).rev() {
+            let s = net.layer(l);
+            let (input, input_err) =
+                if l == 1 { (abs(&xt), vec![0.0; xt.len()]) } else { (abs(&a[l - 2]), a_err[l - 2].clone()) };
+            let d_w = add(
+                &cpu::matmul(&mag, false, &input, true, s.rows, m, s.cols),
+                &cpu::matmul(&abs(&d_z), false, &input_err, true, s.rows, m, s.cols),
+            );
+            for (o, v) in out.magnitudes[s.w..s.b].iter_mut().zip(d_w) {
+                *o += weight * v;
+            }
+            for (o, v) in out.magnitudes[s.b..s.b + s.rows].iter_mut().zip(cpu::sum_rows(&mag, m)) {
+                *o += weight * v;
+            }
+            if l > 1 {
+                let f = net.activation;
+                let d_a = cpu::matmul(&abs(m64.w(l)), true, &mag, false, s.cols, s.rows, m);
+                let below = &a[l - 2];
+                mag = (0..d_a.len())
+                    .map(|i| {
+                        let (d1, d2) = derivatives(f, below[i]);
+                        let near_kink = f == Activation::Relu && z[l - 2][i].abs() <= 1e-5 * z_err[l - 2][i];
+                        if near_kink {
+                            d_a[i] / GRAD_FLOOR
+                        } else {
+                            d_a[i] * (d1 * (1.0 + kappa(f, below[i])) + d2 * a_err[l - 2][i])
+                        }
+                    })
+                    .collect();
+                let exact_d_a = cpu::matmul(m64.w(l), true, &d_z, false, s.cols, s.rows, m);
+                d_z = cpu::activate_backward(f, &exact_d_a, below);
+            }
+        }
+    }
+    out
+}
+
+/// The largest error over its allowance, `|got − want| / (GRAD_RTOL·|want| + GRAD_FLOOR·scale)`,
+/// over the elements (1 is the limit): what the margin is.
+pub fn mlp_gradient_ratio(got: &[f32], r: &Reference) -> f64 {
+    got.iter().zip(&r.grads).zip(&r.magnitudes).fold(0.0, |worst, ((&g, &w), &m)| {
+        let ratio = (g as f64 - w).abs() / (GRAD_RTOL * w.abs() + GRAD_FLOOR * m).max(f64::MIN_POSITIVE);
+        if ratio.is_nan() {
+            f64::INFINITY
+        } else {
+            worst.max(ratio)
+        }
+    })
+}
+
+/// [`gradient_mismatch`] for any net, naming the parameter by its layer.
+pub fn mlp_gradient_mismatch(net: &xorgpu::net::Net, got: &[f32], r: &Reference) -> Option<String> {
+    assert_eq!(got.len(), r.grads.len(), "gradient length");
+    let mut worst: Option<(f64, usize)> = None;
+    for (i, ((&g, &w), &m)) in got.iter().zip(&r.grads).zip(&r.magnitudes).enumerate() {
+        let allowed = GRAD_RTOL * w.abs() + GRAD_FLOOR * m;
+        let ratio = (g as f64 - w).abs() / allowed.max(f64::MIN_POSITIVE);
+        let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+        if ratio > 1.0 && worst.is_none_or(|(r, _)| ratio > r) {
+            worst = Some((ratio, i));
+        }
+    }
+    worst.map(|(ratio, i)| {
+        format!(
+            "gradient {} = {} where the f64 reference has {} (error scale {:e}): {ratio:.1}× the tolerance",
+            net.param_name(i),
+            got[i],
+            r.grads[i],
+            r.magnitudes[i]
+        )
+    })
+}

@@ -1,0 +1,314 @@
+//! Any MLP: the reference against finite differences in f64, and every general path (the
+//! GPU's step kernels, the CPU trainer) against the f64 reference element by element, over
+//! widths, depths, batches, activations and optimizers covered pairwise.
+
+mod common;
+
+use common::{gpu, mlp_gradient_mismatch, mlp_gradient_ratio, mlp_reference, rng, GRAD_FLOOR, GRAD_RTOL};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
+use xorgpu::data::Dataset;
+use xorgpu::gpu::step::StepTrainer;
+use xorgpu::net::optim::{OptState, Optimizer, OptimizerKind};
+use xorgpu::net::{Activation, Mlp, Net};
+use xorgpu::train::Trainer;
+
+const ACTIVATIONS: [Activation; 3] = [Activation::Sigmoid, Activation::Tanh, Activation::Relu];
+const OPTIMIZERS: [OptimizerKind; 3] = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam];
+
+/// `n` samples of `d` inputs in [−2, 2] with labels from a random linear rule (so classes
+/// are mixed but not noise).
+fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
+    let xt: Vec<f32> = (0..d * n).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let rule: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let t = (0..n).map(|i| f32::from(u8::from((0..d).map(|k| rule[k] * xt[k * n + i]).sum::<f32>() > 0.0))).collect();
+    Dataset { xt, t }
+}
+
+/// The net's initial weights with random biases too (the init's are 0, which would leave the
+/// bias kernels' offsets untested).
+fn random_mlp(rng: &mut ChaCha8Rng, net: &Net) -> Mlp {
+    let mut mlp = net.init(rng.random());
+    for s in net.shapes() {
+        for b in &mut mlp.params[s.b..s.b + s.rows] {
+            *b = rng.random_range(-0.5..0.5);
+        }
+    }
+    mlp
+}
+
+fn widths(inputs: usize, width: usize, depth: usize) -> Vec<usize> {
+    std::iter::once(inputs).chain(std::iter::repeat_n(width, depth)).chain([1]).collect()
+}
+
+/// The reference's gradient is the derivative of its loss: central differences in f64
+/// through nets of depth 0 to 4 for each activation. ReLU nets are drawn until no
+/// pre-activation is within 1e-3 of the kink, where a difference would straddle it.
+#[test]
+fn the_reference_gradient_is_the_derivative_of_its_loss() {
+    let mut rng = rng();
+    for activation in ACTIVATIONS {
+        for depth in 0..=4 {
+            let net = Net::new(widths(3, [5, 4, 6, 3][depth.min(3)], depth), activation).unwrap();
+            let (mlp, data) = (0..1000)
+                .map(|_| (random_mlp(&mut rng, &net).to_f64(), random_data(&mut rng, 3, 16)))
+                .find(|(mlp, data)| activation != Activation::Relu || kink_distance(mlp, data) > 1e-3)
+                .expect("a draw away from every kink");
+            let xt: Vec<f64> = data.xt.iter().map(|&x| x as f64).collect();
+            let t: Vec<f64> = data.t.iter().map(|&x| x as f64).collect();
+            let grads = reference::backward(&mlp, &xt, &t, &reference::forward(&mlp, &xt));
+            let h = 1e-6;
+            for i in 0..net.param_count() {
+                let mut plus = mlp.clone();
+                plus.params[i] += h;
+                let mut minus = mlp.clone();
+                minus.params[i] -= h;
+                let fd = (reference::loss(&plus, &xt, &t) - reference::loss(&minus, &xt, &t)) / (2.0 * h);
+                assert!(
+                    (fd - grads[i]).abs() <= 1e-7 + 1e-6 * grads[i].abs(),
+                    "{} depth {depth}: {} = {} by the chain rule, {fd} by differences",
+                    activation.name(),
+                    net.param_name(i),
+                    grads[i]
+                );
+            }
+        }
+    }
+}
+
+/// The smallest |Z| of any hidden unit on any sample.
+fn kink_distance(mlp: &Mlp<f64>, data: &Dataset) -> f64 {
+    let xt: Vec<f64> = data.xt.iter().map(|&x| x as f64).collect();
+    let n = data.len();
+    let a = reference::forward(mlp, &xt);
+    let mut nearest = f64::INFINITY;
+    for l in 1..mlp.net.layers() {
+        let s = mlp.net.layer(l);
+        let input = if l == 1 { &xt } else { &a[l - 2] };
+        let mut z = xorgpu::cpu::matmul(mlp.w(l), false, input, false, s.rows, s.cols, n);
+        xorgpu::cpu::add_bias(&mut z, mlp.b(l), n);
+        nearest = z.iter().fold(nearest, |m, z| m.min(z.abs()));
+    }
+    nearest
+}
+
+/// One configuration of the pairwise cover.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Case {
+    width: usize,
+    depth: usize,
+    batch: usize,
+    activation: Activation,
+    optimizer: OptimizerKind,
+}
+
+const WIDTHS: [usize; 6] = [1, 3, 16, 33, 64, 256];
+const DEPTHS: [usize; 5] = [0, 1, 2, 3, 4];
+const BATCHES: [usize; 5] = [1, 63, 65, 1000, 100_003];
+
+impl Case {
+    /// Multiply-adds of one pass over the batch: what the case costs.
+    fn cost(&self) -> usize {
+        let w = widths(2, self.width, self.depth);
+        self.batch * w.windows(2).map(|p| p[0] * p[1]).sum::<usize>()
+    }
+
+    /// The pairs of axis values this case exercises. Width and activation mean nothing
+    /// without a hidden layer, so a depth-0 case covers no pair with them.
+    fn pairs(&self) -> Vec<(usize, usize, usize, usize)> {
+        let values = [
+            WIDTHS.iter().position(|&w| w == self.width).unwrap(),
+            self.depth,
+            BATCHES.iter().position(|&b| b == self.batch).unwrap(),
+            ACTIVATIONS.iter().position(|&a| a == self.activation).unwrap(),
+            OPTIMIZERS.iter().position(|&o| o == self.optimizer).unwrap(),
+        ];
+        let meaningful = |axis: usize| self.depth > 0 || (axis != 0 && axis != 3);
+        let mut pairs = Vec::new();
+        for a in 0..5 {
+            for b in a + 1..5 {
+                if meaningful(a) && meaningful(b) {
+                    pairs.push((a, values[a], b, values[b]));
+                }
+            }
+        }
+        pairs
+    }
+}
+
+/// The most a case may cost: every pair of values can be met under it (the widest layer
+/// with the largest batch at depth 1), so the suite stays short.
+const MAX_COST: usize = 60_000_000;
+
+/// Cases that together meet every pair of values of the five axes at least once, chosen
+/// greedily (most new pairs first, then the cheapest) among those under [`MAX_COST`].
+fn pairwise_cases() -> Vec<Case> {
+    let mut all = Vec::new();
+    for &width in &WIDTHS {
+        for &depth in &DEPTHS {
+            for &batch in &BATCHES {
+                for activation in ACTIVATIONS {
+                    for optimizer in OPTIMIZERS {
+                        let c = Case { width, depth, batch, activation, optimizer };
+                        if c.cost() <= MAX_COST {
+                            all.push(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut uncovered: std::collections::HashSet<_> = all.iter().flat_map(Case::pairs).collect();
+    let mut chosen = Vec::new();
+    while !uncovered.is_empty() {
+        let best = all
+            .iter()
+            .max_by_key(|c| {
+                let new = c.pairs().iter().filter(|p| uncovered.contains(*p)).count();
+                (new, std::cmp::Reverse(c.cost()))
+            })
+            .copied()
+            .unwrap();
+        for p in best.pairs() {
+            uncovered.remove(&p);
+        }
+        chosen.push(best);
+    }
+    chosen
+}
+
+#[test]
+fn the_cover_meets_every_pair_within_its_cost() {
+    let cases = pairwise_cases();
+    // Every pair that any configuration has is met (the greedy loop ends only then), and
+    // each axis value appears.
+    for w in WIDTHS {
+        assert!(cases.iter().any(|c| c.width == w && c.depth > 0), "width {w}");
+    }
+    for b in BATCHES {
+        assert!(cases.iter().any(|c| c.batch == b), "batch {b}");
+    }
+    assert!(cases.iter().any(|c| c.width == 256 && c.batch == 100_003), "the widest layer at the largest batch");
+    eprintln!("{} cases, {} multiply-adds a pass in all", cases.len(), cases.iter().map(Case::cost).sum::<usize>());
+}
+
+/// Every case: the GPU's and the CPU's gradient element by element against the f64
+/// reference; one epoch's update against the rule applied in f64 to the reference
+/// gradient (the error allowed is the gradient's, carried through the rule); and three
+/// epochs' losses of the two backends against each other.
+#[test]
+fn every_general_path_matches_the_reference_pairwise() {
+    let gpu = gpu();
+    let mut rng = rng();
+    let mut problems = Vec::new();
+    let mut worst = [0.0f64; 2];
+    for (i, case) in pairwise_cases().into_iter().enumerate() {
+        let inputs = if i % 2 == 0 { 2 } else { 5 };
+        let net = Net::new(widths(inputs, case.width, case.depth), case.activation).unwrap();
+        let mlp = random_mlp(&mut rng, &net);
+        let data = random_data(&mut rng, inputs, case.batch);
+        let opt = Optimizer { lr: 0.1, l2: if i % 3 == 0 { 0.01 } else { 0.0 }, ..Optimizer::defaults(case.optimizer) };
+        let what = format!("{case:?} {}, {}", net.describe(), opt.describe());
+        let r = mlp_reference(&mlp, &data);
+
+        let mut on_gpu = StepTrainer::new(gpu.clone(), &mlp, &data, opt, None).unwrap();
+        let mut on_cpu = MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None);
+        for (k, (backend, trainer)) in
+            [("gpu", &mut on_gpu as &mut dyn Trainer), ("cpu", &mut on_cpu)].into_iter().enumerate()
+        {
+            let got = trainer.gradients().unwrap();
+            worst[k] = worst[k].max(mlp_gradient_ratio(&got, &r));
+            if let Some(p) = mlp_gradient_mismatch(&net, &got, &r) {
+                problems.push(format!("{what}: {backend} gradient: {p}"));
+            }
+        }
+
+        // One epoch: the rule in f64 on the reference gradient.
+        let mut want = mlp.to_f64();
+        let mut state = OptState::<f64>::new(opt.kind, net.param_count());
+        let mut grads = r.grads.clone();
+        reference::update(&mut want, &mut grads, &opt, &mut state);
+        let mut losses = [f32::NAN; 3];
+        on_gpu.run_epochs(&mut losses[..1]).unwrap();
+        let got = on_gpu.mlp().unwrap();
+        for (k, ((&p, &w), (&g, &m))) in
+            got.params.iter().zip(&want.params).zip(r.grads.iter().zip(&r.magnitudes)).enumerate()
+        {
+            let tol_g = GRAD_RTOL * g.abs() + GRAD_FLOOR * m;
+            let lr = opt.lr as f64;
+            let carried = match opt.kind {
+                // Adam's step is lr·g/|g| or less: a relative error in g moves it by twice that.
+                OptimizerKind::Adam => lr * (2.0 * tol_g / g.abs().max(1e-30)).min(2.0),
+                _ => lr * tol_g,
+            };
+            let allowed = carried + 2e-6 * w.abs() + 1e-7;
+            if !((p as f64 - w).abs() <= allowed) {
+                problems.push(format!(
+                    "{what}: after one epoch {} = {p} on the GPU, {w} by the rule in f64 (allowed {allowed:e})",
+                    net.param_name(k)
+                ));
+                break;
+            }
+        }
+        on_gpu.run_epochs(&mut losses[1..]).unwrap();
+        let mut cpu_losses = [f32::NAN; 3];
+        on_cpu.run_epochs(&mut cpu_losses).unwrap();
+        for (e, (a, b)) in losses.iter().zip(&cpu_losses).enumerate() {
+            if !((a - b).abs() <= 2e-5 * b.abs() + 1e-7) {
+                problems.push(format!("{what}: epoch {} loss {a} on the GPU, {b} on the CPU", e + 1));
+            }
+        }
+        let epoch1_loss = r.loss as f32;
+        if !((losses[0] - epoch1_loss).abs() <= 1e-5 * epoch1_loss) {
+            problems.push(format!("{what}: epoch 1 loss {} on the GPU, {epoch1_loss} in f64", losses[0]));
+        }
+    }
+    eprintln!("largest gradient error over its allowance: GPU {:.3}, CPU {:.3}", worst[0], worst[1]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A saved run resumes exactly: 3 epochs, the model and optimizer state through the weight
+/// file's JSON, 3 more, the same weights bit for bit as 6 straight, on both backends and
+/// for every rule (Adam's step count and moments, momentum's velocity travel in the file).
+#[test]
+fn a_saved_run_resumes_exactly() {
+    use xorgpu::net::file::Model;
+    let gpu = gpu();
+    let mut rng = rng();
+    let net = Net::new(vec![2, 5, 3, 1], Activation::Tanh).unwrap();
+    let mlp = random_mlp(&mut rng, &net);
+    let data = random_data(&mut rng, 2, 300);
+    for kind in OPTIMIZERS {
+        let opt = Optimizer { l2: 0.001, ..Optimizer::defaults(kind) };
+        let make = |mlp: &Mlp, state: Option<&OptState>, on_gpu: bool| -> Box<dyn Trainer> {
+            if on_gpu {
+                Box::new(StepTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap())
+            } else {
+                Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state.cloned()))
+            }
+        };
+        for on_gpu in [false, true] {
+            let mut straight = make(&mlp, None, on_gpu);
+            straight.run_epochs(&mut [0.0; 6]).unwrap();
+            let mut first = make(&mlp, None, on_gpu);
+            first.run_epochs(&mut [0.0; 3]).unwrap();
+            let model = Model {
+                mlp: first.mlp().unwrap(),
+                features: None,
+                domain: [-6.0, 6.0],
+                optimizer: Some(opt),
+                state: first.optimizer_state().unwrap(),
+                curve: Vec::new(),
+            };
+            let text = model.to_json(Default::default()).to_string();
+            let back = Model::from_json(&text).unwrap();
+            assert_eq!(back, model, "the file holds the model");
+            assert_eq!(back.state.step, 3);
+            let mut resumed = make(&back.mlp, Some(&back.state), on_gpu);
+            resumed.run_epochs(&mut [0.0; 3]).unwrap();
+            assert_eq!(resumed.mlp().unwrap(), straight.mlp().unwrap(), "{kind:?}, gpu {on_gpu}: resumed vs straight");
+            assert_eq!(resumed.optimizer_state().unwrap(), straight.optimizer_state().unwrap());
+        }
+    }
+}
