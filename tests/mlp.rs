@@ -59,18 +59,17 @@ fn the_reference_gradient_is_the_derivative_of_its_loss() {
             let t: Vec<f64> = data.t.iter().map(|&x| x as f64).collect();
             let grads = reference::backward(&mlp, &xt, &t, &reference::forward(&mlp, &xt));
             let h = 1e-6;
-            for i in 0..net.param_count() {
+            for (i, &g) in grads.iter().enumerate() {
                 let mut plus = mlp.clone();
                 plus.params[i] += h;
                 let mut minus = mlp.clone();
                 minus.params[i] -= h;
                 let fd = (reference::loss(&plus, &xt, &t) - reference::loss(&minus, &xt, &t)) / (2.0 * h);
                 assert!(
-                    (fd - grads[i]).abs() <= 1e-7 + 1e-6 * grads[i].abs(),
-                    "{} depth {depth}: {} = {} by the chain rule, {fd} by differences",
+                    (fd - g).abs() <= 1e-7 + 1e-6 * g.abs(),
+                    "{} depth {depth}: {} = {g} by the chain rule, {fd} by differences",
                     activation.name(),
-                    net.param_name(i),
-                    grads[i]
+                    net.param_name(i)
                 );
             }
         }
@@ -243,7 +242,8 @@ fn every_general_path_matches_the_reference_pairwise() {
                 _ => lr * tol_g,
             };
             let allowed = carried + 2e-6 * w.abs() + 1e-7;
-            if !((p as f64 - w).abs() <= allowed) {
+            // NaN fails too.
+            if (p as f64 - w).abs().is_nan() || (p as f64 - w).abs() > allowed {
                 problems.push(format!(
                     "{what}: after one epoch {} = {p} on the GPU, {w} by the rule in f64 (allowed {allowed:e})",
                     net.param_name(k)
@@ -255,12 +255,12 @@ fn every_general_path_matches_the_reference_pairwise() {
         let mut cpu_losses = [f32::NAN; 3];
         on_cpu.run_epochs(&mut cpu_losses).unwrap();
         for (e, (a, b)) in losses.iter().zip(&cpu_losses).enumerate() {
-            if !((a - b).abs() <= 2e-5 * b.abs() + 1e-7) {
+            if a.is_nan() || (a - b).abs() > 2e-5 * b.abs() + 1e-7 {
                 problems.push(format!("{what}: epoch {} loss {a} on the GPU, {b} on the CPU", e + 1));
             }
         }
         let epoch1_loss = r.loss as f32;
-        if !((losses[0] - epoch1_loss).abs() <= 1e-5 * epoch1_loss) {
+        if losses[0].is_nan() || (losses[0] - epoch1_loss).abs() > 1e-5 * epoch1_loss {
             problems.push(format!("{what}: epoch 1 loss {} on the GPU, {epoch1_loss} in f64", losses[0]));
         }
     }

@@ -256,8 +256,9 @@ pub fn mlp_reference(mlp: &xorgpu::net::Mlp, data: &Dataset) -> Reference {
             *o += weight * g;
         }
         // Forward: each layer's Z, its error scale, and the error scale of its A.
-        let (mut z, mut z_err, mut a_err): (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) =
-            (Vec::new(), Vec::new(), Vec::new());
+        let mut z: Vec<Vec<f64>> = Vec::new();
+        let mut z_err: Vec<Vec<f64>> = Vec::new();
+        let mut a_err: Vec<Vec<f64>> = Vec::new();
         for l in 1..=net.layers() {
             let s = net.layer(l);
             let f = if l == net.layers() { Activation::Sigmoid } else { net.activation };
