@@ -8,8 +8,11 @@ use serde_json::json;
 
 use super::Backend;
 use crate::cpu;
+use crate::data::playground::DataSet;
 use crate::data::{read_points, Dataset, XOR_INPUTS};
-use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART};
+use crate::experiments::pictures::{
+    boundary_chart, loss_chart, units_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART, UNITS_CHART,
+};
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::{self, Gpu};
 use crate::net::file::Model;
@@ -72,6 +75,13 @@ pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
         }
     }
     if rows.is_empty() {
+        if model.features.is_none() && model.mlp.net.inputs() != 2 {
+            return Err(Error::Input(format!(
+                "this model reads {} input columns: give points with --input FILE.csv (header x1,..,x{})",
+                model.mlp.net.inputs(),
+                model.mlp.net.inputs()
+            )));
+        }
         rows.extend(XOR_INPUTS.iter().map(|p| p.to_vec()));
     }
     let (d, n) = (rows[0].len(), rows.len());
@@ -124,10 +134,12 @@ pub struct PlotArgs {
     /// A weights file written by --save.
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// Folder for boundary.png (and loss.png when the model file holds its loss curve).
+    /// Folder for boundary.png and units.png (every unit's output over the plane), and
+    /// loss.png when the model file holds its loss curve.
     #[arg(long, value_name = "DIR")]
     pub out_dir: PathBuf,
-    /// Points to show on the boundary (header x1,x2,y); default the XOR table.
+    /// Points to show on the boundary (header x1,x2,y); default the XOR table for a model
+    /// on the corners, none otherwise.
     #[arg(long, value_name = "FILE.csv")]
     pub data: Option<PathBuf>,
 }
@@ -136,17 +148,25 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
     let model = Model::load(&args.model)?;
     let data = match &args.data {
         Some(p) => Dataset::from_csv(p)?.head(BOUNDARY_POINTS),
-        None => Dataset::xor(),
+        // The XOR table where the model lives on the corners; no points elsewhere.
+        None if model.domain == DataSet::Corners.domain() => Dataset::xor(),
+        None => Dataset { xt: Vec::new(), t: Vec::new() },
     };
     let curve = model.curve.clone();
     let boundary = args.out_dir.join(BOUNDARY_CHART);
     let loss = args.out_dir.join(LOSS_CHART);
     let mut inputs = vec![("--model".to_string(), args.model.as_path())];
     inputs.extend(args.data.as_deref().map(|p| ("--data".to_string(), p)));
-    check_distinct(&[(BOUNDARY_CHART.into(), &boundary), (LOSS_CHART.into(), &loss)], &inputs)?;
+    let units = args.out_dir.join(UNITS_CHART);
+    check_distinct(
+        &[(BOUNDARY_CHART.into(), &boundary), (LOSS_CHART.into(), &loss), (UNITS_CHART.into(), &units)],
+        &inputs,
+    )?;
     writable_folder(&args.out_dir)?;
     boundary_chart(&boundary, &model, &data)?;
     println!("wrote {}", boundary.display());
+    units_chart(&units, &model)?;
+    println!("wrote {}", units.display());
     // The curve is optional: a hand-written weights file has none.
     if !curve.is_empty() {
         loss_chart(&loss, &curve)?;

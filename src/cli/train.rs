@@ -16,7 +16,9 @@ use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::features::{self, Feature};
 use crate::data::playground::DataSet;
 use crate::data::{Dataset, XOR_INPUTS};
-use crate::experiments::pictures::{boundary_chart, loss_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART};
+use crate::experiments::pictures::{
+    boundary_chart, loss_chart, units_chart, BOUNDARY_CHART, BOUNDARY_POINTS, LOSS_CHART, UNITS_CHART,
+};
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::step::StepTrainer;
@@ -115,7 +117,8 @@ pub struct TrainArgs {
     /// No progress bar and no loss lines; the summary only.
     #[arg(long)]
     pub quiet: bool,
-    /// Write loss.png (loss against epoch) and boundary.png (the decision boundary) here.
+    /// Write loss.png (loss against epoch), boundary.png (the decision boundary) and
+    /// units.png (every unit's output over the plane) here.
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
     /// Which GPU kernels train [default: fused where the net is 2-H-1 sigmoid with plain
@@ -146,7 +149,7 @@ fn unit_interval(s: &str) -> Result<f32, String> {
 fn non_negative_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(0.0) => Ok(0.0),
-        _ => positive_f32(s),
+        _ => positive_f32(s).map_err(|e| e.replace("a finite number > 0", "a finite number ≥ 0")),
     }
 }
 
@@ -258,7 +261,7 @@ fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
 }
 
 /// The charts --plot-dir holds.
-const CHARTS: [&str; 2] = [LOSS_CHART, BOUNDARY_CHART];
+const CHARTS: [&str; 3] = [LOSS_CHART, BOUNDARY_CHART, UNITS_CHART];
 
 /// What the run was, for the saved model and the report.
 struct RunInfo {
@@ -458,7 +461,8 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     if let (Some(dir), Some(shown)) = (&args.plot_dir, &shown) {
         loss_chart(&dir.join(LOSS_CHART), &curve.points)?;
         boundary_chart(&dir.join(BOUNDARY_CHART), &model, shown)?;
-        say(args.json, &format!("wrote {0}/loss.png and {0}/boundary.png", dir.display()));
+        units_chart(&dir.join(UNITS_CHART), &model)?;
+        say(args.json, &format!("wrote {0}/{LOSS_CHART}, {0}/{BOUNDARY_CHART} and {0}/{UNITS_CHART}", dir.display()));
     }
     let train_score = score(&outcome.params, &data);
     let test_score = test.as_ref().map(|t| score(&outcome.params, t));

@@ -21,7 +21,7 @@ pub const LN2_LO: f32 = -2.121_944_4e-4;
 pub const EXP_MIN: f32 = -87.336_55;
 /// 1.5·2^23: adding it rounds to an integer and leaves it in the low mantissa bits.
 pub const ROUND_MAGIC: f32 = 12_582_912.0;
-/// p(r) = EXP_P[0] + EXP_P[1]·r + … + EXP_P[5]·r⁵, Cephes expf's minimax coefficients, for
+/// `p(r) = EXP_P[0] + EXP_P[1]·r + … + EXP_P[5]·r⁵`, Cephes expf's minimax coefficients, for
 /// e^r = 1 + r + r²·p(r) on |r| ≤ ln2/2.
 pub const EXP_P: [f32; 6] = [0.5, 1.666_666_5e-1, 4.166_579_6e-2, 8.333_452e-3, 1.398_199_9e-3, 1.987_569_1e-4];
 /// Cephes logf's polynomial in f = m − 1, highest power first (Horner's order).

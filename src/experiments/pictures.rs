@@ -16,6 +16,7 @@ pub const HEIGHT: u32 = 600;
 /// The file names the charts are written under in a folder (`--plot-dir`, `plot`).
 pub const LOSS_CHART: &str = "loss.png";
 pub const BOUNDARY_CHART: &str = "boundary.png";
+pub const UNITS_CHART: &str = "units.png";
 
 /// Loss against epoch, log scale.
 pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {
@@ -84,7 +85,79 @@ pub const BOUNDARY_POINTS: usize = 2000;
 /// evenly spread), coloured by label. Only a model whose inputs come from two raw inputs has
 /// a plane to draw.
 pub fn boundary_chart(path: &Path, model: &Model, data: &Dataset) -> Result<(), Error> {
-    const GRID: usize = 200;
+    let title = format!("P(y = 1) of the {} network; black: 0.5", net_words(model));
+    let p = plane_outputs(model)?.pop().expect("the output layer");
+    draw_png(path, |file| {
+        let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        draw_map(&root, &title, model.domain, &p, Some(data), 22)?;
+        root.present().map_err(|x| x.to_string())
+    })
+}
+
+/// Several models' boundaries side by side in one picture, each with its title and points:
+/// the README's gallery of the four data sets.
+pub fn boundary_gallery(path: &Path, panels: &[(String, &Model, &Dataset)]) -> Result<(), Error> {
+    let maps = panels
+        .iter()
+        .map(|(_, m, _)| plane_outputs(m).map(|mut o| o.pop().expect("output")))
+        .collect::<Result<Vec<_>, _>>()?;
+    draw_png(path, |file| {
+        let side = 420u32;
+        let root = BitMapBackend::new(file, (side * panels.len() as u32, side)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        for (area, ((title, model, data), p)) in
+            root.split_evenly((1, panels.len())).iter().zip(panels.iter().zip(&maps))
+        {
+            draw_map(area, title, model.domain, p, Some(data), 16)?;
+        }
+        root.present().map_err(|x| x.to_string())
+    })
+}
+
+/// What every hidden unit computes over the plane, as the playground shows it: one small
+/// map per unit, a row per hidden layer (tanh's −1…1 and ReLU's 0…max scaled to the colours),
+/// the output's map last.
+pub fn units_chart(path: &Path, model: &Model) -> Result<(), Error> {
+    let outputs = plane_outputs(model)?;
+    let net = &model.mlp.net;
+    let columns = net.widths[1..].iter().copied().max().unwrap_or(1).min(16);
+    let rows = net.layers();
+    let cell = 96u32;
+    draw_png(path, |file| {
+        let root = BitMapBackend::new(file, (cell * columns as u32, (cell + 4) * rows as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| x.to_string())?;
+        let bands = root.split_evenly((rows, 1));
+        for (l, (band, a)) in bands.iter().zip(&outputs).enumerate() {
+            let units = net.widths[l + 1];
+            let cells = band.split_evenly((1, columns));
+            for (j, area) in cells.iter().enumerate().take(units.min(columns)) {
+                let values = &a[j * GRID * GRID..(j + 1) * GRID * GRID];
+                // Each unit's own range onto the colours: sigmoid's and the output's are
+                // 0…1 already; tanh's −1…1 and ReLU's 0…max are scaled.
+                let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let scaled: Vec<f32> = match (l + 1 == rows, net.activation) {
+                    (true, _) | (false, crate::net::Activation::Sigmoid) => values.to_vec(),
+                    (false, crate::net::Activation::Tanh) => values.iter().map(|v| 0.5 * (v + 1.0)).collect(),
+                    (false, crate::net::Activation::Relu) => {
+                        values.iter().map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }).collect()
+                    }
+                };
+                let title =
+                    if l + 1 == rows { "output".to_string() } else { format!("layer {} unit {}", l + 1, j + 1) };
+                draw_map(area, &title, model.domain, &scaled, None, 11)?;
+            }
+        }
+        root.present().map_err(|x| x.to_string())
+    })
+}
+
+/// Cells along each side of a map.
+const GRID: usize = 200;
+
+/// Every layer's activations `A_l` (`d_l × GRID²`) at the centres of the cells of the
+/// model's domain, x1 along each row of the grid and x2 down the rows.
+fn plane_outputs(model: &Model) -> Result<Vec<Vec<f32>>, Error> {
     if model.features.is_none() && model.mlp.net.inputs() != 2 {
         return Err(Error::Input(format!(
             "a boundary is drawn over the plane of x1, x2; this model reads {} input columns",
@@ -93,7 +166,6 @@ pub fn boundary_chart(path: &Path, model: &Model, data: &Dataset) -> Result<(), 
     }
     let [lo, hi] = model.domain;
     let step = (hi - lo) / GRID as f32;
-    // Cell centres, feature-major: x1 along each row of the grid, x2 down the rows.
     let mut xt = vec![0.0f32; 2 * GRID * GRID];
     for r in 0..GRID {
         for c in 0..GRID {
@@ -102,22 +174,37 @@ pub fn boundary_chart(path: &Path, model: &Model, data: &Dataset) -> Result<(), 
         }
     }
     let grid = model.inputs_of(&Dataset { xt, t: vec![0.0; GRID * GRID] })?;
-    let p = cpu::mlp::predict(&model.mlp, &grid.xt);
-    let title = match model.mlp.net.classic_hidden() {
+    Ok(cpu::mlp::forward(&model.mlp, &grid.xt))
+}
+
+fn net_words(model: &Model) -> String {
+    match model.mlp.net.classic_hidden() {
         Some(h) => format!("2-{h}-1"),
         None => model.mlp.net.describe(),
-    };
-    draw_png(path, |file| {
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|x| e(&x))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("P(y = 1) of the {title} network; black: 0.5"), ("sans-serif", 22))
-            .margin(20)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(lo..hi, lo..hi)
-            .map_err(|x| e(&x))?;
+    }
+}
+
+/// One map: `p` (GRID² values in 0…1) over `[lo, hi]²` as colours, its 0.5 contour in
+/// black, and the points (if any) on top.
+fn draw_map<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    [lo, hi]: [f32; 2],
+    p: &[f32],
+    data: Option<&Dataset>,
+    font: u32,
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let step = (hi - lo) / GRID as f32;
+    let small = font < 14;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", font))
+        .margin(if small { 2 } else { 12 })
+        .x_label_area_size(if small { 0 } else { 30 })
+        .y_label_area_size(if small { 0 } else { 40 })
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(|x| e(&x))?;
+    if !small {
         chart
             .configure_mesh()
             .x_desc("x1")
@@ -127,37 +214,40 @@ pub fn boundary_chart(path: &Path, model: &Model, data: &Dataset) -> Result<(), 
             .y_label_formatter(&tick)
             .draw()
             .map_err(|x| e(&x))?;
-        let cell = |r: usize, c: usize| {
-            let (x, y) = (lo + c as f32 * step, lo + r as f32 * step);
-            [(x, y), (x + step, y + step)]
-        };
-        chart
-            .draw_series((0..GRID * GRID).map(|i| {
-                let (r, c) = (i / GRID, i % GRID);
-                Rectangle::new(cell(r, c), colour(p[i]).filled())
-            }))
-            .map_err(|x| e(&x))?;
-        // The 0.5 contour: cells whose right or upper neighbour lies on the other side.
-        let side = |i: usize| p[i] >= 0.5;
-        let edge = (0..GRID * GRID).filter(|&i| {
+    }
+    let cell = |r: usize, c: usize| {
+        let (x, y) = (lo + c as f32 * step, lo + r as f32 * step);
+        [(x, y), (x + step, y + step)]
+    };
+    chart
+        .draw_series((0..GRID * GRID).map(|i| {
             let (r, c) = (i / GRID, i % GRID);
-            (c + 1 < GRID && side(i) != side(i + 1)) || (r + 1 < GRID && side(i) != side(i + GRID))
-        });
-        chart.draw_series(edge.map(|i| Rectangle::new(cell(i / GRID, i % GRID), BLACK.filled()))).map_err(|x| e(&x))?;
+            Rectangle::new(cell(r, c), colour(p[i]).filled())
+        }))
+        .map_err(|x| e(&x))?;
+    // The 0.5 contour: cells whose right or upper neighbour lies on the other side.
+    let side = |i: usize| p[i] >= 0.5;
+    let edge = (0..GRID * GRID).filter(|&i| {
+        let (r, c) = (i / GRID, i % GRID);
+        (c + 1 < GRID && side(i) != side(i + 1)) || (r + 1 < GRID && side(i) != side(i + GRID))
+    });
+    chart.draw_series(edge.map(|i| Rectangle::new(cell(i / GRID, i % GRID), BLACK.filled()))).map_err(|x| e(&x))?;
+    if let Some(data) = data {
         let n = data.len();
         let every = n.div_ceil(BOUNDARY_POINTS).max(1);
         let points: Vec<(f32, f32, bool)> =
             (0..n).step_by(every).map(|i| (data.xt[i], data.xt[n + i], data.t[i] >= 0.5)).collect();
+        let (ring, dot) = if font < 20 { (4, 3) } else { (6, 4) };
         // A white ring first, so a point stands out on the region of its own colour.
         chart
-            .draw_series(points.iter().map(|&(x1, x2, _)| Circle::new((x1, x2), 6, WHITE.filled())))
+            .draw_series(points.iter().map(|&(x1, x2, _)| Circle::new((x1, x2), ring, WHITE.filled())))
             .map_err(|x| e(&x))?;
         chart
             .draw_series(points.iter().map(|&(x1, x2, label)| {
                 let fill = if label { RGBColor(150, 0, 0) } else { RGBColor(0, 30, 150) };
-                Circle::new((x1, x2), 4, ShapeStyle::from(&fill).filled())
+                Circle::new((x1, x2), dot, ShapeStyle::from(&fill).filled())
             }))
             .map_err(|x| e(&x))?;
-        root.present().map_err(|x| e(&x))
-    })
+    }
+    Ok(())
 }

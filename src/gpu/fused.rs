@@ -33,11 +33,11 @@ pub const UNROLLED_MAX_H: usize = 8;
 /// live in registers. The same arithmetic, in the same order, as a loop over the hidden
 /// units j would do:
 ///
-/// - `load_weights()`: wp[p] = params[p] for every p;
-/// - `add_sample(x1, x2, t, inv_n)`: S1[j] = σ(w1[j]·x + b1[j]), G2 = b2 + Σ w2[j]·S1[j],
-///   S2 = σ(G2), the loss term log(t ? S2 : 1 − S2), dG2 = (S2 − t)/N, then dW2[j] += dG2·S1[j],
-///   dG1[j] = w2[j]·dG2·S1[j](1 − S1[j]), dW1[j] += dG1[j]·x, dB1[j] += dG1[j], dB2 += dG2;
-/// - `stash_sums(base, lid)`: sums[k·WG + lid] = acc[base + k] (0 past the last value) for
+/// - `load_weights()`: `wp[p] = params[p]` for every p;
+/// - `add_sample(x1, x2, t, inv_n)`: `S1[j] = σ(w1[j]·x + b1[j])`, `G2 = b2 + Σ w2[j]·S1[j]`,
+///   `S2 = σ(G2)`, the loss term `log(t ? S2 : 1 − S2)`, `dG2 = (S2 − t)/N`, then `dW2[j] += dG2·S1[j]`,
+///   `dG1[j] = w2[j]·dG2·S1[j](1 − S1[j])`, `dW1[j] += dG1[j]·x`, `dB1[j] += dG1[j]`, `dB2 += dG2`;
+/// - `stash_sums(base, lid)`: `sums[k·WG + lid] = acc[base + k]` (0 past the last value) for
 ///   the batch of SUM_BATCH values that starts at `base`.
 ///
 /// Past [`UNROLLED_MAX_H`] the same functions are loops (`shaders/fused_loops.wgsl`): a

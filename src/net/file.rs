@@ -100,7 +100,8 @@ impl Model {
         }
         match obj.get("version").and_then(Value::as_u64) {
             Some(VERSION) => {}
-            v => return Err(format!("format version {v:?} is not one this program reads (it reads {VERSION})")),
+            Some(v) => return Err(format!("format version {v} is not one this program reads (it reads {VERSION})")),
+            None => return Err(format!("a layered weight file needs \"version\": {VERSION}")),
         }
         let activation: Activation = match obj.get("activation") {
             None => return Err("missing \"activation\" (sigmoid, tanh or relu)".into()),

@@ -30,7 +30,7 @@ pub enum Activation {
     Sigmoid,
     /// tanh z; f′ = 1 − A².
     Tanh,
-    /// max(z, 0); f′ = [Z > 0] (0 at Z = 0, as PyTorch takes it).
+    /// max(z, 0); f′ = `[Z > 0]` (0 at Z = 0, as PyTorch takes it).
     Relu,
 }
 
