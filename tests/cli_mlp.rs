@@ -1,0 +1,334 @@
+//! The command line for any MLP: the options of issue-sized models, what the files hold,
+//! resuming, the README's four data-set commands and their accuracies, and every bad input
+//! as one line and exit status 2.
+
+mod common;
+
+use common::{fails, xorgpu};
+use serde_json::Value;
+
+fn json_run(args: &[&str]) -> Value {
+    let out = xorgpu().args(args).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: one JSON object on stdout: {e}"))
+}
+
+/// The README's command for each data set (its own layers, activation and optimizer, seed 2)
+/// reaches the accuracy the README states on its test set, on the CPU.
+#[test]
+fn the_readme_commands_learn_each_data_set() {
+    let runs: [(&[&str], f64); 4] = [
+        (
+            &[
+                "--dataset",
+                "quadrants",
+                "--layers",
+                "2,8,1",
+                "--activation",
+                "tanh",
+                "--epochs",
+                "1000",
+                "--batch",
+                "500",
+            ],
+            0.97,
+        ),
+        (
+            &[
+                "--dataset",
+                "circle",
+                "--layers",
+                "2,8,1",
+                "--activation",
+                "relu",
+                "--epochs",
+                "1500",
+                "--batch",
+                "1000",
+            ],
+            0.97,
+        ),
+        (&["--dataset", "gauss", "--layers", "2,1", "--epochs", "300", "--batch", "500"], 0.97),
+        (
+            &[
+                "--dataset",
+                "spiral",
+                "--layers",
+                "2,16,16,1",
+                "--activation",
+                "tanh",
+                "--epochs",
+                "2000",
+                "--batch",
+                "500",
+            ],
+            0.95,
+        ),
+    ];
+    for (args, at_least) in runs {
+        let common = ["--optimizer", "adam", "--test-batch", "1000", "--seed", "2", "--backend", "cpu"];
+        let v = json_run(&[args, &common[..]].concat());
+        let accuracy = v["test_accuracy"].as_f64().unwrap();
+        assert!(accuracy >= at_least, "{args:?}: test accuracy {accuracy}, expected at least {at_least}");
+        for field in ["test_loss", "train_accuracy", "final_loss"] {
+            assert!(v[field].as_f64().is_some_and(f64::is_finite), "{args:?}: {field} in {v}");
+        }
+        assert_eq!(v["optimizer"], "adam");
+    }
+}
+
+/// A deeper model saves in the layered form (no "w1" an old reader could mistake), with its
+/// optimizer's state; `--init` continues that optimizer (its step count goes on), and the
+/// same run on the GPU's step path lands where the CPU's does.
+#[test]
+fn layered_files_resume_their_optimizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.json");
+    let second = dir.path().join("second.json");
+    let base = ["--dataset", "circle", "--batch", "200", "--layers", "2,6,3,1", "--activation", "tanh"];
+    let a = json_run(
+        &[&base[..], &["--optimizer", "adam", "--epochs", "30", "--backend", "cpu", "--save", first.to_str().unwrap()]]
+            .concat(),
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    assert_eq!(saved["format"], "xorgpu-mlp");
+    assert_eq!(saved["version"], 1);
+    assert!(saved.get("w1").is_none(), "a layered file has no w1");
+    assert_eq!(saved["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(saved["optimizer"]["kind"], "adam");
+    assert_eq!(saved["optimizer_state"]["step"], 30);
+    assert_eq!(saved["optimizer_state"]["m"].as_array().unwrap().len(), 2 * 6 + 6 + 6 * 3 + 3 + 3 + 1);
+    assert_eq!(saved["features"], serde_json::json!(["x1", "x2"]));
+    assert_eq!(saved["domain"], serde_json::json!([-6.0, 6.0]));
+    // No --optimizer: the file's, continued.
+    let b = json_run(
+        &[
+            &base[..],
+            &[
+                "--epochs",
+                "20",
+                "--backend",
+                "cpu",
+                "--init",
+                first.to_str().unwrap(),
+                "--save",
+                second.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(b["optimizer"], "adam");
+    let resumed: Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    assert_eq!(resumed["optimizer_state"]["step"], 50);
+    assert!(b["final_loss"].as_f64().unwrap() < a["final_loss"].as_f64().unwrap());
+    // The GPU's step path from the same file, to the same loss.
+    let g = json_run(&[&base[..], &["--epochs", "20", "--backend", "gpu", "--init", first.to_str().unwrap()]].concat());
+    assert_eq!(g["kernels"], "step");
+    let (x, y) = (g["final_loss"].as_f64().unwrap(), b["final_loss"].as_f64().unwrap());
+    assert!((x - y).abs() <= 1e-4 * y, "gpu {x} vs cpu {y}");
+}
+
+/// The 2-2-1 sigmoid net trained by plain SGD keeps the old file form; the same net by
+/// momentum is written layered, so its state is not lost.
+#[test]
+fn the_classic_form_is_kept_for_the_classic_net() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, moving) = (dir.path().join("plain.json"), dir.path().join("moving.json"));
+    json_run(&["--backend", "cpu", "--epochs", "50", "--save", plain.to_str().unwrap()]);
+    json_run(&["--backend", "cpu", "--epochs", "50", "--optimizer", "momentum", "--save", moving.to_str().unwrap()]);
+    let plain: Value = serde_json::from_str(&std::fs::read_to_string(&plain).unwrap()).unwrap();
+    let moving: Value = serde_json::from_str(&std::fs::read_to_string(&moving).unwrap()).unwrap();
+    assert!(plain.get("w1").is_some() && plain.get("layers").is_none());
+    assert!(moving.get("w1").is_none() && moving.get("layers").is_some());
+}
+
+/// Features are computed from raw points wherever data enters: training, predict (with an
+/// accuracy where the file has labels) and plot; a model on d columns takes d columns.
+#[test]
+fn features_and_columns_follow_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    let m = model.to_str().unwrap();
+    let v = json_run(&[
+        "--backend",
+        "cpu",
+        "--dataset",
+        "circle",
+        "--batch",
+        "300",
+        "--features",
+        "x1sq,x2sq",
+        "--layers",
+        "2,1",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "300",
+        "--save",
+        m,
+    ]);
+    assert!(v["train_accuracy"].as_f64().unwrap() > 0.9);
+    let points = dir.path().join("p.csv");
+    std::fs::write(&points, "x1,x2,y\n0,0.5,1\n4.5,0,0\n-3.8,-3,0\n").unwrap();
+    let p = json_run(&["predict", "--model", m, "--input", points.to_str().unwrap(), "--backend", "cpu"]);
+    assert_eq!(p["accuracy"], 1.0, "{p}");
+    let on_gpu = json_run(&["predict", "--model", m, "--input", points.to_str().unwrap(), "--backend", "gpu"]);
+    for (a, b) in p["predictions"].as_array().unwrap().iter().zip(on_gpu["predictions"].as_array().unwrap()) {
+        assert!((a["p"].as_f64().unwrap() - b["p"].as_f64().unwrap()).abs() < 1e-5);
+    }
+    let out = dir.path().join("pics");
+    std::fs::create_dir(&out).unwrap();
+    let run = xorgpu().args(["plot", "--model", m, "--out-dir", out.to_str().unwrap()]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for chart in ["boundary.png", "units.png", "loss.png"] {
+        assert!(out.join(chart).metadata().unwrap().len() > 1000, "{chart}");
+    }
+    // Three columns in, a 3-4-1 net; predict takes three columns, plot has no plane to draw.
+    let three = dir.path().join("three.csv");
+    std::fs::write(&three, "x1,x2,x3,y\n1,2,3,1\n-1,-2,-3,0\n2,1,0,1\n").unwrap();
+    let wide = dir.path().join("wide.json");
+    json_run(&[
+        "--data",
+        three.to_str().unwrap(),
+        "--layers",
+        "3,4,1",
+        "--epochs",
+        "50",
+        "--backend",
+        "cpu",
+        "--save",
+        wide.to_str().unwrap(),
+    ]);
+    let p = json_run(&[
+        "predict",
+        "--model",
+        wide.to_str().unwrap(),
+        "--input",
+        three.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(p["predictions"].as_array().unwrap().len(), 3);
+    fails(&["plot", "--model", wide.to_str().unwrap(), "--out-dir", out.to_str().unwrap()], 2, "3 input columns");
+    fails(&["predict", "--model", wide.to_str().unwrap()], 2, "--input");
+}
+
+#[test]
+fn bad_models_and_settings_are_one_line() {
+    for (args, mentions) in [
+        (&["--layers", ""][..], "--layers"),
+        (&["--layers", "2,0,1"], "width 0"),
+        (&["--layers", "2,257,1"], "width 257"),
+        (&["--layers", "2,4,2"], "output width must be 1"),
+        (&["--layers", "2,1,1,1,1,1,1,1,1,1,1,1"], "hidden layers"),
+        (&["--layers", "2,x,1"], "\"x\""),
+        (&["--layers", "3,4,1"], "3 inputs but 2 features"),
+        (&["--features", "x1,x2,x1x2", "--layers", "2,4,1"], "3 features"),
+        (&["--activation", "swish"], "swish"),
+        (&["--optimizer", "lbfgs"], "lbfgs"),
+        (&["--dataset", "moons"], "moons"),
+        (&["--features", "x1,x9"], "x9"),
+        (&["--features", "x1,x1"], "twice"),
+        (&["--lr", "nan"], "--lr"),
+        (&["--l2", "-1"], "--l2"),
+        (&["--l2", "inf"], "--l2"),
+        (&["--momentum", "1"], "--momentum"),
+        (&["--beta1", "-0.1"], "--beta1"),
+        (&["--beta2", "nan"], "--beta2"),
+        (&["--eps", "0"], "--eps"),
+        (&["--dataset", "spiral", "--noise", "0.6"], "0.5"),
+        (&["--test-batch", "0"], "--test-batch"),
+        (&["--hidden", "3", "--layers", "2,3,1"], "--layers"),
+    ] {
+        fails(&[args, &["--backend", "cpu", "--epochs", "5"][..]].concat(), 2, mentions);
+    }
+}
+
+#[test]
+fn bad_layered_files_and_data_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let layered = |body: &str| format!(r#"{{"format": "xorgpu-mlp", "version": 1, {body}}}"#);
+    for (name, text, mentions) in [
+        (
+            "chain.json",
+            layered(
+                r#""activation": "tanh", "layers": [{"w": [[1, 2], [3, 4], [5, 6]], "b": [[0], [0], [0]]}, {"w": [[1, 2]], "b": [[0]]}]"#,
+            ),
+            "layer 2's \"w\" is 1 × 2, but layer 1 has 3 outputs",
+        ),
+        (
+            "ragged.json",
+            layered(
+                r#""activation": "tanh", "layers": [{"w": [[1, 2], [3]], "b": [[0], [0]]}, {"w": [[1, 2]], "b": [[0]]}]"#,
+            ),
+            "row 1",
+        ),
+        (
+            "bias.json",
+            layered(r#""activation": "tanh", "layers": [{"w": [[1, 2]], "b": [[0], [1]]}]"#),
+            "\"layers[0].b\" has 2 rows",
+        ),
+        ("act.json", layered(r#""activation": "swish", "layers": [{"w": [[1, 2]], "b": [[0]]}]"#), "swish"),
+        (
+            "out.json",
+            layered(r#""activation": "relu", "layers": [{"w": [[1, 2], [3, 4]], "b": [[0], [0]]}]"#),
+            "output width must be 1",
+        ),
+        ("nan.json", layered(r#""activation": "relu", "layers": [{"w": [[1e39, 2]], "b": [[0]]}]"#), "finite"),
+        (
+            "feat.json",
+            layered(
+                r#""activation": "tanh", "features": ["x1", "x2", "x1*x2"], "layers": [{"w": [[1, 2]], "b": [[0]]}]"#,
+            ),
+            "3 features",
+        ),
+        (
+            "state.json",
+            layered(
+                r#""activation": "tanh", "layers": [{"w": [[1, 2]], "b": [[0]]}], "optimizer": {"kind": "adam", "lr": 0.1, "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "l2": 0}, "optimizer_state": {"step": 3, "m": [0, 0], "v": [0, 0, 0]}"#,
+            ),
+            "needs 3 and 3",
+        ),
+        (
+            "v2.json",
+            r#"{"format": "xorgpu-mlp", "version": 2, "activation": "tanh", "layers": []}"#.to_string(),
+            "version 2",
+        ),
+    ] {
+        fails(&["--init", &file(name, &text), "--backend", "cpu", "--epochs", "5"], 2, mentions);
+    }
+    fails(
+        &["--data", &file("cols.csv", "x1,x2,x3,y\n1,2,3,1\n4,5,6\n"), "--layers", "3,2,1", "--backend", "cpu"],
+        2,
+        "line 3",
+    );
+    fails(
+        &["--data", &file("three.csv", "x1,x2,x3,y\n1,2,3,1\n"), "--layers", "2,2,1", "--backend", "cpu"],
+        2,
+        "3 input columns",
+    );
+    fails(
+        &["--data", &file("three2.csv", "x1,x2,x3,y\n1,2,3,1\n"), "--features", "x1,x2", "--backend", "cpu"],
+        2,
+        "computed from x1, x2",
+    );
+    fails(
+        &[
+            "--data",
+            &file("two.csv", "x1,x2,y\n1,2,1\n"),
+            "--test-data",
+            &file("t3.csv", "x1,x2,x3,y\n1,2,3,1\n"),
+            "--backend",
+            "cpu",
+        ],
+        2,
+        "--test-data has 3",
+    );
+}
