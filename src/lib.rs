@@ -1,12 +1,29 @@
-//! Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders through wgpu, with a
-//! CPU reference that computes the same math.
+//! Trains small MLPs — the 2-H-1 sigmoid network on XOR, and any net of up to eight hidden
+//! layers on the TensorFlow Playground's data sets — with WGSL compute shaders through
+//! wgpu, with a CPU reference that computes the same math.
+//!
+//! ```no_run
+//! use xorgpu::cpu::mlp::MlpCpuTrainer;
+//! use xorgpu::data::playground::DataSet;
+//! use xorgpu::net::optim::{Optimizer, OptimizerKind};
+//! use xorgpu::net::{Activation, Net};
+//!
+//! let net = Net::new(vec![2, 16, 16, 1], Activation::Tanh).unwrap();
+//! let data = DataSet::Spiral.generate(500, 0.1, 1, 1).unwrap();
+//! let opt = Optimizer::defaults(OptimizerKind::Adam);
+//! let mut trainer = MlpCpuTrainer::new(net.init(1), data, opt, None);
+//! let out = xorgpu::train::train(&mut trainer, 2000, 500, |epoch, loss| println!("{epoch} {loss}")).unwrap();
+//! println!("final loss {}", out.final_loss);
+//! ```
 //!
 //! - [`cpu`]: the reference, one function per kernel; `cpu::fast`, the fast CPU backend.
 //! - [`gpu`]: the wgpu host: adapter, pipelines, buffers, the recorded epoch.
 //! - `shaders/`: the WGSL kernels, one file per family.
 //! - [`selfcheck`]: every kernel against its CPU twin.
 //! - [`train`]: the loop both backends share.
-//! - [`model`], [`data`]: weights and batches in the math's feature-major layout.
+//! - [`net`]: any MLP as data: widths, activation, packed parameters, optimizers, weight files.
+//! - [`model`], [`data`]: the 2-H-1 weights; batches in the math's feature-major layout,
+//!   the playground's data sets and the input features.
 //! - [`experiments`]: the batch-scaling sweep and the pictures.
 //! - [`memory`]: what a run needs in memory, checked before anything is allocated.
 //! - [`files`]: output files written without destroying what the user had.

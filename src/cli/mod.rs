@@ -17,7 +17,7 @@ use crate::Error;
 #[command(
     name = "xorgpu",
     version,
-    about = "Trains a 2-H-1 sigmoid network on XOR with WGSL compute shaders (wgpu), or on the CPU",
+    about = "Trains small MLPs (the 2-2-1 XOR net and beyond) with WGSL compute shaders (wgpu), or on the CPU",
     args_conflicts_with_subcommands = true,
     allow_negative_numbers = true
 )]
