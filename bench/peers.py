@@ -128,3 +128,91 @@ def jax_train(setup, epochs, lr):
     train, p, x, t = setup
     _, loss = train(p, x, t, epochs, lr)
     return float(loss.block_until_ready())
+
+
+# ---- Any MLP (2-16-16-1 tanh and the like): the same three peers for a list of widths,
+# hidden activation `act`, sigmoid output, BCE, full-batch SGD.
+
+
+def mlp_init(widths, seed=1):
+    """Glorot-uniform weights, zero biases: what the project draws for tanh and sigmoid nets."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        bound = np.sqrt(6.0 / (a + b))
+        layers.append((rng.uniform(-bound, bound, (b, a)).astype(np.float32), np.zeros((b, 1), np.float32)))
+    return layers
+
+
+NUMPY_ACT = {
+    "tanh": (np.tanh, lambda a: 1 - a * a),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda a: a * (1 - a)),
+    "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(np.float32)),
+}
+
+
+def mlp_numpy_train(x, t, layers, act, epochs, lr):
+    f, df = NUMPY_ACT[act]
+    ws = [(w.copy(), b.copy()) for w, b in layers]
+    xt, tt, n = x.T, t.reshape(1, -1), x.shape[0]
+    loss = None
+    for _ in range(epochs):
+        a = [xt]
+        for k, (w, b) in enumerate(ws):
+            z = w @ a[-1] + b
+            a.append(1 / (1 + np.exp(-z)) if k == len(ws) - 1 else f(z))
+        p = a[-1]
+        loss = -np.mean(tt * np.log(p) + (1 - tt) * np.log(1 - p))
+        dz = (p - tt) / n
+        for k in range(len(ws) - 1, -1, -1):
+            w, b = ws[k]
+            dw, db = dz @ a[k].T, dz.sum(axis=1, keepdims=True)
+            if k > 0:
+                dz = (w.T @ dz) * df(a[k])
+            w -= lr * dw
+            b -= lr * db
+    return float(loss)
+
+
+def mlp_torch_setup(x, t, layers, act, device="cpu"):
+    import torch
+
+    mods = []
+    for k, (w, b) in enumerate(layers):
+        lin = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b[:, 0]))
+        mods.append(lin)
+        mods.append(torch.nn.Sigmoid() if k == len(layers) - 1 else {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[act]())
+    model = torch.nn.Sequential(*mods).to(device)
+    return model, torch.from_numpy(x).to(device), torch.from_numpy(t).reshape(-1, 1).to(device)
+
+
+def mlp_jax_setup(x, t, layers, act):
+    import jax
+    import jax.numpy as jnp
+
+    f = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[act]
+
+    def loss_fn(p, x, t):
+        h = x
+        for k, (w, b) in enumerate(p):
+            z = h @ w.T + b[:, 0]
+            h = jax.nn.sigmoid(z) if k == len(p) - 1 else f(z)
+        s = h[:, 0]
+        return -jnp.mean(t * jnp.log(s) + (1 - t) * jnp.log(1 - s))
+
+    grad = jax.value_and_grad(loss_fn)
+
+    @jax.jit
+    def train(p, x, t, epochs, lr):
+        def step(_, carry):
+            p, _ = carry
+            loss, g = grad(p, x, t)
+            return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), loss
+
+        return jax.lax.fori_loop(0, epochs, step, (p, jnp.float32(0)))
+
+    p = [(jnp.asarray(w), jnp.asarray(b)) for w, b in layers]
+    return train, p, jnp.asarray(x), jnp.asarray(t)

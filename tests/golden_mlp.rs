@@ -8,6 +8,7 @@ mod common;
 use common::{assert_close, gpu, mlp_reference, GRAD_FLOOR};
 use serde::Deserialize;
 use xorgpu::cpu::fast::FastCpuTrainer;
+use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
 use xorgpu::gpu::step::StepTrainer;
@@ -109,7 +110,8 @@ fn every_path_trains_to_pytorchs_weights() {
         let opt = model.optimizer.expect("the golden model names its optimizer");
         let mlp = model.mlp.clone();
         let mut trainers: Vec<(String, Box<dyn Trainer>)> = vec![
-            ("cpu".into(), Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None))),
+            ("cpu reference".into(), Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None))),
+            ("fast cpu, any net".into(), Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None))),
             ("gpu, step kernels".into(), Box::new(StepTrainer::new(gpu(), &mlp, &data, opt, None).unwrap())),
         ];
         // The 2-H-1 sigmoid net by plain SGD has its own paths too.

@@ -18,7 +18,14 @@ fn peak_and_need(args: &[&str], batch: usize) -> (f64, f64) {
 #[test]
 fn host_bytes_a_sample_are_what_runs_take() {
     let (small, large) = (1usize << 20, 1usize << 22);
-    for args in [&["--backend", "cpu"][..], &["--backend", "gpu"], &["--backend", "gpu", "--kernels", "step"]] {
+    let deep = ["--layers", "2,8,4,1", "--activation", "tanh"];
+    for args in [
+        &["--backend", "cpu"][..],
+        &["--backend", "gpu"],
+        &["--backend", "gpu", "--kernels", "step"],
+        &[&["--backend", "cpu"][..], &deep].concat(),
+        &[&["--backend", "gpu"][..], &deep].concat(),
+    ] {
         let (peak_small, need_small) = peak_and_need(args, small);
         let (peak_large, need_large) = peak_and_need(args, large);
         let measured = (peak_large - peak_small) / (large - small) as f64;

@@ -7,6 +7,7 @@ mod common;
 use common::{gpu, mlp_gradient_mismatch, mlp_gradient_ratio, mlp_reference, rng, GRAD_FLOOR, GRAD_RTOL};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
 use xorgpu::gpu::step::StepTrainer;
@@ -201,7 +202,7 @@ fn every_general_path_matches_the_reference_pairwise() {
     let gpu = gpu();
     let mut rng = rng();
     let mut problems = Vec::new();
-    let mut worst = [0.0f64; 2];
+    let mut worst = [0.0f64; 3];
     for (i, case) in pairwise_cases().into_iter().enumerate() {
         let inputs = if i % 2 == 0 { 2 } else { 5 };
         let net = Net::new(widths(inputs, case.width, case.depth), case.activation).unwrap();
@@ -213,9 +214,10 @@ fn every_general_path_matches_the_reference_pairwise() {
 
         let mut on_gpu = StepTrainer::new(gpu.clone(), &mlp, &data, opt, None).unwrap();
         let mut on_cpu = MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None);
-        for (k, (backend, trainer)) in
-            [("gpu", &mut on_gpu as &mut dyn Trainer), ("cpu", &mut on_cpu)].into_iter().enumerate()
-        {
+        let mut fast = FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None);
+        let trainers =
+            [("gpu", &mut on_gpu as &mut dyn Trainer), ("cpu reference", &mut on_cpu), ("fast cpu", &mut fast)];
+        for (k, (backend, trainer)) in trainers.into_iter().enumerate() {
             let got = trainer.gradients().unwrap();
             worst[k] = worst[k].max(mlp_gradient_ratio(&got, &r));
             if let Some(p) = mlp_gradient_mismatch(&net, &got, &r) {
@@ -254,9 +256,14 @@ fn every_general_path_matches_the_reference_pairwise() {
         on_gpu.run_epochs(&mut losses[1..]).unwrap();
         let mut cpu_losses = [f32::NAN; 3];
         on_cpu.run_epochs(&mut cpu_losses).unwrap();
-        for (e, (a, b)) in losses.iter().zip(&cpu_losses).enumerate() {
+        let mut fast_losses = [f32::NAN; 3];
+        fast.run_epochs(&mut fast_losses).unwrap();
+        for (e, ((a, b), c)) in losses.iter().zip(&cpu_losses).zip(&fast_losses).enumerate() {
             if a.is_nan() || (a - b).abs() > 2e-5 * b.abs() + 1e-7 {
                 problems.push(format!("{what}: epoch {} loss {a} on the GPU, {b} on the CPU", e + 1));
+            }
+            if c.is_nan() || (c - b).abs() > 2e-5 * b.abs() + 1e-7 {
+                problems.push(format!("{what}: epoch {} loss {c} on the fast CPU, {b} on the reference", e + 1));
             }
         }
         let epoch1_loss = r.loss as f32;
@@ -264,7 +271,10 @@ fn every_general_path_matches_the_reference_pairwise() {
             problems.push(format!("{what}: epoch 1 loss {} on the GPU, {epoch1_loss} in f64", losses[0]));
         }
     }
-    eprintln!("largest gradient error over its allowance: GPU {:.3}, CPU {:.3}", worst[0], worst[1]);
+    eprintln!(
+        "largest gradient error over its allowance: GPU {:.3}, CPU reference {:.3}, fast CPU {:.3}",
+        worst[0], worst[1], worst[2]
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -281,14 +291,14 @@ fn a_saved_run_resumes_exactly() {
     let data = random_data(&mut rng, 2, 300);
     for kind in OPTIMIZERS {
         let opt = Optimizer { l2: 0.001, ..Optimizer::defaults(kind) };
-        let make = |mlp: &Mlp, state: Option<&OptState>, on_gpu: bool| -> Box<dyn Trainer> {
-            if on_gpu {
-                Box::new(StepTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap())
-            } else {
-                Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state.cloned()))
+        let make = |mlp: &Mlp, state: Option<&OptState>, backend: usize| -> Box<dyn Trainer> {
+            match backend {
+                0 => Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
+                1 => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
+                _ => Box::new(StepTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap()),
             }
         };
-        for on_gpu in [false, true] {
+        for on_gpu in 0..3 {
             let mut straight = make(&mlp, None, on_gpu);
             straight.run_epochs(&mut [0.0; 6]).unwrap();
             let mut first = make(&mlp, None, on_gpu);
@@ -307,8 +317,36 @@ fn a_saved_run_resumes_exactly() {
             assert_eq!(back.state.step, 3);
             let mut resumed = make(&back.mlp, Some(&back.state), on_gpu);
             resumed.run_epochs(&mut [0.0; 3]).unwrap();
-            assert_eq!(resumed.mlp().unwrap(), straight.mlp().unwrap(), "{kind:?}, gpu {on_gpu}: resumed vs straight");
+            assert_eq!(
+                resumed.mlp().unwrap(),
+                straight.mlp().unwrap(),
+                "{kind:?}, backend {on_gpu}: resumed vs straight"
+            );
             assert_eq!(resumed.optimizer_state().unwrap(), straight.optimizer_state().unwrap());
         }
     }
+}
+
+/// The fast CPU trainer's result does not depend on the thread count: its chunks, and the
+/// order their sums are added in, are fixed by the batch alone (here 9 chunks of 2,048 and
+/// a short one), bit for bit on 1, 2 and 3 threads.
+#[test]
+fn the_fast_cpu_trainer_is_the_same_on_any_thread_count() {
+    let mut rng = rng();
+    let net = Net::new(vec![3, 16, 8, 1], Activation::Tanh).unwrap();
+    let mlp = random_mlp(&mut rng, &net);
+    let data = random_data(&mut rng, 3, 9 * 2048 + 77);
+    let opt = Optimizer::defaults(OptimizerKind::Adam);
+    let with_threads = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut t = FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None);
+            let mut losses = [0.0f32; 5];
+            t.run_epochs(&mut losses).unwrap();
+            (losses, t.mlp().unwrap().params)
+        })
+    };
+    let one = with_threads(1);
+    assert_eq!(one, with_threads(2));
+    assert_eq!(one, with_threads(3));
 }

@@ -11,7 +11,7 @@ use super::{
     check_writable, hidden_width, noise_sigma, open_gpu, positive_f32, positive_u64, positive_usize, say, Backend,
     KernelChoice,
 };
-use crate::cpu::mlp::MlpCpuTrainer;
+use crate::cpu::fast_mlp::FastMlpTrainer;
 use crate::cpu::{self, fast::FastCpuTrainer};
 use crate::data::features::{self, Feature};
 use crate::data::playground::DataSet;
@@ -419,7 +419,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             Box::new(StepTrainer::new(gpu, &mlp, &data, opt, state.as_ref())?)
         }
         (None, Some(_)) => Box::new(FastCpuTrainer::new(mlp.to_params().expect("a 2-H-1 net"), data.clone(), opt.lr)),
-        (None, None) => Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state)),
+        (None, None) => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state)),
     };
     let width = args.epochs.to_string().len();
     let progress = Progress::new(args.epochs, args.quiet || args.json);

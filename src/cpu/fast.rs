@@ -176,7 +176,7 @@ unsafe fn chunk_sums_avx512(
 }
 
 /// Whether this CPU runs the 16-lane version.
-fn wide_lanes() -> bool {
+pub(crate) fn wide_lanes() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")

@@ -10,6 +10,7 @@
 
 pub mod approx;
 pub mod fast;
+pub mod fast_mlp;
 pub mod mlp;
 pub mod tiny;
 
