@@ -4,6 +4,11 @@ device), for the same network, data distribution, epochs and learning rate, over
 batch sizes. Medians of repeats; ratios within this run.
 
     cargo build --release && python3 bench/compare.py [--batches 4,1024,65536,1048576]
+    python3 bench/compare.py --layers 2,16,16,1 --activation tanh --batches 256,65536
+
+The 2-H-1 sigmoid net (the default, `--layers 2,2,1`) is timed through `xorgpu scale`; any
+other through `xorgpu train --json` (the training loop's own time, medians of repeats of
+about a second each), every peer running the same widths, activation and plain SGD.
 
 Prints a Markdown table (and writes it to --out if given).
 """
@@ -21,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import peers  # noqa: E402
 
-HIDDEN, LR = 2, 0.5
+LR = 0.5
 
 
 def cpu_name():
@@ -54,10 +59,31 @@ def seconds_per_epoch(run, budget, repeats):
     return statistics.median(times)
 
 
-def ours(binary, batch, budget, repeats):
+def ours_mlp(binary, batch, budget, repeats, layers, activation):
+    """Seconds per epoch of `xorgpu train` on each backend for any net: a short run to size
+    the epochs, then `repeats` runs of about budget/repeats seconds; the median."""
+    spe, adapter = {}, None
+    for backend in ("gpu", "cpu"):
+        def run(epochs):
+            out = subprocess.run(
+                [binary, "--backend", backend, "--layers", layers, "--activation", activation, "--lr", str(LR),
+                 "--batch", str(batch), "--epochs", str(epochs), "--json", "--quiet"],
+                check=True, capture_output=True, text=True,
+            )
+            return json.loads(out.stdout)
+        first = run(3)
+        per_epoch = first["seconds"] / 3
+        epochs = max(3, int(budget / repeats / max(per_epoch, 1e-9)))
+        times = [run(epochs)["seconds"] / epochs for _ in range(repeats)]
+        spe[backend] = statistics.median(times)
+        adapter = adapter or first.get("adapter")
+    return spe, adapter
+
+
+def ours(binary, batch, budget, repeats, hidden):
     out = subprocess.run(
         [binary, "scale", "--min-batch", str(batch), "--max-batch", str(batch), "--backend", "gpu,cpu",
-         "--json", "--seconds", str(budget), "--repeats", str(repeats), "--lr", str(LR), "--hidden", str(HIDDEN)],
+         "--json", "--seconds", str(budget), "--repeats", str(repeats), "--lr", str(LR), "--hidden", str(hidden)],
         check=True, capture_output=True, text=True,
     )
     records = json.loads(out.stdout)
@@ -84,8 +110,12 @@ def main():
         default="numpy,torch,torch-cuda,jax",
         help="which of " + ",".join(PEERS) + " to run (torch-cuda only where PyTorch sees a CUDA device)",
     )
+    ap.add_argument("--layers", default="2,2,1", help="the net's widths (2,16,16,1 …)")
+    ap.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "relu"])
     ap.add_argument("--out")
     args = ap.parse_args()
+    widths = [int(w) for w in args.layers.split(",")]
+    classic = len(widths) == 3 and widths[0] == 2 and widths[2] == 1 and args.activation == "sigmoid"
 
     # JAX takes most of a GPU's memory at start unless told not to; the others need it too.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -104,16 +134,27 @@ def main():
     rows, adapter = [], None
     for batch in [int(b) for b in args.batches.split(",")]:
         x, t = peers.make_data(batch)
-        params = peers.init(HIDDEN)
-        spe, adapter = ours(args.binary, batch, args.seconds, args.repeats)
+        if classic:
+            params = peers.init(widths[1])
+            spe, adapter = ours(args.binary, batch, args.seconds, args.repeats, widths[1])
+        else:
+            layers = peers.mlp_init(widths)
+            spe, adapter = ours_mlp(args.binary, batch, args.seconds, args.repeats, args.layers, args.activation)
         for peer in peers_wanted:
+            device = "cuda" if peer == "torch-cuda" else "cpu"
             if peer == "numpy":
-                run = lambda e: peers.numpy_train(x, t, params, e, LR)  # noqa: E731
+                if classic:
+                    run = lambda e: peers.numpy_train(x, t, params, e, LR)  # noqa: E731
+                else:
+                    run = lambda e: peers.mlp_numpy_train(x, t, layers, args.activation, e, LR)  # noqa: E731
             elif peer in ("torch", "torch-cuda"):
-                ts = peers.torch_setup(x, t, params, device="cuda" if peer == "torch-cuda" else "cpu")
+                if classic:
+                    ts = peers.torch_setup(x, t, params, device=device)
+                else:
+                    ts = peers.mlp_torch_setup(x, t, layers, args.activation, device=device)
                 run = lambda e, ts=ts: peers.torch_train(ts, e, LR)  # noqa: E731
             else:
-                js = peers.jax_setup(x, t, params)
+                js = peers.jax_setup(x, t, params) if classic else peers.mlp_jax_setup(x, t, layers, args.activation)
                 run = lambda e, js=js: peers.jax_train(js, e, LR)  # noqa: E731
             spe[peer] = seconds_per_epoch(run, args.seconds, args.repeats)
         rows.append((batch, spe))
@@ -133,7 +174,7 @@ def main():
     ratios = [(a, b) for a in ("cpu", "gpu") for b in peers_wanted]
     lines = [
         f"Measured {date} on {cpu_name()}; GPU backend on {adapter}.",
-        f"{', '.join(versions)}. H = {HIDDEN}, lr = {LR}; medians of {args.repeats} repeats.",
+        f"{', '.join(versions)}. Net {args.layers} {args.activation}, plain SGD, lr = {LR}; medians of {args.repeats} repeats.",
         "",
         "| batch | " + " | ".join(names[c] for c in columns) + " | "
         + " | ".join(f"{a}/{PEERS[b]}" for a, b in ratios) + " |",
