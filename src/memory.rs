@@ -72,15 +72,18 @@ pub fn need(runner: Runner, hidden: usize, batch: usize) -> Option<Need> {
 /// Host and device bytes a sample for any net on the general paths: the data (d₀ inputs and
 /// the label) on the host for the fast CPU trainer (which works through the batch in chunks
 /// and keeps nothing per sample), or the data and wgpu's staging copy of it when a GPU
-/// (`Some(software)`) trains on the step path, which holds every activation and three
-/// working matrices on the device.
-pub fn mlp_per_sample(net: &crate::net::Net, gpu: Option<bool>) -> Need {
+/// (`Some((path, software))`) trains: on the step path the device holds every activation and
+/// three working matrices besides the data, on the fused path the data alone.
+pub fn mlp_per_sample(net: &crate::net::Net, gpu: Option<(crate::gpu::mlp::MlpPath, bool)>) -> Need {
     let data = 4 * (net.inputs() as u64 + 1);
     let units: u64 = net.widths[1..].iter().map(|&d| d as u64).sum();
     match gpu {
         None => Need { host: data, device: 0 },
-        Some(software) => {
-            let device = data + 4 * (units + 3 * net.widest() as u64);
+        Some((path, software)) => {
+            let device = match path {
+                crate::gpu::mlp::MlpPath::Step => data + 4 * (units + 3 * net.widest() as u64),
+                crate::gpu::mlp::MlpPath::Fused => data,
+            };
             Need { host: 2 * data + if software { device } else { 0 }, device }
         }
     }

@@ -351,6 +351,30 @@ fn check_train_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The fused pair for any net (mlp_partials, mlp_reduce) does a whole epoch up to the
+/// update, so its twin is one epoch of [`cpu::mlp`]: a 2-H-H-1 tanh net with momentum, from
+/// random weights on `n` random samples, weights and loss compared.
+fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    use crate::net::optim::OptState;
+    use crate::net::{Activation, Net};
+    let seed = cx.rng.random();
+    let net = Net::new(vec![2, h, h, 1], Activation::Tanh).map_err(Error::Input)?;
+    let mlp = net.init(seed);
+    let data = Dataset::noisy_xor(n, 0.3, seed)?;
+    let opt = Optimizer { lr: 0.5, ..Optimizer::defaults(OptimizerKind::Momentum) };
+    let mut want = mlp.clone();
+    let mut state = OptState::new(opt.kind, net.param_count());
+    let want_loss = cpu::mlp::epoch(&mut want, &data.xt, &data.t, &opt, &mut state);
+    let path = crate::gpu::mlp::MlpPath::Fused;
+    let mut trainer = crate::gpu::mlp::MlpGpuTrainer::with_path(cx.gpu.clone(), &mlp, &data, opt, None, path)?;
+    let mut loss = [f32::NAN];
+    trainer.run_epochs(&mut loss)?;
+    let got = trainer.mlp()?.params;
+    cx.record(format!("fused 2-{h}-{h}-1 tanh epoch, weights, N={n}"), &got, &want.params);
+    cx.record(format!("fused 2-{h}-{h}-1 tanh epoch, loss, N={n}"), &loss, &[want_loss]);
+    Ok(())
+}
+
 fn check_epoch_partials(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     check_epoch(cx, h, n, Path::Fused)
 }
@@ -359,7 +383,7 @@ type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
 
 /// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
 /// whole epoch, so their twin is the CPU's [`cpu::epoch`].
-const CHECKS: [(&str, Check); 19] = [
+const CHECKS: [(&str, Check); 21] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
@@ -381,6 +405,9 @@ const CHECKS: [(&str, Check); 19] = [
     ("epoch_partials", check_epoch_partials),
     // apply_update finishes every fused epoch: checked with it.
     ("apply_update", check_epoch_partials),
+    ("mlp_partials", check_mlp_epoch),
+    // mlp_reduce finishes every mlp_partials pass: checked with it.
+    ("mlp_reduce", check_mlp_epoch),
 ];
 
 /// One epoch of the step-by-step path against [`cpu::epoch`] at every (H, N) pair.

@@ -121,11 +121,22 @@ fn layered_files_resume_their_optimizer() {
     let resumed: Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
     assert_eq!(resumed["optimizer_state"]["step"], 50);
     assert!(b["final_loss"].as_f64().unwrap() < a["final_loss"].as_f64().unwrap());
-    // The GPU's step path from the same file, to the same loss.
-    let g = json_run(&[&base[..], &["--epochs", "20", "--backend", "gpu", "--init", first.to_str().unwrap()]].concat());
-    assert_eq!(g["kernels"], "step");
-    let (x, y) = (g["final_loss"].as_f64().unwrap(), b["final_loss"].as_f64().unwrap());
-    assert!((x - y).abs() <= 1e-4 * y, "gpu {x} vs cpu {y}");
+    // The GPU from the same file, on each path (fused by default for a net this narrow), to
+    // the same loss.
+    for (kernels, want) in [(None, "fused"), (Some("step"), "step"), (Some("fused"), "fused")] {
+        let mut args = [&base[..], &["--epochs", "20", "--backend", "gpu", "--init", first.to_str().unwrap()]].concat();
+        args.extend(kernels.map(|k| ["--kernels", k]).iter().flatten());
+        let g = json_run(&args);
+        assert_eq!(g["kernels"], want);
+        let (x, y) = (g["final_loss"].as_f64().unwrap(), b["final_loss"].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-4 * y, "{want}: gpu {x} vs cpu {y}");
+    }
+    // A net too wide for the fused kernels is refused on them, in one line, and says why.
+    fails(
+        &["--layers", "2,64,1", "--activation", "tanh", "--backend", "gpu", "--kernels", "fused", "--epochs", "2"],
+        2,
+        "64 units",
+    );
 }
 
 /// The 2-2-1 sigmoid net trained by plain SGD keeps the old file form; the same net by

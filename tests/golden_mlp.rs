@@ -11,7 +11,7 @@ use xorgpu::cpu::fast::FastCpuTrainer;
 use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
-use xorgpu::gpu::step::StepTrainer;
+use xorgpu::gpu::mlp::{MlpGpuTrainer, MlpPath};
 use xorgpu::gpu::trainer::Path;
 use xorgpu::gpu::GpuTrainer;
 use xorgpu::net::file::Model;
@@ -112,7 +112,19 @@ fn every_path_trains_to_pytorchs_weights() {
         let mut trainers: Vec<(String, Box<dyn Trainer>)> = vec![
             ("cpu reference".into(), Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None))),
             ("fast cpu, any net".into(), Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None))),
-            ("gpu, step kernels".into(), Box::new(StepTrainer::new(gpu(), &mlp, &data, opt, None).unwrap())),
+            ("gpu, step kernels".into(), Box::new(MlpGpuTrainer::new(gpu(), &mlp, &data, opt, None).unwrap())),
+            (
+                "gpu, fused, direct sums".into(),
+                Box::new(
+                    MlpGpuTrainer::with_reduction(gpu(), &mlp, &data, opt, None, MlpPath::Fused, Some(true)).unwrap(),
+                ),
+            ),
+            (
+                "gpu, fused, workgroup trees".into(),
+                Box::new(
+                    MlpGpuTrainer::with_reduction(gpu(), &mlp, &data, opt, None, MlpPath::Fused, Some(false)).unwrap(),
+                ),
+            ),
         ];
         // The 2-H-1 sigmoid net by plain SGD has its own paths too.
         if let (Some(params), true) = (mlp.to_params(), opt.is_plain_sgd()) {

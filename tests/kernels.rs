@@ -31,10 +31,12 @@ fn every_kernel_matches_its_cpu_twin() {
 #[test]
 fn every_kernel_has_a_check() {
     let fused = fused_source(2, 8);
+    let net = xorgpu::net::Net::new(vec![2, 3, 1], xorgpu::net::Activation::Tanh).unwrap();
+    let fused_mlp = xorgpu::gpu::fused_mlp::source(&net, true);
     let mut entry_points: Vec<String> = SHADERS
         .iter()
         .map(|(_, src)| *src)
-        .chain([fused.as_str()])
+        .chain([fused.as_str(), fused_mlp.as_str()])
         .flat_map(|src| {
             src.split("@compute").skip(1).map(|rest| {
                 let after = &rest[rest.find("fn ").expect("entry point") + 3..];
@@ -56,7 +58,26 @@ fn shaders_validate() {
         .iter()
         .map(|&(h, wg)| (format!("fused.wgsl H={h}"), fused_source(h, wg)))
         .collect();
-    let all = SHADERS.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(fused);
+    // The fused pair for any net: written out and as loops, each reduction, each activation.
+    use xorgpu::net::{Activation, Net};
+    let nets = [
+        Net::new(vec![2, 1], Activation::Sigmoid).unwrap(),
+        Net::new(vec![2, 16, 16, 1], Activation::Tanh).unwrap(),
+        Net::new(vec![7, 4, 2, 1], Activation::Sigmoid).unwrap(),
+        Net::new(vec![3, 32, 32, 32, 1], Activation::Relu).unwrap(),
+    ];
+    let fused_mlp: Vec<(String, String)> = nets
+        .iter()
+        .flat_map(|net| {
+            [true, false].map(|direct| {
+                (
+                    format!("fused_mlp.wgsl {} direct {direct}", net.describe()),
+                    xorgpu::gpu::fused_mlp::source(net, direct),
+                )
+            })
+        })
+        .collect();
+    let all = SHADERS.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(fused).chain(fused_mlp);
     for (name, source) in all {
         let module =
             naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
-use xorgpu::gpu::step::StepTrainer;
+use xorgpu::gpu::mlp::{MlpGpuTrainer, MlpPath};
 use xorgpu::net::optim::{OptState, Optimizer, OptimizerKind};
 use xorgpu::net::{Activation, Mlp, Net};
 use xorgpu::train::Trainer;
@@ -193,16 +193,19 @@ fn the_cover_meets_every_pair_within_its_cost() {
     eprintln!("{} cases, {} multiply-adds a pass in all", cases.len(), cases.iter().map(Case::cost).sum::<usize>());
 }
 
-/// Every case: the GPU's and the CPU's gradient element by element against the f64
-/// reference; one epoch's update against the rule applied in f64 to the reference
-/// gradient (the error allowed is the gradient's, carried through the rule); and three
-/// epochs' losses of the two backends against each other.
+/// Every case, on every general path (the GPU's step kernels; where the net is narrow
+/// enough, the fused pair with each thread's sums written directly and with the workgroup's
+/// tree; the CPU reference and the fast CPU trainer): the gradient element by element
+/// against the f64 reference; one epoch's update against the rule applied in f64 to the
+/// reference gradient (the error allowed is the gradient's, carried through the rule); and
+/// three epochs' losses against the CPU reference's.
 #[test]
 fn every_general_path_matches_the_reference_pairwise() {
     let gpu = gpu();
     let mut rng = rng();
     let mut problems = Vec::new();
-    let mut worst = [0.0f64; 3];
+    let mut worst: Vec<(String, f64)> = Vec::new();
+    let mut fused_cases = 0;
     for (i, case) in pairwise_cases().into_iter().enumerate() {
         let inputs = if i % 2 == 0 { 2 } else { 5 };
         let net = Net::new(widths(inputs, case.width, case.depth), case.activation).unwrap();
@@ -212,69 +215,73 @@ fn every_general_path_matches_the_reference_pairwise() {
         let what = format!("{case:?} {}, {}", net.describe(), opt.describe());
         let r = mlp_reference(&mlp, &data);
 
-        let mut on_gpu = StepTrainer::new(gpu.clone(), &mlp, &data, opt, None).unwrap();
-        let mut on_cpu = MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None);
-        let mut fast = FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None);
-        let trainers =
-            [("gpu", &mut on_gpu as &mut dyn Trainer), ("cpu reference", &mut on_cpu), ("fast cpu", &mut fast)];
-        for (k, (backend, trainer)) in trainers.into_iter().enumerate() {
-            let got = trainer.gradients().unwrap();
-            worst[k] = worst[k].max(mlp_gradient_ratio(&got, &r));
-            if let Some(p) = mlp_gradient_mismatch(&net, &got, &r) {
-                problems.push(format!("{what}: {backend} gradient: {p}"));
-            }
+        let gpu_on = |path, direct| MlpGpuTrainer::with_reduction(gpu.clone(), &mlp, &data, opt, None, path, direct);
+        let mut trainers: Vec<(&str, Box<dyn Trainer>)> = vec![
+            ("cpu reference", Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None))),
+            ("fast cpu", Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None))),
+            ("gpu step", Box::new(gpu_on(MlpPath::Step, None).unwrap())),
+        ];
+        if xorgpu::gpu::fused_mlp::unfit(&net).is_none() {
+            fused_cases += 1;
+            trainers.push(("gpu fused, direct sums", Box::new(gpu_on(MlpPath::Fused, Some(true)).unwrap())));
+            trainers.push(("gpu fused, workgroup trees", Box::new(gpu_on(MlpPath::Fused, Some(false)).unwrap())));
         }
-
-        // One epoch: the rule in f64 on the reference gradient.
+        // One epoch by the rule in f64 on the reference gradient.
         let mut want = mlp.to_f64();
         let mut state = OptState::<f64>::new(opt.kind, net.param_count());
         let mut grads = r.grads.clone();
         reference::update(&mut want, &mut grads, &opt, &mut state);
-        let mut losses = [f32::NAN; 3];
-        on_gpu.run_epochs(&mut losses[..1]).unwrap();
-        let got = on_gpu.mlp().unwrap();
-        for (k, ((&p, &w), (&g, &m))) in
-            got.params.iter().zip(&want.params).zip(r.grads.iter().zip(&r.magnitudes)).enumerate()
-        {
-            let tol_g = GRAD_RTOL * g.abs() + GRAD_FLOOR * m;
-            let lr = opt.lr as f64;
-            let carried = match opt.kind {
-                // Adam's step is lr·g/|g| or less: a relative error in g moves it by twice that.
-                OptimizerKind::Adam => lr * (2.0 * tol_g / g.abs().max(1e-30)).min(2.0),
-                _ => lr * tol_g,
-            };
-            let allowed = carried + 2e-6 * w.abs() + 1e-7;
-            // NaN fails too.
-            if (p as f64 - w).abs().is_nan() || (p as f64 - w).abs() > allowed {
-                problems.push(format!(
-                    "{what}: after one epoch {} = {p} on the GPU, {w} by the rule in f64 (allowed {allowed:e})",
-                    net.param_name(k)
-                ));
-                break;
+        let mut reference_losses = [f32::NAN; 3];
+        for (backend, trainer) in trainers.iter_mut() {
+            let got = trainer.gradients().unwrap();
+            let ratio = mlp_gradient_ratio(&got, &r);
+            match worst.iter_mut().find(|(b, _)| b == backend) {
+                Some((_, w)) => *w = w.max(ratio),
+                None => worst.push((backend.to_string(), ratio)),
             }
-        }
-        on_gpu.run_epochs(&mut losses[1..]).unwrap();
-        let mut cpu_losses = [f32::NAN; 3];
-        on_cpu.run_epochs(&mut cpu_losses).unwrap();
-        let mut fast_losses = [f32::NAN; 3];
-        fast.run_epochs(&mut fast_losses).unwrap();
-        for (e, ((a, b), c)) in losses.iter().zip(&cpu_losses).zip(&fast_losses).enumerate() {
-            if a.is_nan() || (a - b).abs() > 2e-5 * b.abs() + 1e-7 {
-                problems.push(format!("{what}: epoch {} loss {a} on the GPU, {b} on the CPU", e + 1));
+            if let Some(p) = mlp_gradient_mismatch(&net, &got, &r) {
+                problems.push(format!("{what}: {backend} gradient: {p}"));
             }
-            if c.is_nan() || (c - b).abs() > 2e-5 * b.abs() + 1e-7 {
-                problems.push(format!("{what}: epoch {} loss {c} on the fast CPU, {b} on the reference", e + 1));
+            let mut losses = [f32::NAN; 3];
+            trainer.run_epochs(&mut losses[..1]).unwrap();
+            let after = trainer.mlp().unwrap();
+            for (k, ((&p, &w), (&g, &m))) in
+                after.params.iter().zip(&want.params).zip(r.grads.iter().zip(&r.magnitudes)).enumerate()
+            {
+                let tol_g = GRAD_RTOL * g.abs() + GRAD_FLOOR * m;
+                let lr = opt.lr as f64;
+                let carried = match opt.kind {
+                    // Adam's step is lr·g/|g| or less: a relative error in g moves it by twice that.
+                    OptimizerKind::Adam => lr * (2.0 * tol_g / g.abs().max(1e-30)).min(2.0),
+                    _ => lr * tol_g,
+                };
+                let allowed = carried + 2e-6 * w.abs() + 1e-7;
+                // NaN fails too.
+                if (p as f64 - w).abs().is_nan() || (p as f64 - w).abs() > allowed {
+                    problems.push(format!(
+                        "{what}: after one epoch {} = {p} on the {backend}, {w} by the rule in f64 (allowed {allowed:e})",
+                        net.param_name(k)
+                    ));
+                    break;
+                }
             }
-        }
-        let epoch1_loss = r.loss as f32;
-        if losses[0].is_nan() || (losses[0] - epoch1_loss).abs() > 1e-5 * epoch1_loss {
-            problems.push(format!("{what}: epoch 1 loss {} on the GPU, {epoch1_loss} in f64", losses[0]));
+            trainer.run_epochs(&mut losses[1..]).unwrap();
+            let epoch1 = r.loss as f32;
+            if losses[0].is_nan() || (losses[0] - epoch1).abs() > 1e-5 * epoch1 {
+                problems.push(format!("{what}: epoch 1 loss {} on the {backend}, {epoch1} in f64", losses[0]));
+            }
+            if *backend == "cpu reference" {
+                reference_losses = losses;
+            }
+            for (e, (a, b)) in losses.iter().zip(&reference_losses).enumerate() {
+                if a.is_nan() || (a - b).abs() > 2e-5 * b.abs() + 1e-7 {
+                    problems.push(format!("{what}: epoch {} loss {a} on the {backend}, {b} on the reference", e + 1));
+                }
+            }
         }
     }
-    eprintln!(
-        "largest gradient error over its allowance: GPU {:.3}, CPU reference {:.3}, fast CPU {:.3}",
-        worst[0], worst[1], worst[2]
-    );
+    eprintln!("largest gradient error over its allowance: {worst:?}");
+    assert!(fused_cases >= 10, "the fused pair ran in {fused_cases} cases");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -295,10 +302,11 @@ fn a_saved_run_resumes_exactly() {
             match backend {
                 0 => Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
                 1 => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
-                _ => Box::new(StepTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap()),
+                2 => Box::new(MlpGpuTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap()),
+                _ => Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &data, opt, state, MlpPath::Fused).unwrap()),
             }
         };
-        for on_gpu in 0..3 {
+        for on_gpu in 0..4 {
             let mut straight = make(&mlp, None, on_gpu);
             straight.run_epochs(&mut [0.0; 6]).unwrap();
             let mut first = make(&mlp, None, on_gpu);

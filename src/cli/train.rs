@@ -21,7 +21,7 @@ use crate::experiments::pictures::{
 };
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
-use crate::gpu::step::StepTrainer;
+use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
 use crate::gpu::trainer::{check_fits, Path};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::memory::{self, Runner};
@@ -121,8 +121,8 @@ pub struct TrainArgs {
     /// units.png (every unit's output over the plane) here.
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
-    /// Which GPU kernels train [default: fused where the net is 2-H-1 sigmoid with plain
-    /// SGD, else step].
+    /// Which GPU kernels train [default: fused where the net fits them (the 2-H-1 sigmoid
+    /// net by plain SGD, or any net up to 32 units a layer), else step].
     #[arg(long, value_enum)]
     pub kernels: Option<KernelChoice>,
     /// After training, time each kernel with timestamp queries and print where an epoch's
@@ -329,13 +329,23 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             eprintln!("warning: {} {verb} only to the GPU; ignored on the CPU", ignored.join(", "));
         }
     }
-    if let (Some(_), None, Some(KernelChoice::Fused)) = (&gpu, classic, args.kernels) {
-        eprintln!(
-            "warning: the fused kernels cover the 2-H-1 sigmoid net with plain SGD; {} with {} trains on the step kernels",
-            net.describe(),
-            opt.kind.name()
-        );
-    }
+    // Any other net: the fused pair where it is narrow enough, else the step kernels (the
+    // reason said with --profile and in the log); --kernels chooses, and is refused where
+    // the chosen path cannot take the run.
+    let mut path_reason = None;
+    let mlp_path = match (&gpu, classic) {
+        (Some(g), None) => Some(match args.kernels {
+            None => {
+                let (path, why) = MlpPath::choose(g, &net, batch);
+                log::info!("kernels: {why}");
+                path_reason = Some(why);
+                path
+            }
+            Some(KernelChoice::Step) => MlpPath::Step,
+            Some(KernelChoice::Fused) => MlpPath::Fused,
+        }),
+        _ => None,
+    };
     let path = match (&gpu, classic) {
         (Some(g), Some(h)) => Some(match args.kernels.unwrap_or(KernelChoice::Fused) {
             KernelChoice::Step => Path::Step,
@@ -351,8 +361,10 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         }
         (_, Some(h), _) => memory::check(Runner::Cpu, h, batch)?,
         (Some(g), None, _) => {
-            crate::gpu::step::check_fits(g, &net, batch)?;
-            memory::check_per_sample(memory::mlp_per_sample(&net, Some(g.is_software())), batch, g.is_software())?
+            let path = mlp_path.expect("a path for any net on the GPU");
+            crate::gpu::mlp::check_fits(g, &net, batch, path)?;
+            let each = memory::mlp_per_sample(&net, Some((path, g.is_software())));
+            memory::check_per_sample(each, batch, g.is_software())?
         }
         (None, None, _) => memory::check_per_sample(memory::mlp_per_sample(&net, None), batch, false)?,
     };
@@ -415,8 +427,9 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             Box::new(GpuTrainer::with_path(gpu, &params, &data, opt.lr, path, per_dispatch)?)
         }
         (Some(gpu), None) => {
-            path_name = Some("step".into());
-            Box::new(StepTrainer::new(gpu, &mlp, &data, opt, state.as_ref())?)
+            let path = mlp_path.expect("a path for any net on the GPU");
+            path_name = Some(path.name().into());
+            Box::new(MlpGpuTrainer::with_path(gpu, &mlp, &data, opt, state.as_ref(), path)?)
         }
         (None, Some(_)) => Box::new(FastCpuTrainer::new(mlp.to_params().expect("a 2-H-1 net"), data.clone(), opt.lr)),
         (None, None) => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state)),
@@ -442,6 +455,9 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let outcome = outcome?;
 
     if args.profile {
+        if let Some(why) = &path_reason {
+            say(args.json, &format!("kernels: {why}"));
+        }
         print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
     }
 
@@ -634,7 +650,10 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Optio
     // Enough epochs to time well, few enough to stay short at any batch.
     let epochs = (1usize << 24).div_ceil(batch).clamp(3, 1000);
     match trainer.profile(epochs)? {
-        None => say(json, "profile: not available (CPU backend, or an adapter without timestamp queries)"),
+        None => say(
+            json,
+            "profile: not available here (the CPU backends and the GPU trainer for nets other than 2-H-1 sigmoid by plain SGD do not time their kernels, nor does an adapter without timestamp queries)",
+        ),
         Some(p) => {
             let total: f64 = p.kernels.iter().map(|k| k.1).sum();
             say(

@@ -5,7 +5,9 @@
 
 pub mod bandwidth;
 pub mod fused;
+pub mod fused_mlp;
 pub mod kernels;
+pub mod mlp;
 pub mod step;
 pub mod trainer;
 

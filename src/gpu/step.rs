@@ -2,15 +2,13 @@
 //! chain rule, layer by layer, each kernel the twin of the [`crate::cpu`] function of the
 //! same name, dispatched in the order [`crate::cpu::mlp`] calls them. It is the readable
 //! yardstick and the path every net can take; its buffers hold every layer's activations
-//! (`d_l × N` each), so its largest batch is set by the widest of them.
+//! (`d_l × N` each), so its largest batch is set by the widest of them. The trainer that
+//! runs it is [`super::mlp::MlpGpuTrainer`].
 
-use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, Operand, OptimBuffers, Scratch};
-use super::trainer::{MAX_EPOCHS_PER_SUBMIT, SAMPLE_EPOCHS_PER_SUBMIT};
+use super::kernels::{Dispatch, Kernels, Operand, Scratch};
 use super::Gpu;
-use crate::data::Dataset;
-use crate::net::optim::{OptState, Optimizer, OptimizerKind};
 use crate::net::{Mlp, Net};
-use crate::train::{Trainer, MAX_BLOCK};
+use crate::train::MAX_BLOCK;
 use crate::Error;
 
 /// The largest single buffer and the total device bytes the step path needs for `net` on
@@ -95,218 +93,98 @@ pub fn forward(
     d
 }
 
-/// The GPU trainer for any net on the step path.
-pub struct StepTrainer {
-    pub gpu: Gpu,
-    net: Net,
-    n: usize,
-    opt: Optimizer,
-    /// Steps taken: the state's count at the start plus the epochs run since.
-    steps: u64,
-    params: wgpu::Buffer,
-    grads: wgpu::Buffer,
-    m: wgpu::Buffer,
-    v: wgpu::Buffer,
-    /// Adam's table of step scalars, written once per block.
-    adam: wgpu::Buffer,
-    loss_now: wgpu::Buffer,
-    loss_history: wgpu::Buffer,
-    staging: wgpu::Buffer,
-    /// Forward, loss, backward into `grads`, then the update.
-    epoch: Vec<Dispatch>,
-    /// Forward, loss and backward, without the update.
-    gradient: Vec<Dispatch>,
-    /// Forward and loss.
-    evaluate: Vec<Dispatch>,
-    device_bytes: u64,
+/// The buffers of a step epoch, allocated once per run.
+pub struct StepBuffers {
+    /// `A_l: d_l × N` for l = 1..L.
+    pub a: Vec<wgpu::Buffer>,
+    /// `widest × N` scratch for Z, and the backward pass's dA and dZ.
+    pub z: wgpu::Buffer,
+    pub d_a: wgpu::Buffer,
+    pub d_z: wgpu::Buffer,
+    pub scratch: Scratch,
+    /// The loss of the epoch's forward pass.
+    pub loss_now: wgpu::Buffer,
 }
 
-impl StepTrainer {
-    /// Uploads the parameters, the optimizer state (`None`: a fresh start) and the data
-    /// (`xt: d₀ × N`, the net's inputs), and builds the epoch. Fails before allocating
-    /// anything when the batch does not fit.
-    pub fn new(gpu: Gpu, mlp: &Mlp, data: &Dataset, opt: Optimizer, state: Option<&OptState>) -> Result<Self, Error> {
-        let (net, n) = (mlp.net.clone(), data.len());
-        assert_eq!(data.inputs(), net.inputs(), "the data's width is the net's input width");
-        check_fits(&gpu, &net, n)?;
-        let p = net.param_count();
-        let fresh = OptState::new(opt.kind, p);
-        let state = state.cloned().unwrap_or(fresh);
-        state.check(opt.kind, p).map_err(Error::Input)?;
-        let k = Kernels::new(&gpu)?;
-        let g = &gpu;
+impl StepBuffers {
+    pub fn new(g: &Gpu, net: &Net, n: usize) -> Self {
         let widest = net.widest();
-        let built = gpu.scoped("setting up the training buffers", || {
-            let xt = g.storage_from("xt: d0 × N", &data.xt);
-            let t = g.storage_from("t: 1 × N", &data.t);
-            let params = g.storage_from("params: [W1 | B1 | W2 | …]", &mlp.params);
-            let grads = g.storage("grads: [dW1 | dB1 | …]", p);
-            let m = g.storage_from("m", &state.m);
-            let v = g.storage_from("v", &state.v);
-            let adam_len = if opt.kind == OptimizerKind::Adam { adam_table_len(MAX_BLOCK) } else { 1 };
-            let adam = g.storage("adam: [k, (step_size, √(1 − β₂ᵗ)) per step]", adam_len);
-            let a: Vec<wgpu::Buffer> = net.widths[1..]
+        let product = net.shapes().map(|s| s.rows * s.cols).max().unwrap_or(1);
+        StepBuffers {
+            a: net.widths[1..]
                 .iter()
                 .enumerate()
                 .map(|(i, &d)| g.storage(&format!("a{}: d × N", i + 1), d * n))
-                .collect();
-            let z = g.storage("z: widest × N", widest * n);
-            let d_a = g.storage("d_a: widest × N", widest * n);
-            let d_z = g.storage("d_z: widest × N", widest * n);
-            let product = net.shapes().map(|s| s.rows * s.cols).max().unwrap_or(1);
-            let scratch = Scratch::new(g, product.max(widest), n);
-            let loss_now = g.storage("loss_now", 1);
-            let loss_history = g.storage("loss_history", MAX_BLOCK);
-            let staging = g.staging(MAX_BLOCK.max(p));
-
-            let mut evaluate = forward(g, &k, &net, &xt, &params, &a, &z, n, &scratch);
-            let last = &a[net.layers() - 1];
-            // loss = −(1/N) Σ [T log A_L + (1 − T) log(1 − A_L)]
-            evaluate.extend(k.bce_loss(g, last, &t, n, &loss_now, 0, &scratch));
-            let mut gradient = evaluate.clone();
-            // dZ_L = ∂loss/∂A_L ⊙ A_L ⊙ (1 − A_L)
-            gradient.push(k.bce_grad(g, last, &t, &d_a, n));
-            gradient.push(k.sigmoid_backward(g, &d_a, last, &d_z, (1, n)));
-            for l in (1..=net.layers()).rev() {
-                let s = net.layer(l);
-                let input = if l == 1 { &xt } else { &a[l - 2] };
-                // dW_l = dZ_l · A_{l−1}ᵀ; dB_l = Σₙ dZ_l
-                gradient.extend(k.matmul(
-                    g,
-                    Operand::new(&d_z, 0, false),
-                    Operand::new(input, 0, true),
-                    &grads,
-                    s.w,
-                    (s.rows, n, s.cols),
-                    &scratch,
-                ));
-                gradient.extend(k.sum_rows(g, &d_z, 0, s.rows, n, &grads, s.b, 1.0, &scratch));
-                if l > 1 {
-                    // dA_{l−1} = W_lᵀ · dZ_l; dZ_{l−1} = dA_{l−1} ⊙ f′
-                    gradient.extend(k.matmul(
-                        g,
-                        Operand::new(&params, s.w, true),
-                        Operand::new(&d_z, 0, false),
-                        &d_a,
-                        0,
-                        (s.cols, s.rows, n),
-                        &scratch,
-                    ));
-                    gradient.push(k.activate_backward(g, net.activation, &d_a, &a[l - 2], &d_z, (s.cols, n)));
-                }
-            }
-            let b = OptimBuffers { params: &params, grads: &grads, m: &m, v: &v, adam: &adam };
-            let mut epoch = gradient.clone();
-            if opt.l2 > 0.0 {
-                epoch.extend(net.shapes().map(|s| k.l2_grad(g, &b, s.w, s.b - s.w, opt.l2)));
-            }
-            match opt.kind {
-                OptimizerKind::Sgd => epoch.push(k.sgd_update(g, &params, &grads, p, opt.lr)),
-                OptimizerKind::Momentum => epoch.push(k.momentum_update(g, &b, p, opt.lr, opt.momentum)),
-                OptimizerKind::Adam => epoch.extend(k.adam_update(g, &b, p, &opt)),
-            }
-            let mut bytes: u64 = [&xt, &t, &params, &grads, &m, &v, &adam, &z, &d_a, &d_z, &loss_now, &loss_history]
-                .iter()
-                .map(|b| b.size())
-                .sum();
-            bytes += a.iter().map(|b| b.size()).sum::<u64>() + scratch.bytes();
-            (params, grads, m, v, adam, loss_now, loss_history, staging, epoch, gradient, evaluate, bytes)
-        })?;
-        let (params, grads, m, v, adam, loss_now, loss_history, staging, epoch, gradient, evaluate, device_bytes) =
-            built;
-        Ok(StepTrainer {
-            gpu,
-            net,
-            n,
-            opt,
-            steps: state.step,
-            params,
-            grads,
-            m,
-            v,
-            adam,
-            loss_now,
-            loss_history,
-            staging,
-            epoch,
-            gradient,
-            evaluate,
-            device_bytes,
-        })
+                .collect(),
+            z: g.storage("z: widest × N", widest * n),
+            d_a: g.storage("d_a: widest × N", widest * n),
+            d_z: g.storage("d_z: widest × N", widest * n),
+            scratch: Scratch::new(g, product.max(widest), n),
+            loss_now: g.storage("loss_now", 1),
+        }
     }
 
-    /// Bytes of device memory the run's buffers hold.
-    pub fn device_bytes(&self) -> u64 {
-        self.device_bytes
-    }
-
-    /// Epochs one submission carries: [`SAMPLE_EPOCHS_PER_SUBMIT`] sample-epochs, 1 to
-    /// [`MAX_EPOCHS_PER_SUBMIT`].
-    pub fn epochs_per_submit(&self) -> usize {
-        (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT)
-    }
-
-    fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, Error> {
-        let mut out = vec![f32::NAN; len];
-        self.gpu.read(buffer, 0, &self.staging, &mut out)?;
-        Ok(out)
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        [&self.z, &self.d_a, &self.d_z, &self.loss_now].iter().map(|b| b.size()).sum::<u64>()
+            + self.a.iter().map(|b| b.size()).sum::<u64>()
+            + self.scratch.bytes()
     }
 }
 
-impl Trainer for StepTrainer {
-    fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
-        assert!(losses.len() <= MAX_BLOCK, "a block is at most MAX_BLOCK epochs");
-        let epochs = losses.len();
-        let per_submit = self.epochs_per_submit();
-        if self.opt.kind == OptimizerKind::Adam {
-            let table = adam_table(&self.opt, self.steps + 1, epochs);
-            self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
+/// The step epoch up to the update, and the forward pass with the loss alone: one kernel
+/// per factor of the chain rule, layer by layer, the gradient into `grads` (packed as the
+/// parameters) and the loss into `b.loss_now`. Returns (gradient, evaluate).
+#[allow(clippy::too_many_arguments)]
+pub fn step_gradient(
+    g: &Gpu,
+    k: &Kernels,
+    net: &Net,
+    xt: &wgpu::Buffer,
+    t: &wgpu::Buffer,
+    params: &wgpu::Buffer,
+    grads: &wgpu::Buffer,
+    n: usize,
+    b: &StepBuffers,
+) -> (Vec<Dispatch>, Vec<Dispatch>) {
+    let (a, scratch) = (&b.a, &b.scratch);
+    let mut evaluate = forward(g, k, net, xt, params, a, &b.z, n, scratch);
+    let last = &a[net.layers() - 1];
+    // loss = −(1/N) Σ [T log A_L + (1 − T) log(1 − A_L)]
+    evaluate.extend(k.bce_loss(g, last, t, n, &b.loss_now, 0, scratch));
+    let mut gradient = evaluate.clone();
+    // dZ_L = ∂loss/∂A_L ⊙ A_L ⊙ (1 − A_L)
+    gradient.push(k.bce_grad(g, last, t, &b.d_a, n));
+    gradient.push(k.sigmoid_backward(g, &b.d_a, last, &b.d_z, (1, n)));
+    for l in (1..=net.layers()).rev() {
+        let s = net.layer(l);
+        let input = if l == 1 { xt } else { &a[l - 2] };
+        // dW_l = dZ_l · A_{l−1}ᵀ; dB_l = Σₙ dZ_l
+        gradient.extend(k.matmul(
+            g,
+            Operand::new(&b.d_z, 0, false),
+            Operand::new(input, 0, true),
+            grads,
+            s.w,
+            (s.rows, n, s.cols),
+            scratch,
+        ));
+        gradient.extend(k.sum_rows(g, &b.d_z, 0, s.rows, n, grads, s.b, 1.0, scratch));
+        if l > 1 {
+            // dA_{l−1} = W_lᵀ · dZ_l; dZ_{l−1} = dA_{l−1} ⊙ f′
+            gradient.extend(k.matmul(
+                g,
+                Operand::new(params, s.w, true),
+                Operand::new(&b.d_z, 0, false),
+                &b.d_a,
+                0,
+                (s.cols, s.rows, n),
+                scratch,
+            ));
+            gradient.push(k.activate_backward(g, net.activation, &b.d_a, &a[l - 2], &b.d_z, (s.cols, n)));
         }
-        self.gpu.scoped("running epochs", || {
-            for first in (0..epochs).step_by(per_submit) {
-                let mut encoder =
-                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
-                for i in first..(first + per_submit).min(epochs) {
-                    {
-                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some("epoch"),
-                            timestamp_writes: None,
-                        });
-                        record_all(&mut pass, &self.epoch);
-                    }
-                    encoder.copy_buffer_to_buffer(&self.loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
-                }
-                self.gpu.queue.submit([encoder.finish()]);
-            }
-        })?;
-        self.steps += epochs as u64;
-        self.gpu.read(&self.loss_history, 0, &self.staging, losses)
     }
-
-    fn mlp(&mut self) -> Result<Mlp, Error> {
-        let params = self.read(&self.params, self.net.param_count())?;
-        Ok(Mlp { net: self.net.clone(), params })
-    }
-
-    fn optimizer_state(&mut self) -> Result<OptState, Error> {
-        let p = self.net.param_count();
-        let fresh = OptState::<f32>::new(self.opt.kind, p);
-        let m = if fresh.m.is_empty() { Vec::new() } else { self.read(&self.m, p)? };
-        let v = if fresh.v.is_empty() { Vec::new() } else { self.read(&self.v, p)? };
-        Ok(OptState { step: self.steps, m, v })
-    }
-
-    fn loss(&mut self) -> Result<f32, Error> {
-        super::kernels::submit(&self.gpu, &self.evaluate)?;
-        Ok(self.read(&self.loss_now, 1)?[0])
-    }
-
-    fn gradients(&mut self) -> Result<Vec<f32>, Error> {
-        let p = self.net.param_count();
-        self.gpu.queue.write_buffer(&self.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; p]));
-        super::kernels::submit(&self.gpu, &self.gradient)?;
-        self.read(&self.grads, p)
-    }
+    (gradient, evaluate)
 }
 
 /// The predictions `A_L: 1 × N` of `mlp` for its inputs `xt: d₀ × N`, on the GPU.

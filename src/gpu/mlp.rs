@@ -1,0 +1,330 @@
+//! The GPU trainer for any net, on either path: the step kernels ([`super::step`], any
+//! width) or the fused pair ([`super::fused_mlp`], narrow nets), then the same update
+//! kernels. Buffers, pipelines and every dispatch are built once; an epoch is replayed from
+//! them, many to a command buffer, with no read-back until the block ends.
+
+use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels};
+use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
+use super::step::{self, StepBuffers};
+use super::trainer::{MAX_EPOCHS_PER_SUBMIT, SAMPLE_EPOCHS_PER_SUBMIT};
+use super::Gpu;
+use crate::data::Dataset;
+use crate::net::optim::{OptState, Optimizer, OptimizerKind};
+use crate::net::{Mlp, Net};
+use crate::train::{Trainer, MAX_BLOCK};
+use crate::Error;
+
+/// Which kernels train a net other than the 2-H-1 sigmoid one by plain SGD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MlpPath {
+    /// One kernel per factor of the chain rule, every activation in a buffer.
+    Step,
+    /// One pass over the data per epoch, each sample's whole pass in private memory.
+    Fused,
+}
+
+impl MlpPath {
+    /// The path for `net` on `n` samples when the user does not choose, and why: the fused
+    /// pair where the net is narrow enough for it, else the step kernels.
+    pub fn choose(gpu: &Gpu, net: &Net, n: usize) -> (MlpPath, String) {
+        match unfit(gpu, net, n, MlpPath::Fused) {
+            None => (MlpPath::Fused, "fused: one pass over the data per epoch".into()),
+            Some(why) => (MlpPath::Step, format!("step: not fused because {why}")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MlpPath::Step => "step",
+            MlpPath::Fused => "fused",
+        }
+    }
+}
+
+/// Why `path` cannot train `net` on `n` samples on this device, if it cannot.
+pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
+    let limits = gpu.device.limits();
+    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) as u128;
+    match path {
+        MlpPath::Step => {
+            let largest = step::max_batch(gpu, net);
+            (n > largest)
+                .then(|| format!("batch {n} is past the {largest} the step kernels take with {}", net.describe()))
+        }
+        MlpPath::Fused => fused_mlp::unfit(net).or_else(|| {
+            let data = 4 * net.inputs() as u128 * n as u128;
+            (data > max_bytes || n > u32::MAX as usize).then(|| {
+                format!("the batch's {} inputs take {data} bytes, past one binding ({max_bytes})", net.inputs())
+            })
+        }),
+    }
+}
+
+/// Refuses, before anything is allocated, a batch `path` cannot take.
+pub fn check_fits(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Result<(), Error> {
+    match unfit(gpu, net, n, path) {
+        Some(why) => Err(Error::Input(format!("the {} kernels cannot train this run: {why}", path.name()))),
+        None => Ok(()),
+    }
+}
+
+/// How the loss of an epoch reaches the history.
+enum LossRoute {
+    /// The step path leaves it in one buffer, copied to the epoch's slot.
+    Copy(wgpu::Buffer),
+    /// The fused pair writes the slot itself, counted in `state`, which the host resets.
+    Slot(wgpu::Buffer),
+}
+
+/// The GPU trainer for any net.
+pub struct MlpGpuTrainer {
+    pub gpu: Gpu,
+    net: Net,
+    n: usize,
+    path: MlpPath,
+    opt: Optimizer,
+    /// Steps taken: the state's count at the start plus the epochs run since.
+    steps: u64,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    m: wgpu::Buffer,
+    v: wgpu::Buffer,
+    /// Adam's table of step scalars, written once per block.
+    adam: wgpu::Buffer,
+    loss: LossRoute,
+    loss_history: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    /// The gradient's dispatches, then the update's.
+    epoch: Vec<Dispatch>,
+    /// The gradient into `grads` and the loss, without the update.
+    gradient: Vec<Dispatch>,
+    /// The loss alone (the step path: the forward pass and the loss).
+    evaluate: Vec<Dispatch>,
+    device_bytes: u64,
+}
+
+impl MlpGpuTrainer {
+    /// The step path (every net): see [`MlpGpuTrainer::with_path`].
+    pub fn new(gpu: Gpu, mlp: &Mlp, data: &Dataset, opt: Optimizer, state: Option<&OptState>) -> Result<Self, Error> {
+        Self::with_path(gpu, mlp, data, opt, state, MlpPath::Step)
+    }
+
+    /// Uploads the parameters, the optimizer state (`None`: a fresh start) and the data
+    /// (`xt: d₀ × N`, the net's inputs), and builds the epoch on `path`. Fails before
+    /// allocating anything when the batch does not fit.
+    pub fn with_path(
+        gpu: Gpu,
+        mlp: &Mlp,
+        data: &Dataset,
+        opt: Optimizer,
+        state: Option<&OptState>,
+        path: MlpPath,
+    ) -> Result<Self, Error> {
+        Self::with_reduction(gpu, mlp, data, opt, state, path, None)
+    }
+
+    /// [`MlpGpuTrainer::with_path`], the fused pair's partial sums written by each thread
+    /// (`Some(true)`) or added by the workgroup first (`Some(false)`) whatever the adapter's
+    /// default (see [`FusedMlpKernels::new`]): so the tests run both on any adapter.
+    pub fn with_reduction(
+        gpu: Gpu,
+        mlp: &Mlp,
+        data: &Dataset,
+        opt: Optimizer,
+        state: Option<&OptState>,
+        path: MlpPath,
+        direct: Option<bool>,
+    ) -> Result<Self, Error> {
+        let (net, n) = (mlp.net.clone(), data.len());
+        assert_eq!(data.inputs(), net.inputs(), "the data's width is the net's input width");
+        check_fits(&gpu, &net, n, path)?;
+        let p = net.param_count();
+        let state = state.cloned().unwrap_or_else(|| OptState::new(opt.kind, p));
+        state.check(opt.kind, p).map_err(Error::Input)?;
+        let k = Kernels::new(&gpu)?;
+        let fused = if path == MlpPath::Fused { Some(FusedMlpKernels::new(&gpu, &net, direct)?) } else { None };
+        let g = &gpu;
+        let built = gpu.scoped("setting up the training buffers", || {
+            let xt = g.storage_from("xt: d0 × N", &data.xt);
+            let t = g.storage_from("t: 1 × N", &data.t);
+            let params = g.storage_from("params: [W1 | B1 | W2 | …]", &mlp.params);
+            let grads = g.storage("grads: [dW1 | dB1 | …]", p);
+            let m = g.storage_from("m", &state.m);
+            let v = g.storage_from("v", &state.v);
+            let adam_len = if opt.kind == OptimizerKind::Adam { adam_table_len(MAX_BLOCK) } else { 1 };
+            let adam = g.storage("adam: [k, (step_size, √(1 − β₂ᵗ)) per step]", adam_len);
+            let loss_history = g.storage("loss_history", MAX_BLOCK);
+            let staging = g.staging(MAX_BLOCK.max(p));
+            let mut bytes: u64 =
+                [&xt, &t, &params, &grads, &m, &v, &adam, &loss_history].iter().map(|b| b.size()).sum();
+            let (gradient, evaluate, loss) = match &fused {
+                None => {
+                    let b = StepBuffers::new(g, &net, n);
+                    bytes += b.bytes();
+                    let (gradient, evaluate) = step::step_gradient(g, &k, &net, &xt, &t, &params, &grads, n, &b);
+                    (gradient, evaluate, LossRoute::Copy(b.loss_now))
+                }
+                Some(f) => {
+                    let groups = f.groups_for(n);
+                    let partials = g.storage("partials: (P + 1) × groups", f.partials_len(groups));
+                    let slot = g.storage("state: [loss slot]", 1);
+                    bytes += partials.size() + slot.size();
+                    let b = FusedMlpBuffers {
+                        xt: &xt,
+                        t: &t,
+                        params: &params,
+                        partials: &partials,
+                        losses: &loss_history,
+                        state: &slot,
+                        grads: &grads,
+                    };
+                    let once = f.epoch(g, &b, n, groups, false).to_vec();
+                    let training = f.epoch(g, &b, n, groups, true).to_vec();
+                    // The epoch's gradient dispatches advance the slot; evaluations do not.
+                    (training, once, LossRoute::Slot(slot))
+                }
+            };
+            let b = OptimBuffers { params: &params, grads: &grads, m: &m, v: &v, adam: &adam };
+            let mut epoch = gradient.clone();
+            if opt.l2 > 0.0 {
+                epoch.extend(net.shapes().map(|s| k.l2_grad(g, &b, s.w, s.b - s.w, opt.l2)));
+            }
+            match opt.kind {
+                OptimizerKind::Sgd => epoch.push(k.sgd_update(g, &params, &grads, p, opt.lr)),
+                OptimizerKind::Momentum => epoch.push(k.momentum_update(g, &b, p, opt.lr, opt.momentum)),
+                OptimizerKind::Adam => epoch.extend(k.adam_update(g, &b, p, &opt)),
+            }
+            // The fused path's gradient for the tests is the evaluation's pass (it writes
+            // `grads` too, and leaves the slot where it is).
+            let gradient = if fused.is_some() { evaluate.clone() } else { gradient };
+            (params, grads, m, v, adam, loss, loss_history, staging, epoch, gradient, evaluate, bytes)
+        })?;
+        let (params, grads, m, v, adam, loss, loss_history, staging, epoch, gradient, evaluate, device_bytes) = built;
+        Ok(MlpGpuTrainer {
+            gpu,
+            net,
+            n,
+            path,
+            opt,
+            steps: state.step,
+            params,
+            grads,
+            m,
+            v,
+            adam,
+            loss,
+            loss_history,
+            staging,
+            epoch,
+            gradient,
+            evaluate,
+            device_bytes,
+        })
+    }
+
+    /// The kernels this run trains with.
+    pub fn path(&self) -> MlpPath {
+        self.path
+    }
+
+    /// Bytes of device memory the run's buffers hold.
+    pub fn device_bytes(&self) -> u64 {
+        self.device_bytes
+    }
+
+    /// Epochs one submission carries: [`SAMPLE_EPOCHS_PER_SUBMIT`] sample-epochs, 1 to
+    /// [`MAX_EPOCHS_PER_SUBMIT`].
+    pub fn epochs_per_submit(&self) -> usize {
+        (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT)
+    }
+
+    fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, Error> {
+        let mut out = vec![f32::NAN; len];
+        self.gpu.read(buffer, 0, &self.staging, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs `dispatches` once with the fused path's loss slot at 0 (an evaluation).
+    fn once(&self, dispatches: &[Dispatch]) -> Result<(), Error> {
+        if let LossRoute::Slot(slot) = &self.loss {
+            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
+        }
+        super::kernels::submit(&self.gpu, dispatches)
+    }
+}
+
+impl Trainer for MlpGpuTrainer {
+    fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
+        assert!(losses.len() <= MAX_BLOCK, "a block is at most MAX_BLOCK epochs");
+        let epochs = losses.len();
+        let per_submit = self.epochs_per_submit();
+        if self.opt.kind == OptimizerKind::Adam {
+            let table = adam_table(&self.opt, self.steps + 1, epochs);
+            self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
+        }
+        if let LossRoute::Slot(slot) = &self.loss {
+            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
+        }
+        self.gpu.scoped("running epochs", || {
+            for first in (0..epochs).step_by(per_submit) {
+                let mut encoder =
+                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
+                match &self.loss {
+                    LossRoute::Copy(loss_now) => {
+                        for i in first..(first + per_submit).min(epochs) {
+                            {
+                                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                    label: Some("epoch"),
+                                    timestamp_writes: None,
+                                });
+                                record_all(&mut pass, &self.epoch);
+                            }
+                            encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
+                        }
+                    }
+                    LossRoute::Slot(_) => {
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("epochs"),
+                            timestamp_writes: None,
+                        });
+                        for _ in first..(first + per_submit).min(epochs) {
+                            record_all(&mut pass, &self.epoch);
+                        }
+                    }
+                }
+                self.gpu.queue.submit([encoder.finish()]);
+            }
+        })?;
+        self.steps += epochs as u64;
+        self.gpu.read(&self.loss_history, 0, &self.staging, losses)
+    }
+
+    fn mlp(&mut self) -> Result<Mlp, Error> {
+        let params = self.read(&self.params, self.net.param_count())?;
+        Ok(Mlp { net: self.net.clone(), params })
+    }
+
+    fn optimizer_state(&mut self) -> Result<OptState, Error> {
+        let p = self.net.param_count();
+        let fresh = OptState::<f32>::new(self.opt.kind, p);
+        let m = if fresh.m.is_empty() { Vec::new() } else { self.read(&self.m, p)? };
+        let v = if fresh.v.is_empty() { Vec::new() } else { self.read(&self.v, p)? };
+        Ok(OptState { step: self.steps, m, v })
+    }
+
+    fn loss(&mut self) -> Result<f32, Error> {
+        self.once(&self.evaluate)?;
+        let from = match &self.loss {
+            LossRoute::Copy(loss_now) => loss_now,
+            LossRoute::Slot(_) => &self.loss_history,
+        };
+        Ok(self.read(from, 1)?[0])
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f32>, Error> {
+        let p = self.net.param_count();
+        self.gpu.queue.write_buffer(&self.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; p]));
+        self.once(&self.gradient)?;
+        self.read(&self.grads, p)
+    }
+}
