@@ -232,6 +232,7 @@ fn every_general_path_matches_the_reference_pairwise() {
         let mut grads = r.grads.clone();
         reference::update(&mut want, &mut grads, &opt, &mut state);
         let mut reference_losses = [f32::NAN; 3];
+        let saturated = reference::predict(&mlp, &data.xt).iter().any(|&p| p == 0.0 || p == 1.0);
         for (backend, trainer) in trainers.iter_mut() {
             let got = trainer.gradients().unwrap();
             let ratio = mlp_gradient_ratio(&got, &r);
@@ -266,8 +267,11 @@ fn every_general_path_matches_the_reference_pairwise() {
                 }
             }
             trainer.run_epochs(&mut losses[1..]).unwrap();
+            // The first loss against f64 too, where no prediction has rounded to 0 or 1 in
+            // f32 (there f32's log is the clamp, −100, and f64's is not: every backend agrees
+            // with the reference's f32, which the next check holds them to).
             let epoch1 = r.loss as f32;
-            if losses[0].is_nan() || (losses[0] - epoch1).abs() > 1e-5 * epoch1 {
+            if !saturated && (losses[0].is_nan() || (losses[0] - epoch1).abs() > 1e-5 * epoch1) {
                 problems.push(format!("{what}: epoch 1 loss {} on the {backend}, {epoch1} in f64", losses[0]));
             }
             if *backend == "cpu reference" {
