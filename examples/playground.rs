@@ -1,11 +1,13 @@
 //! The library in a few lines: the four playground data sets, each with its own small net,
-//! trained on the CPU, scored on a test set, and drawn side by side.
+//! trained on the CPU (the fast trainer `--backend cpu` uses), scored on a test set, and
+//! drawn side by side.
 //!
 //!     cargo run --release --example playground [-- OUT.png]
 //!
 //! (The same models as the README's commands; `assets/playground.png` is its picture.)
 
-use xorgpu::cpu::mlp::{self, MlpCpuTrainer};
+use xorgpu::cpu::fast_mlp::FastMlpTrainer;
+use xorgpu::cpu::mlp;
 use xorgpu::data::playground::DataSet;
 use xorgpu::data::{features, Dataset};
 use xorgpu::experiments::pictures::boundary_gallery;
@@ -31,7 +33,7 @@ fn main() -> Result<(), xorgpu::Error> {
         let data = set.generate(batch, 0.1, seed, 1)?;
         let test = set.generate(1000, 0.1, seed, 2)?;
         let opt = Optimizer::defaults(OptimizerKind::Adam);
-        let mut trainer = MlpCpuTrainer::new(net.init(seed), data.clone(), opt, None);
+        let mut trainer = FastMlpTrainer::new(net.init(seed), data.clone(), opt, None);
         let outcome = train(&mut trainer, epochs, epochs, |_, _| {})?;
         let p = mlp::predict(&outcome.params, &test.xt);
         let right = p.iter().zip(&test.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
