@@ -343,3 +343,21 @@ fn bad_layered_files_and_data_are_named() {
         "--test-data has 3",
     );
 }
+
+/// `scale` sweeps any net on the general paths, and names a width that does not match.
+#[test]
+fn scale_takes_any_net() {
+    let out = xorgpu()
+        .args(["scale", "--layers", "2,4,3,1", "--activation", "tanh", "--min-batch", "64", "--max-batch", "256"])
+        .args(["--epochs", "3", "--repeats", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 4, "two batches on each backend");
+    for r in &records {
+        assert!(r["samples_per_s"].as_f64().unwrap() > 0.0 && r["final_loss"].as_f64().unwrap().is_finite(), "{r}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("net: 2-4-3-1 tanh"));
+    fails(&["scale", "--layers", "3,4,1", "--max-batch", "64"], 2, "3 inputs but the data has 2");
+}

@@ -10,14 +10,18 @@ use super::{check_writable, hidden_width, noise_sigma, positive_f32, positive_us
 use crate::data::Dataset;
 use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
-use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
+use crate::experiments::scale::{
+    batches, crossover, default_max_batch, default_max_batch_mlp, point, PointSpec, Record,
+};
 use crate::files::write_atomically;
 use crate::files::{check_distinct, check_png_name};
 use crate::gpu::bandwidth::copy_bandwidth;
+use crate::gpu::mlp::MlpPath;
 use crate::gpu::trainer::check_fits;
 use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
 use crate::memory::{self, Runner};
+use crate::net::Net;
 use crate::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -51,9 +55,16 @@ pub struct ScaleArgs {
     /// Timed repeats per point; the median is reported.
     #[arg(long, default_value_t = 3, value_parser = positive_usize)]
     pub repeats: usize,
-    /// Hidden width H.
-    #[arg(long, default_value_t = 2, value_parser = hidden_width)]
+    /// Hidden width H of the 2-H-1 sigmoid net.
+    #[arg(long, default_value_t = 2, value_parser = hidden_width, conflicts_with = "layers")]
     pub hidden: usize,
+    /// Any net instead: its widths, from the 2 inputs (or the --data file's columns) to the
+    /// output 1 (2,16,16,1), trained by plain SGD on the general paths.
+    #[arg(long, value_name = "D0,..,1", value_parser = crate::net::parse_widths)]
+    pub layers: Option<::std::vec::Vec<usize>>,
+    /// The hidden layers' activation with --layers.
+    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid)]
+    pub activation: crate::net::Activation,
     /// Learning rate.
     #[arg(long, default_value_t = 0.5, value_parser = positive_f32)]
     pub lr: f32,
@@ -63,7 +74,8 @@ pub struct ScaleArgs {
     /// Standard deviation of the noise on generated samples.
     #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
     pub noise: f32,
-    /// Which GPU kernels train.
+    /// Which GPU kernels train (for --layers, the default is the fused pair where the net
+    /// fits it).
     #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
     pub kernels: KernelChoice,
     /// Sweep over the first rows of this CSV file (header x1,x2,y) instead of generated data.
@@ -133,6 +145,25 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         check_writable(path)?;
     }
     let user_data = args.data.as_deref().map(Dataset::from_csv).transpose()?;
+    let inputs = user_data.as_ref().map_or(2, Dataset::inputs);
+    let net = match &args.layers {
+        Some(w) => Net::new(w.clone(), args.activation).map_err(|e| Error::Input(format!("--layers: {e}")))?,
+        None => Net::classic(args.hidden),
+    };
+    if net.inputs() != inputs {
+        return Err(Error::Input(format!(
+            "the network takes {} inputs but the data has {inputs} input column{}",
+            net.inputs(),
+            if inputs == 1 { "" } else { "s" }
+        )));
+    }
+    let general = net.classic_hidden().is_none();
+    let mlp_path = match (general, args.kernels) {
+        (false, _) => None,
+        (true, KernelChoice::Step) => Some(MlpPath::Step),
+        // Fused is the default choice: let each point choose, refusing only where asked.
+        (true, KernelChoice::Fused) => None,
+    };
     let want_gpu = args.backend.contains(&SweepBackend::Gpu);
     let kernels = (args.kernels == KernelChoice::Step).then_some(Path::Step);
     let gpu = if want_gpu { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
@@ -142,6 +173,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         }
         (Some(m), _) => m,
         (None, Some(d)) => d.len(),
+        (None, None) if general => default_max_batch_mlp(gpu.as_ref(), &net, mlp_path),
         (None, None) => default_max_batch(gpu.as_ref(), args.hidden, kernels),
     };
     if max < args.min_batch {
@@ -149,12 +181,25 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     }
     // The largest point of each backend, before any point runs (the points run one at a
     // time, so the largest is what must fit).
-    if let Some(g) = &gpu {
-        check_fits(g, kernels.unwrap_or(Path::Fused), args.hidden, max)?;
-        memory::check(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden, max)?;
+    match &gpu {
+        Some(g) if general => {
+            let path = mlp_path.unwrap_or_else(|| MlpPath::choose(g, &net, max).0);
+            crate::gpu::mlp::check_fits(g, &net, max, path)?;
+            let each = memory::mlp_per_sample(&net, Some((path, g.is_software())));
+            memory::check_per_sample(each, max, g.is_software())?;
+        }
+        Some(g) => {
+            check_fits(g, kernels.unwrap_or(Path::Fused), args.hidden, max)?;
+            memory::check(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden, max)?;
+        }
+        None => {}
     }
     if args.backend.contains(&SweepBackend::Cpu) {
-        memory::check(Runner::Cpu, args.hidden, max)?;
+        if general {
+            memory::check_per_sample(memory::mlp_per_sample(&net, None), max, false)?;
+        } else {
+            memory::check(Runner::Cpu, args.hidden, max)?;
+        }
     }
     let say = |line: &str| super::say(args.json, line);
     let cpu = cpu_name();
@@ -177,7 +222,8 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         None => None,
     };
     say(&format!("cpu: {cpu}"));
-    if let Some(g) = &gpu {
+    say(&format!("net: {}", net.describe()));
+    if let (Some(g), false) = (&gpu, general) {
         let each = memory::per_sample(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden);
         say(&format!(
             "memory per sample on the GPU: {} bytes on the device, {} on the host{}",
@@ -186,11 +232,13 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
             if each.host > 2 * memory::DATA_BYTES { " (a software adapter's device memory is the host's)" } else { "" }
         ));
     }
-    if args.backend.contains(&SweepBackend::Cpu) {
+    if args.backend.contains(&SweepBackend::Cpu) && !general {
         say(&format!("memory per sample on the CPU: {} bytes (x1, x2, t as f32)", memory::DATA_BYTES));
     }
 
     let spec = PointSpec {
+        net: net.clone(),
+        mlp_path,
         hidden: args.hidden,
         lr: args.lr,
         seed: args.seed,

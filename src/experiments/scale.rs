@@ -7,11 +7,15 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::cpu::fast::FastCpuTrainer;
+use crate::cpu::fast_mlp::FastMlpTrainer;
 use crate::data::Dataset;
+use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
 use crate::gpu::trainer::{max_batch, Path, DEFAULT_EPOCHS_PER_DISPATCH};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::memory::Runner;
 use crate::model::Params;
+use crate::net::optim::Optimizer;
+use crate::net::Net;
 use crate::train::{Trainer, MAX_BLOCK};
 use crate::Error;
 
@@ -32,6 +36,8 @@ pub struct Record {
 /// What a sweep point runs with.
 #[derive(Clone, Debug)]
 pub struct PointSpec {
+    /// The net: the 2-H-1 sigmoid one takes its own paths, any other the general ones.
+    pub net: Net,
     pub hidden: usize,
     pub lr: f32,
     pub seed: u64,
@@ -41,6 +47,8 @@ pub struct PointSpec {
     pub seconds: f64,
     pub repeats: usize,
     pub kernels: Option<Path>,
+    /// For a net other than 2-H-1 sigmoid: the GPU path, or None to let it choose.
+    pub mlp_path: Option<MlpPath>,
 }
 
 /// Runs `epochs` epochs in blocks and returns the wall time (the last block's loss read-back
@@ -108,8 +116,32 @@ pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize, kernels: Option<Path>
     1 << (63 - limit.leading_zeros())
 }
 
+/// The largest power of two up to 2^26 that this host (and device, if any) can train `net`
+/// on, with half the free memory to spare, for a net other than 2-H-1 sigmoid.
+pub fn default_max_batch_mlp(gpu: Option<&Gpu>, net: &Net, path: Option<MlpPath>) -> usize {
+    let on_gpu = gpu.map(|g| (path.unwrap_or_else(|| MlpPath::choose(g, net, 1 << 20).0), g.is_software()));
+    let per_sample = crate::memory::mlp_per_sample(net, on_gpu).host.max(1);
+    let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / per_sample;
+    let device = match (gpu, on_gpu) {
+        (Some(g), Some((path, _))) => {
+            // The largest power of two the path takes (its limits are monotone in the batch).
+            let mut b = 1u64 << 26;
+            while b > 4 && crate::gpu::mlp::unfit(g, net, b as usize, path).is_some() {
+                b /= 2;
+            }
+            b
+        }
+        _ => u64::MAX,
+    };
+    let limit = host.min(device).clamp(4, 1 << 26);
+    1 << (63 - limit.leading_zeros())
+}
+
 /// Builds the trainer for one point and measures it.
 pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
+    if spec.net.classic_hidden().is_none() {
+        return point_mlp(backend, gpu, data, spec);
+    }
     let params = Params::init(spec.hidden, spec.seed);
     let batch = data.len();
     let (epochs, seconds_per_epoch, gpu_seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
@@ -135,6 +167,39 @@ pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) 
         epochs,
         seconds_per_epoch,
         gpu_seconds_per_epoch,
+        samples_per_s: batch as f64 / seconds_per_epoch,
+        final_loss,
+        device_bytes,
+    })
+}
+
+/// [`point`] for a net other than 2-H-1 sigmoid: plain SGD at the spec's rate on the general
+/// paths (the fast CPU trainer; the GPU's fused pair or step kernels).
+fn point_mlp(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
+    let mlp = spec.net.init(spec.seed);
+    let batch = data.len();
+    let opt = Optimizer::sgd(spec.lr);
+    let (epochs, seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
+        Some(g) => {
+            let path = spec.mlp_path.unwrap_or_else(|| MlpPath::choose(g, &spec.net, batch).0);
+            let mut t = MlpGpuTrainer::with_path(g.clone(), &mlp, &data, opt, None, path)?;
+            let (epochs, wall) = measure(&mut t, spec)?;
+            (epochs, wall, t.loss()?, g.adapter_name.clone(), t.device_bytes())
+        }
+        None => {
+            let bytes = ((data.xt.len() + data.t.len()) * 4) as u64;
+            let mut t = FastMlpTrainer::new(mlp, data, opt, None);
+            let (epochs, wall) = measure(&mut t, spec)?;
+            (epochs, wall, t.loss()?, crate::experiments::cpu_name(), bytes)
+        }
+    };
+    Ok(Record {
+        backend: backend.into(),
+        adapter,
+        batch,
+        epochs,
+        seconds_per_epoch,
+        gpu_seconds_per_epoch: None,
         samples_per_s: batch as f64 / seconds_per_epoch,
         final_loss,
         device_bytes,
