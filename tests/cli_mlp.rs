@@ -361,3 +361,16 @@ fn scale_takes_any_net() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("net: 2-4-3-1 tanh"));
     fails(&["scale", "--layers", "3,4,1", "--max-batch", "64"], 2, "3 inputs but the data has 2");
 }
+
+/// `info --layers` says which kernels would train a net, and why.
+#[test]
+fn info_says_which_kernels_and_why() {
+    for (layers, says) in
+        [("2,64,64,1", "not fused because its widest layer has 64 units"), ("2,16,1", "fused: one pass")]
+    {
+        let out = xorgpu().args(["info", "--layers", layers, "--activation", "tanh"]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(says), "{layers}: {text}");
+    }
+}

@@ -181,6 +181,16 @@ pub struct InfoArgs {
     /// The adapter `gpu` would take: the one whose name contains NAME.
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// Also say which GPU kernels would train this net (widths from the inputs to the
+    /// output 1), and why.
+    #[arg(long, value_name = "D0,..,1", value_parser = crate::net::parse_widths)]
+    pub layers: Option<::std::vec::Vec<usize>>,
+    /// The hidden activation of --layers.
+    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid)]
+    pub activation: crate::net::Activation,
+    /// The batch --layers would train on.
+    #[arg(long, default_value_t = 1000, value_parser = super::positive_usize)]
+    pub batch: usize,
 }
 
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
@@ -211,8 +221,31 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
         );
         println!("  timestamp queries: {}", if timestamps { "yes" } else { "no" });
     }
+    let net = match &args.layers {
+        Some(w) => {
+            Some(crate::net::Net::new(w.clone(), args.activation).map_err(|e| Error::Input(format!("--layers: {e}")))?)
+        }
+        None => None,
+    };
     match gpu::select_adapter(&instance, args.adapter.as_deref()) {
-        Ok(a) => println!("--backend gpu takes: {}", gpu::describe(&a.get_info())),
+        Ok(a) => {
+            println!("--backend gpu takes: {}", gpu::describe(&a.get_info()));
+            if let Some(net) = &net {
+                let g = Gpu::open(a)?;
+                let n = args.batch;
+                match net.classic_hidden() {
+                    Some(h) => println!(
+                        "{} on {n} samples (by plain SGD): the 2-H-1 {:?} kernels",
+                        net.describe(),
+                        gpu::trainer::Path::fastest(&g, h, n)
+                    ),
+                    None => {
+                        let (_, why) = gpu::mlp::MlpPath::choose(&g, net, n);
+                        println!("{} on {n} samples: {why}", net.describe());
+                    }
+                }
+            }
+        }
         Err(e) => println!("--backend gpu: {e}"),
     }
     println!("(WGPU_BACKEND, WGPU_ADAPTER_NAME and WGPU_POWER_PREF steer the choice.)");
