@@ -25,6 +25,7 @@ fn host_bytes_a_sample_are_what_runs_take() {
         &["--backend", "gpu", "--kernels", "step"],
         &[&["--backend", "cpu"][..], &deep].concat(),
         &[&["--backend", "gpu"][..], &deep].concat(),
+        &[&["--backend", "gpu", "--kernels", "step"][..], &deep].concat(),
     ] {
         let (peak_small, need_small) = peak_and_need(args, small);
         let (peak_large, need_large) = peak_and_need(args, large);
