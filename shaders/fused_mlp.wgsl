@@ -1,15 +1,14 @@
 // The fused path for any narrow net: one pass over the data per epoch, every layer's
 // forward and backward pass per sample in the thread's private memory, nothing per sample
-// written. The host prepends the net (src/gpu/fused_mlp.rs): `const P`, `const D0`,
-// `const A_LEN`, `const WIDEST`, and three functions written for it: `load_weights()`
+// written. The host prepends the net (src/gpu/fused_mlp.rs): `const P`, `const D0`, and
+// functions written for it: `load_weights()`
 // (wp = params), `add_sample(i, n, inv_n)` (sample i's forward pass, loss and backward
 // pass, its terms added to acc) and `stash_sums(base, lid)` (sums[k·WG + lid] = acc[base +
 // k], 0 past the last value), and `const DIRECT: bool` with `write_partials(thread,
 // threads)`: on a CPU adapter each thread writes its P + 1 sums straight to `partials`
 // (llvmpipe runs a barrier by switching through every invocation of the workgroup, and the
 // trees' barriers cost it 5 ms an epoch for 2-16-16-1), on a GPU the workgroup adds them
-// first. For a small net every index in them is a literal, so the private arrays can live
-// in registers; for a larger one they are loops over units.
+// first. Every index in them is a literal, so the values can live in registers.
 //
 // Parameters are packed layer by layer, [W1 | B1 | W2 | B2 | …]; the thread copies them to
 // `wp` once. Its P gradient sums and its loss sum (at P) are `acc`. The workgroup then adds
@@ -40,10 +39,6 @@ const GRAD_EPS: f32 = 1e-12;
 
 var<private> wp: array<f32, P>;
 var<private> acc: array<f32, P + 1u>;
-var<private> x: array<f32, D0>;
-var<private> a: array<f32, A_LEN>;
-var<private> dz: array<f32, WIDEST>;
-var<private> dz_next: array<f32, WIDEST>;
 
 // Sums per tree: one barrier per level serves them all.
 const SUM_BATCH: u32 = min(P + 1u, 16u);

@@ -180,9 +180,10 @@ impl Header {
     }
 }
 
-/// The longest line a data file may have: a row of a few numbers is tens of bytes, so a
-/// longer line means the file is not one (an endless stream such as /dev/zero, say).
-pub const MAX_LINE_BYTES: usize = 4096;
+/// The longest line a data file may have: a row of 256 inputs and a label written at full
+/// precision is about 6 KB, so a longer line means the file is not one (an endless stream
+/// such as /dev/zero, say).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// The rows of a CSV file whose header (its first line that is not blank) `header`
 /// accepts, which then fixes the columns; each cell a finite number that `check(column,
@@ -233,10 +234,17 @@ fn read_csv(
             match header.accepts(&fields) {
                 true => columns = Some(fields.iter().map(|f| f.to_string()).collect()),
                 false => {
-                    return Err(bad(format!(
-                        "line {number}: expected the header {expected}, found {:?}",
-                        fields.join(",")
-                    )))
+                    let inputs = fields.iter().take_while(|f| **f != "y").count();
+                    if inputs > crate::net::MAX_WIDTH {
+                        return Err(bad(format!(
+                            "line {number}: the header has {inputs} input columns; at most {} are taken",
+                            crate::net::MAX_WIDTH
+                        )));
+                    }
+                    let found = fields.join(",");
+                    let shown: String = found.chars().take(80).collect();
+                    let more = if shown.len() < found.len() { "…" } else { "" };
+                    return Err(bad(format!("line {number}: expected the header {expected}, found {shown:?}{more}")));
                 }
             }
             continue;

@@ -100,11 +100,23 @@ pub fn check_writable(path: &Path) -> Result<(), Error> {
             OpenOptions::new().write(true).open(&resolved).map_err(fail)?;
         }
         Target::InPlace => {}
-        Target::New | Target::Replace(_) => {
+        Target::New => {
+            TempFile::beside(&resolved, None).map_err(fail)?;
+        }
+        Target::Replace(_) => {
+            may_replace(&resolved).map_err(fail)?;
             TempFile::beside(&resolved, None).map_err(fail)?;
         }
     }
     Ok(())
+}
+
+/// Whether this process may change the existing file `path`, as a write to it would need:
+/// replacing it goes through a rename, which the folder allows even where the file is
+/// read-only, or another user's, and the user's "not writable" must still hold. Opening for
+/// writing, without truncating, changes nothing.
+fn may_replace(path: &Path) -> std::io::Result<()> {
+    OpenOptions::new().write(true).open(path).map(drop)
 }
 
 /// Whether `a` and `b` name the same file once symbolic links are followed: the same device
@@ -192,6 +204,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         Target::InPlace => write_in_place(&resolved, bytes).map_err(fail),
         Target::New => TempFile::beside(&resolved, None).and_then(|t| t.finish(bytes, &resolved)).map_err(fail),
         Target::Replace(mode) => {
+            may_replace(&resolved).map_err(fail)?;
             TempFile::beside(&resolved, Some(mode)).and_then(|t| t.finish(bytes, &resolved)).map_err(fail)
         }
     }
@@ -222,6 +235,9 @@ pub fn draw_png(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> 
     // The drawing library picks the format from the temporary file's extension, and opens
     // the file again by name: it gets the old file's mode only once drawn (a read-only
     // chart could not be redrawn otherwise).
+    if let Target::Replace(_) = target {
+        may_replace(&resolved).map_err(|e| fail(e.to_string()))?;
+    }
     let tmp = TempFile::beside_with(&resolved, None, ".png").map_err(|e| fail(e.to_string()))?;
     draw(&tmp.path).map_err(fail)?;
     match target {

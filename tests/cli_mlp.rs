@@ -374,3 +374,88 @@ fn info_says_which_kernels_and_why() {
         assert!(text.contains(says), "{layers}: {text}");
     }
 }
+
+/// What a hostile-input run found, each now refused in one line: settings in a weight file
+/// that the command line would refuse, a step count past what is counted, a test set larger
+/// than memory, --test-batch beside --data, --features unlike the file's, a feature name with
+/// a space, a picture's domain past any use, a plot's points of other than two columns, more
+/// input columns than a net takes.
+#[test]
+fn hostile_findings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let m = path("m.json");
+    json_run(&[
+        "--layers",
+        "2,4,1",
+        "--activation",
+        "tanh",
+        "--optimizer",
+        "adam",
+        "--epochs",
+        "5",
+        "--backend",
+        "cpu",
+        "--save",
+        &m,
+    ]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    for (field, value, mentions) in [
+        ("lr", serde_json::json!(-1.0), "lr is -1"),
+        ("beta1", serde_json::json!(1.5), "beta1 is 1.5"),
+        ("eps", serde_json::json!(0.0), "eps is 0"),
+        ("momentum", serde_json::json!(1.0), "momentum is 1"),
+        ("l2", serde_json::json!(-1.0), "l2 is -1"),
+    ] {
+        let mut doc = saved.clone();
+        doc["optimizer"][field] = value;
+        let bad = path(&format!("{field}.json"));
+        std::fs::write(&bad, doc.to_string()).unwrap();
+        fails(&["--init", &bad, "--backend", "cpu", "--epochs", "3"], 2, mentions);
+    }
+    let mut doc = saved.clone();
+    doc["optimizer_state"]["step"] = serde_json::json!(u64::MAX);
+    std::fs::write(path("step.json"), doc.to_string()).unwrap();
+    fails(&["--init", &path("step.json"), "--backend", "cpu", "--epochs", "3"], 2, "steps");
+    let mut doc = saved.clone();
+    doc["domain"] = serde_json::json!([-3e38, 3e38]);
+    std::fs::write(path("domain.json"), doc.to_string()).unwrap();
+    fails(&["plot", "--model", &path("domain.json"), "--out-dir", dir.path().to_str().unwrap()], 2, "domain");
+    fails(&["--test-batch", "99999999999999", "--backend", "cpu", "--epochs", "3"], 2, "--test-batch");
+    fails(&["--test-batch", "18446744073709551615", "--backend", "cpu", "--epochs", "3"], 2, "--test-batch");
+    std::fs::write(path("d2.csv"), "x1,x2,y\n0,0,0\n1,1,1\n").unwrap();
+    fails(&["--data", &path("d2.csv"), "--test-batch", "5", "--backend", "cpu"], 2, "--test-batch");
+    fails(
+        &["--init", &m, "--features", "x1sq,x2", "--backend", "cpu", "--epochs", "3"],
+        2,
+        "does not match the features",
+    );
+    fails(&["--features", "x1 x2", "--backend", "cpu", "--epochs", "3"], 2, "\"x1 x2\"");
+    std::fs::write(path("d3.csv"), "x1,x2,x3,y\n0,0,0,0\n1,1,1,1\n").unwrap();
+    fails(
+        &["plot", "--model", &m, "--out-dir", dir.path().to_str().unwrap(), "--data", &path("d3.csv")],
+        2,
+        "3 input columns",
+    );
+    let header: Vec<String> = (1..=300).map(|k| format!("x{k}")).chain(["y".to_string()]).collect();
+    std::fs::write(path("wide.csv"), format!("{}\n", header.join(","))).unwrap();
+    fails(&["--data", &path("wide.csv"), "--backend", "cpu"], 2, "300 input columns; at most 256");
+    // A full-precision row of 256 inputs is a data row, not an endless line.
+    let header: Vec<String> = (1..=256).map(|k| format!("x{k}")).chain(["y".to_string()]).collect();
+    let row: Vec<String> =
+        (0..256).map(|k| format!("{:.17}", 0.123456789 + k as f64 * 1e-3)).chain(["1".into()]).collect();
+    std::fs::write(path("full.csv"), format!("{}\n{}\n", header.join(","), row.join(","))).unwrap();
+    json_run(&["--data", &path("full.csv"), "--layers", "256,1", "--epochs", "2", "--backend", "cpu"]);
+}
+
+/// `scale --kernels step` times its epochs on the GPU (a timed block of three or more step
+/// epochs once failed on a pass with neither timestamp).
+#[test]
+fn scale_times_the_step_kernels() {
+    let out = xorgpu()
+        .args(["scale", "--backend", "gpu", "--kernels", "step", "--min-batch", "4", "--max-batch", "4"])
+        .args(["--epochs", "3", "--repeats", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

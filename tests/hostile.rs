@@ -127,10 +127,11 @@ fn csv_errors_name_the_line_an_editor_shows() {
     fails(&["--backend", "cpu", "--data", path_str(&header)], 2, "line 3: expected the header x1,x2,y");
     // A line of exactly the limit is taken whatever its line end; one byte more is not.
     let longest = dir.path().join("longest.csv");
-    fs::write(&longest, format!("x1,x2,y\r\n{}\r\n", "1".repeat(4096))).unwrap();
+    let limit = xorgpu::data::MAX_LINE_BYTES;
+    fs::write(&longest, format!("x1,x2,y\r\n{}\r\n", "1".repeat(limit))).unwrap();
     fails(&["--backend", "cpu", "--data", path_str(&longest)], 2, "line 2: expected 3 columns");
-    fs::write(&longest, format!("x1,x2,y\r\n{}\r\n", "1".repeat(4097))).unwrap();
-    fails(&["--backend", "cpu", "--data", path_str(&longest)], 2, "line 2 is longer than 4096 bytes");
+    fs::write(&longest, format!("x1,x2,y\r\n{}\r\n", "1".repeat(limit + 1))).unwrap();
+    fails(&["--backend", "cpu", "--data", path_str(&longest)], 2, &format!("line 2 is longer than {limit} bytes"));
     let ragged = dir.path().join("ragged.csv");
     fs::write(&ragged, "x1,x2\r\n1,2\r\n3\r\n").unwrap();
     let model = dir.path().join("m.json");
@@ -143,7 +144,11 @@ fn csv_errors_name_the_line_an_editor_shows() {
 /// pipe that does end still works.
 #[test]
 fn endless_inputs_end_in_an_error() {
-    fails(&["--backend", "cpu", "--data", "/dev/zero"], 2, "longer than 4096 bytes");
+    fails(
+        &["--backend", "cpu", "--data", "/dev/zero"],
+        2,
+        &format!("longer than {} bytes", xorgpu::data::MAX_LINE_BYTES),
+    );
     fails(&["--backend", "cpu", "--init", "/dev/zero"], 2, "larger than 16 MiB");
     fails(&["predict", "--model", "/dev/zero"], 2, "larger than 16 MiB");
     fails(&["predict", "--model", "/dev/urandom"], 2, "weights file");

@@ -64,7 +64,7 @@ fn shaders_validate() {
         Net::new(vec![2, 1], Activation::Sigmoid).unwrap(),
         Net::new(vec![2, 16, 16, 1], Activation::Tanh).unwrap(),
         Net::new(vec![7, 4, 2, 1], Activation::Sigmoid).unwrap(),
-        Net::new(vec![3, 32, 32, 32, 1], Activation::Relu).unwrap(),
+        Net::new(vec![3, 12, 12, 12, 1], Activation::Relu).unwrap(),
     ];
     let fused_mlp: Vec<(String, String)> = nets
         .iter()

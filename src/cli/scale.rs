@@ -63,7 +63,7 @@ pub struct ScaleArgs {
     #[arg(long, value_name = "D0,..,1", value_parser = crate::net::parse_widths)]
     pub layers: Option<::std::vec::Vec<usize>>,
     /// The hidden layers' activation with --layers.
-    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid)]
+    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid, requires = "layers")]
     pub activation: crate::net::Activation,
     /// Learning rate.
     #[arg(long, default_value_t = 0.5, value_parser = positive_f32)]

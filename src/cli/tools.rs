@@ -152,6 +152,12 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
         None if model.domain == DataSet::Corners.domain() => Dataset::xor(),
         None => Dataset { xt: Vec::new(), t: Vec::new() },
     };
+    if args.data.is_some() && data.inputs() != 2 {
+        return Err(Error::Input(format!(
+            "--data has {} input columns; the boundary's points are x1, x2",
+            data.inputs()
+        )));
+    }
     let curve = model.curve.clone();
     let boundary = args.out_dir.join(BOUNDARY_CHART);
     let loss = args.out_dir.join(LOSS_CHART);
@@ -186,10 +192,10 @@ pub struct InfoArgs {
     #[arg(long, value_name = "D0,..,1", value_parser = crate::net::parse_widths)]
     pub layers: Option<::std::vec::Vec<usize>>,
     /// The hidden activation of --layers.
-    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid)]
+    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid, requires = "layers")]
     pub activation: crate::net::Activation,
     /// The batch --layers would train on.
-    #[arg(long, default_value_t = 1000, value_parser = super::positive_usize)]
+    #[arg(long, default_value_t = 1000, value_parser = super::positive_usize, requires = "layers")]
     pub batch: usize,
 }
 

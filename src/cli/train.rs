@@ -106,7 +106,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["batch", "noise", "dataset", "data_seed"])]
     pub data: Option<PathBuf>,
     /// Test samples drawn from the same set on a stream of their own, reported after training.
-    #[arg(long, value_name = "M", value_parser = positive_usize, conflicts_with = "test_data")]
+    #[arg(long, value_name = "M", value_parser = positive_usize, conflicts_with_all = ["test_data", "data"])]
     pub test_batch: Option<usize>,
     /// A test set from a CSV file (the same columns as the training data).
     #[arg(long, value_name = "FILE.csv")]
@@ -122,7 +122,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
     /// Which GPU kernels train [default: fused where the net fits them (the 2-H-1 sigmoid
-    /// net by plain SGD, or any net up to 32 units a layer), else step].
+    /// net by plain SGD, or any net up to 32 units a layer and 600 parameters), else step].
     #[arg(long, value_enum)]
     pub kernels: Option<KernelChoice>,
     /// After training, time each kernel with timestamp queries and print where an epoch's
@@ -189,6 +189,15 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
                     net.describe()
                 )));
             }
+            if let (Some(f), Some(saved)) = (&args.features, &m.features) {
+                if f != saved {
+                    return Err(Error::Input(format!(
+                        "--features {} does not match the features of {name} ({})",
+                        features::describe(f),
+                        features::describe(saved)
+                    )));
+                }
+            }
             if let Some(a) = args.activation.filter(|a| *a != net.activation && net.layers() > 1) {
                 return Err(Error::Input(format!(
                     "--activation {} does not match the {} of {name}",
@@ -228,7 +237,34 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
         eps: args.eps.unwrap_or(base.eps),
         l2: args.l2.unwrap_or(base.l2),
     };
-    // The saved state continues only under the rule that made it.
+    // Settings that the rule does not use are said to be ignored.
+    let unused: Vec<&str> = [
+        ("--momentum", args.momentum.is_some() && kind != OptimizerKind::Momentum),
+        ("--beta1", args.beta1.is_some() && kind != OptimizerKind::Adam),
+        ("--beta2", args.beta2.is_some() && kind != OptimizerKind::Adam),
+        ("--eps", args.eps.is_some() && kind != OptimizerKind::Adam),
+    ]
+    .into_iter()
+    .filter_map(|(name, unused)| unused.then_some(name))
+    .collect();
+    if !unused.is_empty() {
+        eprintln!(
+            "warning: {} {} not used by {}; ignored",
+            unused.join(", "),
+            if unused.len() == 1 { "is" } else { "are" },
+            kind.name()
+        );
+    }
+    // The saved state continues only under the rule that made it; a change of rule is said.
+    if let Some(o) = saved.filter(|o| o.kind != kind) {
+        eprintln!(
+            "note: {} was trained by {}; its state is not continued under {} (lr {})",
+            args.init.as_ref().expect("a saved optimizer comes from --init").display(),
+            o.kind.name(),
+            kind.name(),
+            opt.lr
+        );
+    }
     let state = init.filter(|m| m.optimizer.map(|o| o.kind) == Some(kind) && m.state.step > 0).map(|m| m.state);
     Ok(Setup { mlp, features, opt, state })
 }
@@ -370,6 +406,12 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         }
         (None, None, _) => memory::check_per_sample(memory::mlp_per_sample(&net, None), batch, false)?,
     };
+    // The generated test set, likewise before it is made: its raw points, its inputs and
+    // its labels.
+    if let Some(m) = args.test_batch {
+        let each = memory::Need { host: 4 * (2 + net.inputs() as u64 + 1), device: 0 };
+        memory::check_per_sample(each, m, false).map_err(|e| Error::Input(format!("--test-batch: {e}")))?;
+    }
     let data_seed = args.data_seed.unwrap_or(args.seed);
     let raw = match user_data {
         Some(d) => d,

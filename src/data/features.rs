@@ -62,7 +62,7 @@ impl Feature {
     /// A name from the command line: the canonical one, or a spelling without symbols
     /// (`x1sq`, `x1x2`, `sinx1`) that needs no quoting in a shell.
     pub fn parse(s: &str) -> Result<Feature, String> {
-        let key: String = s.trim().to_lowercase().chars().filter(|c| !c.is_whitespace()).collect();
+        let key = s.trim().to_lowercase();
         let found = match key.as_str() {
             "x1" => Feature::X1,
             "x2" => Feature::X2,
@@ -128,6 +128,7 @@ mod tests {
         assert!(parse_list("x1,x3").unwrap_err().contains("\"x3\""));
         assert!(parse_list("x1,x1").unwrap_err().contains("twice"));
         assert!(parse_list("").is_err());
+        assert!(parse_list("x1 x2").unwrap_err().contains("\"x1 x2\""), "inner spaces are not dropped");
         let raw = Dataset::from_rows(&[[1.0, 2.0, 1.0], [-0.5, 3.0, 0.0]]);
         let d = expand(&raw, &[Feature::X1X2, Feature::X2Squared, Feature::SinX1]);
         assert_eq!(d.xt, vec![2.0, -1.5, 4.0, 9.0, 1f32.sin(), (-0.5f32).sin()]);

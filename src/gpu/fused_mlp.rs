@@ -5,9 +5,8 @@
 //! (`l2_grad`, then `sgd_update`, `momentum_update` or `adam_update`). The CPU twin of the
 //! pair is one epoch of [`crate::cpu::mlp`].
 //!
-//! The host writes the net into the shader: its widths and offsets as literals in
-//! `add_sample`, which walks the layers with loops over units (not unrolled, so any width
-//! compiles in a moment).
+//! The host writes the net into the shader: `add_sample` unit by unit, every weight and
+//! sum at a literal index (see [`source`]).
 
 use std::fmt::Write;
 
@@ -24,32 +23,38 @@ pub const FUSED_MAX_WIDTH: usize = 32;
 
 /// Why `net` cannot take the fused path, if it cannot.
 pub fn unfit(net: &Net) -> Option<String> {
-    (net.widest() > FUSED_MAX_WIDTH).then(|| {
-        format!(
+    if net.widest() > FUSED_MAX_WIDTH {
+        return Some(format!(
             "its widest layer has {} units and the fused kernels keep a thread's sums in private memory, up to {FUSED_MAX_WIDTH} units a layer",
             net.widest()
+        ));
+    }
+    (net.param_count() > FUSED_MAX_PARAMS).then(|| {
+        format!(
+            "it has {} parameters and the fused kernels' code, written out for the net, takes up to {FUSED_MAX_PARAMS} (past that it compiles for tens of seconds)",
+            net.param_count()
         )
     })
 }
 
-/// The most parameters for which the per-sample code is written out with every index a
-/// literal (see [`source`]); larger nets get the same code as loops.
-pub const UNROLLED_MAX_P: usize = 600;
+/// The most parameters the fused pair takes: its per-sample code is written out with every
+/// index a literal, which llvmpipe compiles in 1.4 s at 2-16-16-1 (353 parameters) and 3.2 s
+/// at 2-20-20-1 (501). Written as loops over private arrays instead, it took 14 s at
+/// 2-16-16-16-1 (625) and 50 s at 2-32-32-1 (1,185) to compile, so larger nets take the
+/// step kernels.
+pub const FUSED_MAX_PARAMS: usize = 600;
 
-/// The WGSL of the fused pair for `net`: the common prelude, the net's constants and its
-/// three functions, then `shaders/fused_mlp.wgsl`. Up to [`UNROLLED_MAX_P`] parameters the
-/// functions are written out unit by unit with every index a literal and each activation a
-/// named value, so the private arrays can stay in registers (as loops, with indices the
-/// compiler cannot resolve, llvmpipe kept them in memory and a 2-16-16-1 epoch of 2^16
-/// samples took 93 ms); past it, loops over units, which compile in a moment at any width.
+/// The WGSL of the fused pair for `net` (at most [`FUSED_MAX_PARAMS`] parameters): the
+/// common prelude, the net's constants and its functions, then `shaders/fused_mlp.wgsl`.
+/// The functions are written out unit by unit with every index a literal and each
+/// activation a named value, so the values can stay in registers (as loops, with indices
+/// the compiler cannot resolve, llvmpipe kept them in memory and a 2-16-16-1 epoch of 2^16
+/// samples took 93 ms instead of 12).
 pub fn source(net: &Net, direct: bool) -> String {
     let mut s = String::from(include_str!("../../shaders/common.wgsl"));
-    let units: usize = net.widths[1..].iter().sum();
     let _ = writeln!(s, "\n// The net: {}.", net.describe());
     let _ = writeln!(s, "const P: u32 = {}u;", net.param_count());
     let _ = writeln!(s, "const D0: u32 = {}u;", net.inputs());
-    let _ = writeln!(s, "const A_LEN: u32 = {units}u;");
-    let _ = writeln!(s, "const WIDEST: u32 = {}u;", net.widest());
     let _ = writeln!(s, "const DIRECT: bool = {direct};");
     let (act, slope) = match net.activation {
         Activation::Sigmoid => ("sigmoid_scalar(z)", "y * (1.0 - y)"),
@@ -59,11 +64,7 @@ pub fn source(net: &Net, direct: bool) -> String {
     };
     let _ = writeln!(s, "fn hidden_act(z: f32) -> f32 {{ return {act}; }}");
     let _ = writeln!(s, "fn hidden_slope(y: f32) -> f32 {{ return {slope}; }}");
-    if net.param_count() <= UNROLLED_MAX_P {
-        s.push_str(&unrolled(net));
-    } else {
-        s.push_str(&looped(net));
-    }
+    s.push_str(&unrolled(net));
     s.push_str(include_str!("../../shaders/fused_mlp.wgsl"));
     s
 }
@@ -131,65 +132,6 @@ fn unrolled(net: &Net) -> String {
     }
     c.push_str("}\n\n");
     c
-}
-
-/// The three functions as loops over units, the widths and offsets literals.
-fn looped(net: &Net) -> String {
-    let layers = net.layers();
-    // Where A_l starts in the private `a` (A_0 is `x`).
-    let a_off: Vec<usize> = (0..layers).map(|k| net.widths[1..=k].iter().sum()).collect();
-    let mut s = String::from("\n// ---- Written for this net by `looped` in src/gpu/fused_mlp.rs. ----\n\n");
-    s.push_str("fn load_weights() {\n    for (var p = 0u; p < P; p++) {\n        wp[p] = params[p];\n    }\n}\n\n");
-    s.push_str("fn stash_sums(base: u32, lid: u32) {\n    for (var k = 0u; k < SUM_BATCH; k++) {\n        sums[k * WG + lid] = select(0.0, acc[min(base + k, P)], base + k <= P);\n    }\n}\n\n");
-    s.push_str("fn write_partials(thread: u32, threads: u32) {\n    for (var v = 0u; v <= P; v++) {\n        partials[v * threads + thread] = acc[v];\n    }\n}\n\n");
-    s.push_str("fn add_sample(i: u32, n: u32, inv_n: f32) {\n");
-    s.push_str("    for (var k = 0u; k < D0; k++) {\n        x[k] = xt[k * n + i];\n    }\n");
-    let input = |l: usize| if l == 1 { ("x".to_string(), 0) } else { ("a".to_string(), a_off[l - 2]) };
-    for l in 1..=layers {
-        let sh = net.layer(l);
-        let (inp, off) = input(l);
-        let f = if l == layers { "sigmoid_scalar(z)" } else { "hidden_act(z)" };
-        let _ = write!(
-            s,
-            "    // Z{l} = W{l}·A{prev} + B{l}, A{l} = f(Z{l}): {rows} × {cols}\n    for (var j = 0u; j < {rows}u; j++) {{\n        var z = wp[{b}u + j];\n        for (var c = 0u; c < {cols}u; c++) {{\n            z += wp[{w}u + j * {cols}u + c] * {inp}[{off}u + c];\n        }}\n        a[{ao}u + j] = {f};\n    }}\n",
-            prev = l - 1,
-            rows = sh.rows,
-            cols = sh.cols,
-            b = sh.b,
-            w = sh.w,
-            ao = a_off[l - 1],
-        );
-    }
-    let _ = write!(
-        s,
-        "    // The loss term and dZ{layers}: PyTorch's guarded ∂loss/∂A, then back through the sigmoid.\n    let q = a[{o}u];\n    let tn = t[i];\n    acc[P] += clamped_log(select(1.0 - q, q, tn > 0.5));\n    let out_slope = q * (1.0 - q);\n    dz[0] = (q - tn) / max(out_slope, GRAD_EPS) * inv_n * out_slope;\n",
-        o = a_off[layers - 1]
-    );
-    for l in (1..=layers).rev() {
-        let sh = net.layer(l);
-        let (inp, off) = input(l);
-        let _ = write!(
-            s,
-            "    // dW{l} += dZ{l}·A{prev}ᵀ, dB{l} += dZ{l}\n    for (var j = 0u; j < {rows}u; j++) {{\n        let d = dz[j];\n        for (var c = 0u; c < {cols}u; c++) {{\n            acc[{w}u + j * {cols}u + c] += d * {inp}[{off}u + c];\n        }}\n        acc[{b}u + j] += d;\n    }}\n",
-            prev = l - 1,
-            rows = sh.rows,
-            cols = sh.cols,
-            b = sh.b,
-            w = sh.w,
-        );
-        if l > 1 {
-            let _ = write!(
-                s,
-                "    // dZ{prev} = (W{l}ᵀ·dZ{l}) ⊙ f′(A{prev})\n    for (var c = 0u; c < {cols}u; c++) {{\n        var g = 0.0;\n        for (var j = 0u; j < {rows}u; j++) {{\n            g += wp[{w}u + j * {cols}u + c] * dz[j];\n        }}\n        let y = a[{off}u + c];\n        dz_next[c] = g * hidden_slope(y);\n    }}\n    for (var c = 0u; c < {cols}u; c++) {{\n        dz[c] = dz_next[c];\n    }}\n",
-                prev = l - 1,
-                rows = sh.rows,
-                cols = sh.cols,
-                w = sh.w,
-            );
-        }
-    }
-    s.push_str("}\n\n");
-    s
 }
 
 #[repr(C)]

@@ -353,12 +353,16 @@ impl GpuTrainer {
         count: usize,
         timestamps: Option<&wgpu::QuerySet>,
     ) {
+        // A pass in the middle writes no timestamp: wgpu refuses timestamp writes with
+        // neither index (the step path's third epoch of a timed block failed so).
         let pass_desc = |is_first: bool, is_last: bool| wgpu::ComputePassDescriptor {
             label: Some("epochs"),
-            timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
-                query_set,
-                beginning_of_pass_write_index: is_first.then_some(0),
-                end_of_pass_write_index: is_last.then_some(1),
+            timestamp_writes: timestamps.filter(|_| is_first || is_last).map(|query_set| {
+                wgpu::ComputePassTimestampWrites {
+                    query_set,
+                    beginning_of_pass_write_index: is_first.then_some(0),
+                    end_of_pass_write_index: is_last.then_some(1),
+                }
             }),
         };
         match &self.program {

@@ -25,6 +25,10 @@ use crate::files::write_atomically;
 use crate::model::{flatten, read_bounded, rows, Params};
 use crate::Error;
 
+/// The largest |x| a picture's domain may reach: the playground's sets live in ±6, and a
+/// square wider than this draws nothing but a blur (and its ticks overflow).
+pub const MAX_DOMAIN: f32 = 1e6;
+
 /// The layered format's name and version.
 pub const FORMAT: &str = "xorgpu-mlp";
 pub const VERSION: u64 = 1;
@@ -87,6 +91,9 @@ impl Model {
                 let d: [f32; 2] = serde_json::from_value(d.clone()).map_err(|_| "\"domain\" must be [lo, hi]")?;
                 if !(d[0].is_finite() && d[1].is_finite() && d[0] < d[1]) {
                     return Err(format!("\"domain\" {d:?} is not an interval lo < hi"));
+                }
+                if d[0].abs() > MAX_DOMAIN || d[1].abs() > MAX_DOMAIN {
+                    return Err(format!("\"domain\" {d:?} reaches past ±{MAX_DOMAIN:e}, past any picture's use"));
                 }
                 d
             }
@@ -165,6 +172,7 @@ impl Model {
             Some(s) => serde_json::from_value(s.clone()).map_err(|e| format!("\"optimizer_state\": {e}"))?,
         };
         if let Some(o) = &optimizer {
+            o.check()?;
             if state != OptState::default() {
                 state.check(o.kind, net.param_count())?;
             }

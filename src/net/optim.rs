@@ -72,6 +72,35 @@ impl Optimizer {
         Optimizer { kind, lr: kind.default_lr(), momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0.0 }
     }
 
+    /// Checks the settings hold what the command line would accept: a learning rate and ε
+    /// finite and > 0, μ, β₁ and β₂ in [0, 1), λ finite and ≥ 0. A weight file's settings
+    /// are held to this, so a hand-edited one cannot train backwards or divide by zero.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = |name: &str, v: f32| {
+            if v.is_finite() && v >= f32::MIN_POSITIVE {
+                Ok(())
+            } else {
+                Err(format!("the optimizer's {name} is {v}; it must be a finite number > 0"))
+            }
+        };
+        let unit = |name: &str, v: f32| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("the optimizer's {name} is {v}; it must be from 0 up to (not including) 1"))
+            }
+        };
+        positive("lr", self.lr)?;
+        positive("eps", self.eps)?;
+        unit("momentum", self.momentum)?;
+        unit("beta1", self.beta1)?;
+        unit("beta2", self.beta2)?;
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return Err(format!("the optimizer's l2 is {}; it must be a finite number ≥ 0", self.l2));
+        }
+        Ok(())
+    }
+
     /// Whether this is plain SGD without L2, which the 2-H-1 paths implement.
     pub fn is_plain_sgd(&self) -> bool {
         self.kind == OptimizerKind::Sgd && self.l2 == 0.0
@@ -132,6 +161,10 @@ impl Optimizer {
     }
 }
 
+/// The most steps an optimizer state may have taken: Adam's `β^t` is taken with an i32
+/// power, and no run of this trainer comes near 2^31 epochs.
+pub const MAX_STEPS: u64 = i32::MAX as u64;
+
 /// What the rule carries between epochs: the steps taken so far (Adam's t) and its state
 /// vectors, each packed like the parameters (`v` for momentum; `m`, `v` for Adam). Generic
 /// so the reference can run the rules in `f64`.
@@ -153,6 +186,9 @@ impl<F: num_traits::Float> OptState<F> {
 
     /// Checks the state fits `kind` over `params` parameters.
     pub fn check(&self, kind: OptimizerKind, params: usize) -> Result<(), String> {
+        if self.step > MAX_STEPS {
+            return Err(format!("the optimizer state has taken {} steps; at most {MAX_STEPS} are counted", self.step));
+        }
         let want = OptState::<F>::new(kind, params);
         if self.m.len() != want.m.len() || self.v.len() != want.v.len() {
             return Err(format!(
