@@ -200,7 +200,7 @@ impl MlpGpuTrainer {
             (params, grads, m, v, adam, loss, loss_history, staging, epoch, gradient, evaluate, bytes)
         })?;
         let (params, grads, m, v, adam, loss, loss_history, staging, epoch, gradient, evaluate, device_bytes) = built;
-        Ok(MlpGpuTrainer {
+        let trainer = MlpGpuTrainer {
             gpu,
             net,
             n,
@@ -219,7 +219,13 @@ impl MlpGpuTrainer {
             gradient,
             evaluate,
             device_bytes,
-        })
+        };
+        // One evaluation now: a driver may compile a pipeline at its first dispatch (llvmpipe
+        // does, seconds for the fused pair), which belongs to the set-up, not to the first
+        // epoch's time.
+        trainer.once(&trainer.evaluate)?;
+        trainer.gpu.wait()?;
+        Ok(trainer)
     }
 
     /// The kernels this run trains with.
