@@ -15,7 +15,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::Params;
-use crate::Error;
 
 /// The widest layer the kernels accept.
 pub const MAX_WIDTH: usize = crate::model::MAX_HIDDEN;
@@ -148,11 +147,6 @@ impl Net {
         format!("parameter {i} (past the last, {})", self.param_count())
     }
 
-    /// Whether packed index `i` is a weight (not a bias): L2 applies to weights only.
-    pub fn is_weight(&self, i: usize) -> bool {
-        self.shapes().any(|s| (s.w..s.b).contains(&i))
-    }
-
     /// `2-16-16-1 tanh`, as the reports say it.
     pub fn describe(&self) -> String {
         let widths = self.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
@@ -233,19 +227,6 @@ impl Mlp<f32> {
     pub fn to_f64(&self) -> Mlp<f64> {
         Mlp { net: self.net.clone(), params: self.params.iter().map(|&x| x as f64).collect() }
     }
-
-    /// Packed parameters for `net`, their count checked.
-    pub fn from_packed(net: Net, params: Vec<f32>) -> Result<Self, Error> {
-        if params.len() != net.param_count() {
-            return Err(Error::Input(format!(
-                "{} has {} parameters, got {}",
-                net.describe(),
-                net.param_count(),
-                params.len()
-            )));
-        }
-        Ok(Mlp { net, params })
-    }
 }
 
 /// Parses a `--layers` list: `2,16,16,1`.
@@ -292,7 +273,6 @@ mod tests {
         assert_eq!(net.param_count(), 45);
         assert_eq!(net.param_name(29), "b1[1]");
         assert_eq!(net.param_name(41), "b2[1]");
-        assert!(net.is_weight(43) && !net.is_weight(44));
         let m = net.init(3);
         assert!(m.b(1).iter().chain(m.b(2)).chain(m.b(3)).all(|&b| b == 0.0));
         let bound = (6.0f32 / 11.0).sqrt();
