@@ -400,8 +400,9 @@ mod tests {
         assert!(keep.exists(), "a user's file is not on the list");
     }
 
-    /// A read-only chart is redrawn, and stays read-only (as root, which may write a 0444
-    /// file anyway, this holds the mode; the order it is set in matters to other users).
+    /// A read-only chart is redrawn by a process that may write it, and stays read-only.
+    /// Root may write a 0444 file, so as root this holds the mode (the order it is set in
+    /// matters); any other user is refused one, as a write would be (`may_replace`).
     #[cfg(unix)]
     #[test]
     fn a_read_only_chart_is_redrawn() {
