@@ -459,3 +459,19 @@ fn scale_times_the_step_kernels() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `--profile` on any net says which kernels run and why, and times each of them.
+#[test]
+fn profile_times_any_nets_kernels() {
+    let out = xorgpu()
+        .args(["--layers", "2,8,1", "--activation", "tanh", "--optimizer", "adam", "--backend", "gpu"])
+        .args(["--batch", "500", "--epochs", "5", "--profile", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kernels: fused: one pass"), "{text}");
+    for kernel in ["mlp_partials", "mlp_reduce", "adam_update", "adam_step"] {
+        assert!(text.contains(kernel), "{kernel} timed: {text}");
+    }
+}

@@ -694,10 +694,7 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Optio
     // Enough epochs to time well, few enough to stay short at any batch.
     let epochs = (1usize << 24).div_ceil(batch).clamp(3, 1000);
     match trainer.profile(epochs)? {
-        None => say(
-            json,
-            "profile: not available here (the CPU backends and the GPU trainer for nets other than 2-H-1 sigmoid by plain SGD do not time their kernels, nor does an adapter without timestamp queries)",
-        ),
+        None => say(json, "profile: not available (CPU backend, or an adapter without timestamp queries)"),
         Some(p) => {
             let total: f64 = p.kernels.iter().map(|k| k.1).sum();
             say(

@@ -691,6 +691,37 @@ impl Kernels {
     }
 }
 
+/// Each of `dispatches` (the kernels of `epochs` epochs, in order) in a pass of its own
+/// between two timestamps, in one submission; the device seconds per epoch of each kernel,
+/// summed over its dispatches, in the order first dispatched. At most 2,048 dispatches (a
+/// query set holds 4,096 timestamps). Separate passes add a little time; the per-kernel
+/// split is what this is for.
+pub fn time_dispatches(gpu: &Gpu, dispatches: &[&Dispatch], epochs: usize) -> Result<Vec<(&'static str, f64)>, Error> {
+    let count = 2 * dispatches.len() as u32;
+    let stamps = gpu.timestamps("profiling kernels", count, |encoder, query_set| {
+        for (i, d) in dispatches.iter().enumerate() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(d.kernel),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            d.record(&mut pass);
+        }
+    })?;
+    let mut kernels: Vec<(&'static str, f64)> = Vec::new();
+    for (i, d) in dispatches.iter().enumerate() {
+        let seconds = (stamps[2 * i + 1] - stamps[2 * i]).max(0.0) / epochs.max(1) as f64;
+        match kernels.iter_mut().find(|(k, _)| *k == d.kernel) {
+            Some(entry) => entry.1 += seconds,
+            None => kernels.push((d.kernel, seconds)),
+        }
+    }
+    Ok(kernels)
+}
+
 /// Records `dispatches` in one compute pass and submits them: for tests and one-off work,
 /// not the training loop, which batches many epochs per submission.
 pub fn submit(gpu: &Gpu, dispatches: &[Dispatch]) -> Result<(), Error> {

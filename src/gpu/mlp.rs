@@ -11,7 +11,7 @@ use super::Gpu;
 use crate::data::Dataset;
 use crate::net::optim::{OptState, Optimizer, OptimizerKind};
 use crate::net::{Mlp, Net};
-use crate::train::{Trainer, MAX_BLOCK};
+use crate::train::{Profile, Trainer, MAX_BLOCK};
 use crate::Error;
 
 /// Which kernels train a net other than the 2-H-1 sigmoid one by plain SGD.
@@ -316,6 +316,31 @@ impl Trainer for MlpGpuTrainer {
         let m = if fresh.m.is_empty() { Vec::new() } else { self.read(&self.m, p)? };
         let v = if fresh.v.is_empty() { Vec::new() } else { self.read(&self.v, p)? };
         Ok(OptState { step: self.steps, m, v })
+    }
+
+    /// Each dispatch of up to `epochs` epochs in a pass of its own, timed by timestamp
+    /// queries (None without them). The weights train on.
+    fn profile(&mut self, epochs: usize) -> Result<Option<Profile>, Error> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let epochs = epochs.clamp(1, (2048 / self.epoch.len().max(1)).max(1));
+        if self.opt.kind == OptimizerKind::Adam {
+            let table = adam_table(&self.opt, self.steps + 1, epochs);
+            self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
+        }
+        if let LossRoute::Slot(slot) = &self.loss {
+            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
+        }
+        let dispatches: Vec<&Dispatch> = self.epoch.iter().cycle().take(self.epoch.len() * epochs).collect();
+        let kernels = super::kernels::time_dispatches(&self.gpu, &dispatches, epochs)?;
+        self.steps += epochs as u64;
+        Ok(Some(Profile {
+            kernels,
+            dispatches_per_epoch: self.epoch.len() as f64,
+            submissions_per_epoch: 1.0 / self.epochs_per_submit() as f64,
+            bytes_per_epoch: 4 * (self.net.inputs() as u64 + 1) * self.n as u64,
+        }))
     }
 
     fn loss(&mut self) -> Result<f32, Error> {

@@ -234,6 +234,41 @@ impl Gpu {
         Ok(())
     }
 
+    /// One submission recorded by `record` with passes that write `count` timestamps into
+    /// the query set it is given; returns them in seconds. Needs TIMESTAMP_QUERY.
+    pub fn timestamps(
+        &self,
+        what: &str,
+        count: u32,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::QuerySet),
+    ) -> Result<Vec<f64>, Error> {
+        let (query_set, resolved) = self.scoped(what, || {
+            let query_set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some(what),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved timestamps"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+            record(&mut encoder, &query_set);
+            encoder.resolve_query_set(&query_set, 0..count, &resolved, 0);
+            self.queue.submit([encoder.finish()]);
+            (query_set, resolved)
+        })?;
+        // u64 ticks, read as pairs of 32-bit words (little-endian) through the usual read-back.
+        let mut words = vec![0.0f32; 2 * count as usize];
+        self.read(&resolved, 0, &self.staging(words.len()), &mut words)?;
+        drop(query_set);
+        let period = self.queue.get_timestamp_period() as f64 * 1e-9;
+        let tick = |w: &[f32]| w[0].to_bits() as u64 | (w[1].to_bits() as u64) << 32;
+        Ok(words.chunks(2).map(|w| tick(w) as f64 * period).collect())
+    }
+
     /// A MAP_READ buffer of `len` floats for [`Gpu::read`].
     pub fn staging(&self, len: usize) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {

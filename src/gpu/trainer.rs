@@ -407,28 +407,8 @@ impl GpuTrainer {
             // One dispatch runs the epochs (up to epochs_per_dispatch of them).
             Program::Tiny { train, epochs_per_dispatch, .. } => (vec![train], epochs.clamp(1, *epochs_per_dispatch)),
         };
-        let count = 2 * dispatches.len() as u32;
-        let stamps = self.timestamps("profiling kernels", count, epochs, |encoder, query_set| {
-            for (i, d) in dispatches.iter().enumerate() {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(d.kernel),
-                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                        query_set,
-                        beginning_of_pass_write_index: Some(2 * i as u32),
-                        end_of_pass_write_index: Some(2 * i as u32 + 1),
-                    }),
-                });
-                d.record(&mut pass);
-            }
-        })?;
-        let mut kernels: Vec<(&'static str, f64)> = Vec::new();
-        for (i, d) in dispatches.iter().enumerate() {
-            let seconds = (stamps[2 * i + 1] - stamps[2 * i]).max(0.0) / epochs as f64;
-            match kernels.iter_mut().find(|(k, _)| *k == d.kernel) {
-                Some(entry) => entry.1 += seconds,
-                None => kernels.push((d.kernel, seconds)),
-            }
-        }
+        self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
+        let kernels = super::kernels::time_dispatches(&self.gpu, &dispatches, epochs)?;
         let per_submit = self.epochs_per_submit() as f64;
         let dispatches_per_epoch = match &self.program {
             Program::Step { epoch, .. } | Program::Fused { epoch } => epoch.len() as f64,
@@ -455,8 +435,7 @@ impl GpuTrainer {
         Ok(Some((stamps[1] - stamps[0]).max(0.0) / epochs as f64))
     }
 
-    /// One submission of a block of `epochs` epochs, recorded by `record` with passes that
-    /// write `count` timestamps; returns them in seconds. Needs TIMESTAMP_QUERY.
+    /// [`Gpu::timestamps`] for a block of `epochs` epochs, the fused kernels' state set for it.
     fn timestamps(
         &self,
         what: &str,
@@ -464,33 +443,8 @@ impl GpuTrainer {
         epochs: usize,
         record: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::QuerySet),
     ) -> Result<Vec<f64>, Error> {
-        let g = &self.gpu;
-        let (query_set, resolved) = g.scoped(what, || {
-            let query_set = g.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some(what),
-                ty: wgpu::QueryType::Timestamp,
-                count,
-            });
-            let resolved = g.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("resolved timestamps"),
-                size: count as u64 * 8,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            g.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
-            let mut encoder = g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
-            record(&mut encoder, &query_set);
-            encoder.resolve_query_set(&query_set, 0..count, &resolved, 0);
-            g.queue.submit([encoder.finish()]);
-            (query_set, resolved)
-        })?;
-        // u64 ticks, read as pairs of 32-bit words (little-endian) through the usual read-back.
-        let mut words = vec![0.0f32; 2 * count as usize];
-        g.read(&resolved, 0, &g.staging(words.len()), &mut words)?;
-        drop(query_set);
-        let period = g.queue.get_timestamp_period() as f64 * 1e-9;
-        let tick = |w: &[f32]| w[0].to_bits() as u64 | (w[1].to_bits() as u64) << 32;
-        Ok(words.chunks(2).map(|w| tick(w) as f64 * period).collect())
+        self.gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&[0u32, epochs as u32]));
+        self.gpu.timestamps(what, count, record)
     }
 }
 
