@@ -357,6 +357,10 @@ fn scale_takes_any_net() {
     assert_eq!(records.len(), 4, "two batches on each backend");
     for r in &records {
         assert!(r["samples_per_s"].as_f64().unwrap() > 0.0 && r["final_loss"].as_f64().unwrap().is_finite(), "{r}");
+        // The GPU's own time per epoch, where the adapter has timestamp queries (llvmpipe does).
+        if r["backend"] == "gpu" {
+            assert!(r["gpu_seconds_per_epoch"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+        }
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("net: 2-4-3-1 tanh"));
     fails(&["scale", "--layers", "3,4,1", "--max-batch", "64"], 2, "3 inputs but the data has 2");

@@ -179,18 +179,19 @@ fn point_mlp(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) 
     let mlp = spec.net.init(spec.seed);
     let batch = data.len();
     let opt = Optimizer::sgd(spec.lr);
-    let (epochs, seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
+    let (epochs, seconds_per_epoch, gpu_seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
         Some(g) => {
             let path = spec.mlp_path.unwrap_or_else(|| MlpPath::choose(g, &spec.net, batch).0);
             let mut t = MlpGpuTrainer::with_path(g.clone(), &mlp, &data, opt, None, path)?;
             let (epochs, wall) = measure(&mut t, spec)?;
-            (epochs, wall, t.loss()?, g.adapter_name.clone(), t.device_bytes())
+            let gpu_time = t.gpu_seconds_per_epoch(epochs as usize)?;
+            (epochs, wall, gpu_time, t.loss()?, g.adapter_name.clone(), t.device_bytes())
         }
         None => {
             let bytes = ((data.xt.len() + data.t.len()) * 4) as u64;
             let mut t = FastMlpTrainer::new(mlp, data, opt, None);
             let (epochs, wall) = measure(&mut t, spec)?;
-            (epochs, wall, t.loss()?, crate::experiments::cpu_name(), bytes)
+            (epochs, wall, None, t.loss()?, crate::experiments::cpu_name(), bytes)
         }
     };
     Ok(Record {
@@ -199,7 +200,7 @@ fn point_mlp(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) 
         batch,
         epochs,
         seconds_per_epoch,
-        gpu_seconds_per_epoch: None,
+        gpu_seconds_per_epoch,
         samples_per_s: batch as f64 / seconds_per_epoch,
         final_loss,
         device_bytes,

@@ -250,6 +250,71 @@ impl MlpGpuTrainer {
         Ok(out)
     }
 
+    /// Readies a block of `epochs` epochs: Adam's step table from the next step on, the
+    /// fused path's loss slot at 0.
+    fn start_block(&self, epochs: usize) {
+        if self.opt.kind == OptimizerKind::Adam {
+            let table = adam_table(&self.opt, self.steps + 1, epochs);
+            self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
+        }
+        if let LossRoute::Slot(slot) = &self.loss {
+            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
+        }
+    }
+
+    /// Records epochs `first..first + count` of a block. With `timestamps`, the first pass
+    /// writes query 0 at its start and the last pass query 1 at its end.
+    fn record_epochs(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        first: usize,
+        count: usize,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) {
+        let pass_desc = |is_first: bool, is_last: bool| wgpu::ComputePassDescriptor {
+            label: Some("epochs"),
+            timestamp_writes: timestamps.filter(|_| is_first || is_last).map(|query_set| {
+                wgpu::ComputePassTimestampWrites {
+                    query_set,
+                    beginning_of_pass_write_index: is_first.then_some(0),
+                    end_of_pass_write_index: is_last.then_some(1),
+                }
+            }),
+        };
+        match &self.loss {
+            LossRoute::Copy(loss_now) => {
+                for i in first..first + count {
+                    {
+                        let mut pass = encoder.begin_compute_pass(&pass_desc(i == first, i + 1 == first + count));
+                        record_all(&mut pass, &self.epoch);
+                    }
+                    encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
+                }
+            }
+            LossRoute::Slot(_) => {
+                let mut pass = encoder.begin_compute_pass(&pass_desc(true, true));
+                for _ in 0..count {
+                    record_all(&mut pass, &self.epoch);
+                }
+            }
+        }
+    }
+
+    /// GPU seconds per epoch over `epochs` epochs (at most a block) in one submission, from
+    /// timestamp queries; None where the adapter has none. The weights train on.
+    pub fn gpu_seconds_per_epoch(&mut self, epochs: usize) -> Result<Option<f64>, Error> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let epochs = epochs.clamp(1, MAX_BLOCK);
+        self.start_block(epochs);
+        let stamps = self.gpu.timestamps("timing epochs", 2, |encoder, query_set| {
+            self.record_epochs(encoder, 0, epochs, Some(query_set));
+        })?;
+        self.steps += epochs as u64;
+        Ok(Some((stamps[1] - stamps[0]).max(0.0) / epochs as f64))
+    }
+
     /// Runs `dispatches` once with the fused path's loss slot at 0 (an evaluation).
     fn once(&self, dispatches: &[Dispatch]) -> Result<(), Error> {
         if let LossRoute::Slot(slot) = &self.loss {
@@ -264,40 +329,12 @@ impl Trainer for MlpGpuTrainer {
         assert!(losses.len() <= MAX_BLOCK, "a block is at most MAX_BLOCK epochs");
         let epochs = losses.len();
         let per_submit = self.epochs_per_submit();
-        if self.opt.kind == OptimizerKind::Adam {
-            let table = adam_table(&self.opt, self.steps + 1, epochs);
-            self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
-        }
-        if let LossRoute::Slot(slot) = &self.loss {
-            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
-        }
+        self.start_block(epochs);
         self.gpu.scoped("running epochs", || {
             for first in (0..epochs).step_by(per_submit) {
                 let mut encoder =
                     self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epochs") });
-                match &self.loss {
-                    LossRoute::Copy(loss_now) => {
-                        for i in first..(first + per_submit).min(epochs) {
-                            {
-                                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                                    label: Some("epoch"),
-                                    timestamp_writes: None,
-                                });
-                                record_all(&mut pass, &self.epoch);
-                            }
-                            encoder.copy_buffer_to_buffer(loss_now, 0, &self.loss_history, (i * 4) as u64, 4);
-                        }
-                    }
-                    LossRoute::Slot(_) => {
-                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some("epochs"),
-                            timestamp_writes: None,
-                        });
-                        for _ in first..(first + per_submit).min(epochs) {
-                            record_all(&mut pass, &self.epoch);
-                        }
-                    }
-                }
+                self.record_epochs(&mut encoder, first, per_submit.min(epochs - first), None);
                 self.gpu.queue.submit([encoder.finish()]);
             }
         })?;
@@ -325,13 +362,7 @@ impl Trainer for MlpGpuTrainer {
             return Ok(None);
         }
         let epochs = epochs.clamp(1, (2048 / self.epoch.len().max(1)).max(1));
-        if self.opt.kind == OptimizerKind::Adam {
-            let table = adam_table(&self.opt, self.steps + 1, epochs);
-            self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
-        }
-        if let LossRoute::Slot(slot) = &self.loss {
-            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
-        }
+        self.start_block(epochs);
         let dispatches: Vec<&Dispatch> = self.epoch.iter().cycle().take(self.epoch.len() * epochs).collect();
         let kernels = super::kernels::time_dispatches(&self.gpu, &dispatches, epochs)?;
         self.steps += epochs as u64;
