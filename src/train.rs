@@ -37,6 +37,8 @@ pub trait Trainer {
 /// Where an epoch's device time goes, from timestamp queries.
 #[derive(Clone, Debug)]
 pub struct Profile {
+    /// The epochs timed (a backend may time fewer than asked).
+    pub epochs: usize,
     /// Each kernel's device seconds per epoch, in the order first dispatched.
     pub kernels: Vec<(&'static str, f64)>,
     /// Dispatches and submissions per epoch in the training loop.

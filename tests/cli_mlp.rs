@@ -479,3 +479,32 @@ fn profile_times_any_nets_kernels() {
         assert!(text.contains(kernel), "{kernel} timed: {text}");
     }
 }
+
+/// What a review found: a 2-H-1 file resumes at the rate it was saved with; a run on the
+/// user's CSV reports no XOR-corner predictions; `--features` is refused for a model trained
+/// on a data file's columns.
+#[test]
+fn review_findings_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    json_run(&["--backend", "cpu", "--lr", "0.5", "--epochs", "20", "--save", &path("m.json")]);
+    let resumed = json_run(&["--backend", "cpu", "--epochs", "5", "--init", &path("m.json")]);
+    assert_eq!(resumed["lr"], 0.5);
+    std::fs::write(path("d.csv"), "x1,x2,y\n3,4,1\n-3,-4,0\n").unwrap();
+    let v = json_run(&["--backend", "cpu", "--epochs", "5", "--data", &path("d.csv")]);
+    assert!(v["predictions"].is_null(), "{v}");
+    std::fs::write(path("d3.csv"), "x1,x2,x3,y\n1,2,3,1\n-1,-2,-3,0\n").unwrap();
+    json_run(&[
+        "--backend",
+        "cpu",
+        "--epochs",
+        "5",
+        "--data",
+        &path("d3.csv"),
+        "--layers",
+        "3,2,1",
+        "--save",
+        &path("c.json"),
+    ]);
+    fails(&["--backend", "cpu", "--init", &path("c.json"), "--features", "x1,x2,x1x2"], 2, "columns of a data file");
+}

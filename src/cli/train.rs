@@ -189,14 +189,21 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
                     net.describe()
                 )));
             }
-            if let (Some(f), Some(saved)) = (&args.features, &m.features) {
-                if f != saved {
+            match (&args.features, &m.features) {
+                (Some(f), Some(saved)) if f != saved => {
                     return Err(Error::Input(format!(
                         "--features {} does not match the features of {name} ({})",
                         features::describe(f),
                         features::describe(saved)
-                    )));
+                    )))
                 }
+                (Some(f), None) => {
+                    return Err(Error::Input(format!(
+                        "--features {}: {name} was trained on the columns of a data file, not on features of x1, x2",
+                        features::describe(f)
+                    )))
+                }
+                _ => {}
             }
             if let Some(a) = args.activation.filter(|a| *a != net.activation && net.layers() > 1) {
                 return Err(Error::Input(format!(
@@ -527,8 +534,9 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let train_score = score(&outcome.params, &data);
     let test_score = test.as_ref().map(|t| score(&outcome.params, t));
     // The four corners' predictions, where the inputs are x1, x2 on the corners.
-    let corners = (args.dataset == DataSet::Corners && features.as_deref() == Some(&features::RAW[..]))
-        .then(|| cpu::mlp::predict(&outcome.params, &Dataset::xor().xt));
+    let corners =
+        (args.data.is_none() && args.dataset == DataSet::Corners && features.as_deref() == Some(&features::RAW[..]))
+            .then(|| cpu::mlp::predict(&outcome.params, &Dataset::xor().xt));
     report(args, &outcome, &run, &opt, train_score, test_score, corners.as_deref());
     Ok(())
 }
@@ -699,7 +707,7 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Optio
             let total: f64 = p.kernels.iter().map(|k| k.1).sum();
             say(
                 json,
-                &format!("profile over {epochs} more epochs (timestamp queries, each dispatch in its own pass):"),
+                &format!("profile over {} more epochs (timestamp queries, each dispatch in its own pass):", p.epochs),
             );
             for (kernel, s) in &p.kernels {
                 say(json, &format!("  {kernel:<18} {:>10.3} µs/epoch  {:>5.1}%", s * 1e6, 100.0 * s / total));

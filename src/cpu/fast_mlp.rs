@@ -8,10 +8,12 @@
 //! a unit's pre-activation row is built in registers from the rows below it, one broadcast
 //! weight at a time; `dW` is a dot product of two rows; `dA` is built like a forward row from
 //! the rows above. Activations use the polynomial `exp` and `ln` of [`super::approx`] (libm's
-//! calls do not vectorise). The output's `dZ_L` is `(A_L − T)/N`, the form the fused GPU
-//! kernels and [`super::fast`] use (the reference's guarded form differs only where a
-//! prediction has rounded to exactly 0 or 1). Each chunk's sums come back in chunk order
-//! and are added in that order in f64, so the result does not depend on the thread count.
+//! calls do not vectorise). The output's `dZ_L` is the reference's and PyTorch's guarded
+//! form, `(A_L − T)/max(A_L(1 − A_L), 1e-12)/N · A_L(1 − A_L)`, not the `(A_L − T)/N` of the
+//! fused 2-H-1 kernels: the two part where a prediction rounds to 0 or 1, which Adam's large
+//! early steps on wide nets reach within an epoch or two. Each chunk's sums come back in
+//! chunk order and are added in that order in f64, so the result does not depend on the
+//! thread count.
 //! The update is the reference's ([`super::mlp::update`]).
 
 use std::sync::Arc;
@@ -221,7 +223,8 @@ fn chunk_sums(mlp: &Mlp, data: &Dataset, range: std::ops::Range<usize>, inv_n: f
                 match f {
                     Activation::Sigmoid => z.iter_mut().for_each(|v| *v = sigmoid(*v)),
                     Activation::Tanh => z.iter_mut().for_each(|v| *v = tanh(*v)),
-                    Activation::Relu => z.iter_mut().for_each(|v| *v = v.max(0.0)),
+                    // Not `max`, which turns a NaN into 0: divergence must show.
+                    Activation::Relu => z.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
                 }
                 *out_row = z;
             }

@@ -56,14 +56,16 @@ pub fn source(net: &Net, direct: bool) -> String {
     let _ = writeln!(s, "const P: u32 = {}u;", net.param_count());
     let _ = writeln!(s, "const D0: u32 = {}u;", net.inputs());
     let _ = writeln!(s, "const DIRECT: bool = {direct};");
-    let (act, slope) = match net.activation {
-        Activation::Sigmoid => ("sigmoid_scalar(z)", "y * (1.0 - y)"),
-        Activation::Tanh => ("tanh_scalar(z)", "1.0 - y * y"),
+    // The activation, and `g ⊙ f′` from its output y (ReLU selects, so an infinite g at a
+    // unit below the kink gives 0 as the CPU's does, not ∞·0).
+    let (act, back) = match net.activation {
+        Activation::Sigmoid => ("sigmoid_scalar(z)", "g * y * (1.0 - y)"),
+        Activation::Tanh => ("tanh_scalar(z)", "g * (1.0 - y * y)"),
         // A NaN stays NaN, so divergence shows.
-        Activation::Relu => ("select(z, 0.0, z < 0.0)", "select(0.0, 1.0, y > 0.0)"),
+        Activation::Relu => ("select(z, 0.0, z < 0.0)", "select(0.0, g, y > 0.0)"),
     };
     let _ = writeln!(s, "fn hidden_act(z: f32) -> f32 {{ return {act}; }}");
-    let _ = writeln!(s, "fn hidden_slope(y: f32) -> f32 {{ return {slope}; }}");
+    let _ = writeln!(s, "fn hidden_back(g: f32, y: f32) -> f32 {{ return {back}; }}");
     s.push_str(&unrolled(net));
     s.push_str(include_str!("../../shaders/fused_mlp.wgsl"));
     s
@@ -109,8 +111,7 @@ fn unrolled(net: &Net) -> String {
             for k in 0..sh.cols {
                 let terms: Vec<String> =
                     (0..sh.rows).map(|j| format!("wp[{}] * d_{l}_{j}", sh.w + j * sh.cols + k)).collect();
-                let _ =
-                    writeln!(c, "    let d_{}_{k} = ({}) * hidden_slope(a_{}_{k});", l - 1, terms.join(" + "), l - 1);
+                let _ = writeln!(c, "    let d_{}_{k} = hidden_back({}, a_{}_{k});", l - 1, terms.join(" + "), l - 1);
             }
         }
     }

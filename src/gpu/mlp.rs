@@ -367,6 +367,7 @@ impl Trainer for MlpGpuTrainer {
         let kernels = super::kernels::time_dispatches(&self.gpu, &dispatches, epochs)?;
         self.steps += epochs as u64;
         Ok(Some(Profile {
+            epochs,
             kernels,
             dispatches_per_epoch: self.epoch.len() as f64,
             submissions_per_epoch: 1.0 / self.epochs_per_submit() as f64,

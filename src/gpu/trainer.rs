@@ -415,6 +415,7 @@ impl GpuTrainer {
             Program::Tiny { epochs_per_dispatch, .. } => 1.0 / *epochs_per_dispatch as f64,
         };
         Ok(Some(Profile {
+            epochs,
             kernels,
             dispatches_per_epoch,
             submissions_per_epoch: 1.0 / per_submit,

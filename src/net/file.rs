@@ -100,7 +100,16 @@ impl Model {
         };
         if !obj.contains_key("layers") {
             let params = Params::from_json(text)?;
-            return Ok(Model { domain, curve, ..Model::classic(&params) });
+            // A file `--save` wrote says the rate it trained at: resuming continues at it.
+            let optimizer = match obj.get("lr").and_then(Value::as_f64) {
+                Some(lr) => {
+                    let o = Optimizer::sgd(lr as f32);
+                    o.check()?;
+                    Some(o)
+                }
+                None => None,
+            };
+            return Ok(Model { domain, curve, optimizer, ..Model::classic(&params) });
         }
         if obj.get("format").and_then(Value::as_str) != Some(FORMAT) {
             return Err(format!("a layered weight file needs \"format\": \"{FORMAT}\""));
