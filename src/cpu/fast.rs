@@ -26,7 +26,7 @@ const MAX_LANES: usize = 16;
 const CHUNK: usize = 4096;
 
 #[inline(always)]
-fn sigmoid(z: f32) -> f32 {
+pub(super) fn sigmoid(z: f32) -> f32 {
     let e = approx::exp(-z.abs());
     let pos = 1.0 / (1.0 + e);
     // For z < 0, σ(z) = e^z / (1 + e^z): a product, not 1 − σ(−z), which would round
@@ -39,7 +39,7 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 #[inline(always)]
-fn clamped_log(p: f32) -> f32 {
+pub(super) fn clamped_log(p: f32) -> f32 {
     if p < super::MIN_NORMAL {
         super::LOG_CLAMP
     } else {

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{approx, mlp, GRAD_EPS, LOG_CLAMP, MIN_NORMAL};
+use super::fast::{clamped_log, sigmoid};
+use super::{approx, mlp, GRAD_EPS};
 use crate::data::Dataset;
 use crate::net::optim::{OptState, Optimizer};
 use crate::net::{Activation, Mlp, Net};
@@ -52,17 +53,6 @@ pub fn chunk_for(n: usize) -> usize {
 
 const CHUNK_PAIR: usize = 2 * CHUNK;
 
-#[inline(always)]
-fn sigmoid(z: f32) -> f32 {
-    let e = approx::exp(-z.abs());
-    let pos = 1.0 / (1.0 + e);
-    if z >= 0.0 {
-        pos
-    } else {
-        e * pos
-    }
-}
-
 /// tanh z as the GPU kernel computes it: the odd Taylor series to z¹⁷ for |z| < 0.55, and
 /// (1 − e)/(1 + e) with e = e^(−2|z|) beyond (see `shaders/common.wgsl`).
 #[inline(always)]
@@ -84,15 +74,6 @@ fn tanh(z: f32) -> f32 {
         near
     } else {
         far
-    }
-}
-
-#[inline(always)]
-fn clamped_log(p: f32) -> f32 {
-    if p < MIN_NORMAL {
-        LOG_CLAMP
-    } else {
-        approx::ln(p)
     }
 }
 

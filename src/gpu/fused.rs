@@ -73,8 +73,17 @@ pub fn sample_code(h: usize) -> String {
         writeln!(c, "    acc[{}] += dg1_{j} * x2;", 2 * j + 1).unwrap();
         writeln!(c, "    acc[{}] += dg1_{j};", b1 + j).unwrap();
     }
-    c.push_str("}\n\nfn stash_sums(base: u32, lid: u32) {\n    switch base {\n");
-    // SUM_BATCH in shaders/fused.wgsl.
+    c.push_str("}\n\n");
+    c.push_str(&stash_sums_code(p));
+    c
+}
+
+/// `fn stash_sums(base, lid)`: `sums[k·WG + lid] = acc[base + k]` for the batch of
+/// `min(P + 1, 16)` values (SUM_BATCH in the shaders) that starts at `base`, 0 past the last
+/// of the P + 1 values, every index a literal. Shared by the fused kernels of `fused.wgsl`
+/// and `fused_mlp.wgsl`.
+pub(super) fn stash_sums_code(p: usize) -> String {
+    let mut c = String::from("fn stash_sums(base: u32, lid: u32) {\n    switch base {\n");
     let batch = (p + 1).min(16);
     for base in (0..=p).step_by(batch) {
         writeln!(c, "        case {base}u: {{").unwrap();

@@ -115,19 +115,9 @@ fn unrolled(net: &Net) -> String {
             }
         }
     }
-    c.push_str("}\n\nfn stash_sums(base: u32, lid: u32) {\n    switch base {\n");
-    // SUM_BATCH in shaders/fused_mlp.wgsl.
-    let batch = (p + 1).min(16);
-    for base in (0..=p).step_by(batch) {
-        let _ = writeln!(c, "        case {base}u: {{");
-        for k in 0..batch {
-            let v = base + k;
-            let value = if v <= p { format!("acc[{v}]") } else { "0.0".into() };
-            let _ = writeln!(c, "            sums[{k}u * WG + lid] = {value};");
-        }
-        c.push_str("        }\n");
-    }
-    c.push_str("        default: {}\n    }\n}\n\nfn write_partials(thread: u32, threads: u32) {\n");
+    c.push_str("}\n\n");
+    c.push_str(&super::fused::stash_sums_code(p));
+    c.push_str("\nfn write_partials(thread: u32, threads: u32) {\n");
     for v in 0..=p {
         let _ = writeln!(c, "    partials[{v}u * threads + thread] = acc[{v}];");
     }

@@ -143,11 +143,17 @@ pub fn assert_gradients(what: &str, hidden: usize, got: &[f32], want: &[f64], ma
 
 /// What [`assert_gradients`] would fail with, if anything.
 pub fn gradient_mismatch(hidden: usize, got: &[f32], want: &[f64], magnitudes: &[f64]) -> Option<String> {
+    let layout = xorgpu::model::Layout::new(hidden);
+    mismatch_named(|i| layout.name(i), got, want, magnitudes)
+}
+
+/// The worst element past `GRAD_RTOL·|want| + GRAD_FLOOR·magnitude`, if any, named by
+/// `name`; NaN counts as infinitely wrong.
+fn mismatch_named(name: impl Fn(usize) -> String, got: &[f32], want: &[f64], magnitudes: &[f64]) -> Option<String> {
     assert_eq!(got.len(), want.len(), "gradient length");
     let mut worst: Option<(f64, usize)> = None;
     for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(magnitudes).enumerate() {
         let allowed = GRAD_RTOL * w.abs() + GRAD_FLOOR * m;
-        // NaN (an unwritten element) counts as infinitely wrong.
         let ratio = (g as f64 - w).abs() / allowed.max(f64::MIN_POSITIVE);
         let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
         if ratio > 1.0 && worst.is_none_or(|(r, _)| ratio > r) {
@@ -156,8 +162,8 @@ pub fn gradient_mismatch(hidden: usize, got: &[f32], want: &[f64], magnitudes: &
     }
     worst.map(|(ratio, i)| {
         format!(
-            "gradient {} = {} where the f64 reference has {} (Σ|terms| {:e}): {ratio:.1}× the tolerance",
-            xorgpu::model::Layout::new(hidden).name(i),
+            "gradient {} = {} where the f64 reference has {} (error scale {:e}): {ratio:.1}× the tolerance",
+            name(i),
             got[i],
             want[i],
             magnitudes[i]
@@ -340,23 +346,5 @@ pub fn mlp_gradient_ratio(got: &[f32], r: &Reference) -> f64 {
 
 /// [`gradient_mismatch`] for any net, naming the parameter by its layer.
 pub fn mlp_gradient_mismatch(net: &xorgpu::net::Net, got: &[f32], r: &Reference) -> Option<String> {
-    assert_eq!(got.len(), r.grads.len(), "gradient length");
-    let mut worst: Option<(f64, usize)> = None;
-    for (i, ((&g, &w), &m)) in got.iter().zip(&r.grads).zip(&r.magnitudes).enumerate() {
-        let allowed = GRAD_RTOL * w.abs() + GRAD_FLOOR * m;
-        let ratio = (g as f64 - w).abs() / allowed.max(f64::MIN_POSITIVE);
-        let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
-        if ratio > 1.0 && worst.is_none_or(|(r, _)| ratio > r) {
-            worst = Some((ratio, i));
-        }
-    }
-    worst.map(|(ratio, i)| {
-        format!(
-            "gradient {} = {} where the f64 reference has {} (error scale {:e}): {ratio:.1}× the tolerance",
-            net.param_name(i),
-            got[i],
-            r.grads[i],
-            r.magnitudes[i]
-        )
-    })
+    mismatch_named(|i| net.param_name(i), got, &r.grads, &r.magnitudes)
 }
