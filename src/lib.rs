@@ -38,6 +38,7 @@ pub mod gpu;
 pub mod memory;
 pub mod model;
 pub mod net;
+pub mod population;
 pub mod selfcheck;
 pub mod train;
 

@@ -1,5 +1,6 @@
 //! The command line: the parser, the checks on its values, and the commands' dispatch.
 
+pub mod population;
 pub mod scale;
 pub mod tools;
 pub mod train;
@@ -33,6 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Train the network (the default).
     Train(TrainArgs),
+    /// Train many networks at once over a grid of widths, rates and initial scales, and
+    /// report how often each cell's networks learn.
+    Population(population::PopulationArgs),
     /// Sweep the batch size and time both backends: where does the GPU pay off?
     Scale(scale::ScaleArgs),
     /// Answer for points with a saved model, on either backend.
@@ -139,6 +143,7 @@ fn one_line(text: &str) -> String {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Train(args)) => train::train_command(&args),
+        Some(Command::Population(args)) => population::population_command(&args),
         Some(Command::Scale(args)) => scale::scale_command(&args),
         Some(Command::Predict(args)) => tools::predict_command(&args),
         Some(Command::Plot(args)) => tools::plot_command(&args),

@@ -75,6 +75,10 @@ pub struct TrainArgs {
     /// Seed of the ChaCha8 generator for the initial weights (and the data, unless --data-seed).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Multiplies the initial weights and biases (1 keeps the draw as it is); larger starts
+    /// saturate units sooner, smaller ones start nearer the symmetric saddle.
+    #[arg(long, default_value_t = 1.0, value_parser = positive_f32, conflicts_with = "init")]
+    pub init_scale: f32,
     /// Seed of the generated data [default: --seed].
     #[arg(long)]
     pub data_seed: Option<u64>,
@@ -139,7 +143,7 @@ pub struct TrainArgs {
     pub adapter: Option<String>,
 }
 
-fn unit_interval(s: &str) -> Result<f32, String> {
+pub(crate) fn unit_interval(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
         _ => Err(format!("expected a number from 0 up to (not including) 1, got {s:?}")),
@@ -218,7 +222,7 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
             let widths = widths.unwrap_or_else(|| vec![d0, 2, 1]);
             let net = Net::new(widths, args.activation.unwrap_or(Activation::Sigmoid))
                 .map_err(|e| Error::Input(format!("--layers: {e}")))?;
-            net.init(args.seed)
+            net.init_scaled(args.seed, args.init_scale)
         }
     };
     if mlp.net.inputs() != d0 {

@@ -9,9 +9,11 @@
 //! be closer to the exact value than the GPU's tree reductions, not further.
 
 pub mod approx;
+pub mod exact;
 pub mod fast;
 pub mod fast_mlp;
 pub mod mlp;
+pub mod population;
 pub mod tiny;
 
 use num_traits::Float;
@@ -61,12 +63,20 @@ pub fn add_bias<F: Float>(z: &mut [F], bias: &[F], n: usize) {
     }
 }
 
+/// `f(x)` through libm's f64 function, rounded once to the float type: for f32 the
+/// correctly rounded value (but where the exact one lies within about 1e-16 of a halfway
+/// point), better than libm's own f32 functions, and what [`exact`]'s vectorised ones
+/// match bit for bit; for f64, libm's.
+fn via_f64<F: Float>(x: F, f: fn(f64) -> f64) -> F {
+    F::from(f(x.to_f64().expect("a float converts"))).expect("a float converts")
+}
+
 /// σ(z) = 1 / (1 + e^(−z)), branching on the sign so `exp` never overflows.
 pub fn sigmoid_scalar<F: Float>(z: F) -> F {
+    let e = via_f64(-z.abs(), f64::exp);
     if z >= F::zero() {
-        F::one() / (F::one() + (-z).exp())
+        F::one() / (F::one() + e)
     } else {
-        let e = z.exp();
         e / (F::one() + e)
     }
 }
@@ -83,7 +93,7 @@ pub fn sigmoid_backward<F: Float>(ds: &[F], s: &[F]) -> Vec<F> {
 
 /// `s = tanh(g)`, element-wise (written).
 pub fn tanh<F: Float>(g: &[F]) -> Vec<F> {
-    g.iter().map(|&z| z.tanh()).collect()
+    g.iter().map(|&z| via_f64(z, f64::tanh)).collect()
 }
 
 /// `dg = ds ⊙ (1 − s²)`: back through a tanh whose output was `s` (written).
@@ -127,7 +137,7 @@ pub fn clamped_log<F: Float>(p: F) -> F {
     if p < c(MIN_NORMAL) {
         c(LOG_CLAMP)
     } else {
-        p.ln()
+        via_f64(p, f64::ln)
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod pictures;
+pub mod population;
 pub mod scale;
 
 /// The CPU's model name, for reports (Linux; "unknown CPU" elsewhere).

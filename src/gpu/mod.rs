@@ -8,6 +8,7 @@ pub mod fused;
 pub mod fused_mlp;
 pub mod kernels;
 pub mod mlp;
+pub mod population;
 pub mod step;
 pub mod trainer;
 

@@ -183,6 +183,14 @@ impl Net {
         }
         Mlp { net: self.clone(), params }
     }
+
+    /// [`Net::init`] with every parameter multiplied by `scale` (`--init-scale`; 1 leaves
+    /// the draw as it is, bit for bit).
+    pub fn init_scaled(&self, seed: u64, scale: f32) -> Mlp {
+        let mut m = self.init(seed);
+        m.params.iter_mut().for_each(|p| *p *= scale);
+        m
+    }
 }
 
 /// A network's parameters, packed (see the module's notes). Generic over the float type so

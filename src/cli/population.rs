@@ -1,0 +1,325 @@
+//! The `population` command: many networks at once over a grid of widths, rates and
+//! initial scales, and how often each cell's networks learn.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use super::{check_writable, noise_sigma, open_gpu, positive_f32, positive_u64, positive_usize, say, Backend};
+use crate::data::features::{self, Feature};
+use crate::data::playground::DataSet;
+use crate::data::Dataset;
+use crate::files::{check_distinct, check_png_name};
+use crate::net::file::{into_inputs, Model};
+use crate::net::optim::{Optimizer, OptimizerKind};
+use crate::net::Activation;
+use crate::population::report::{criterion, summarize, table, write_csv};
+use crate::population::{self, Grid, Setup, MAX_EPOCHS, MAX_HIDDEN};
+use crate::Error;
+
+#[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
+pub struct PopulationArgs {
+    /// Seeds per grid cell (networks in all: this × the cells).
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    pub models: usize,
+    /// The first seed; a cell's networks take seeds seed, seed + 1, ….
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Learning rates, a grid axis.
+    #[arg(long, value_name = "LIST", default_value = "2", value_parser = rate_list)]
+    pub lr: RateList,
+    /// Hidden widths, a grid axis (1 to 32: each network lives in one thread's registers).
+    #[arg(long, value_name = "LIST", default_value = "2", value_parser = width_list)]
+    pub hidden: WidthList,
+    /// Multipliers of the initial weights and biases, a grid axis (as the single trainer's --init-scale).
+    #[arg(long, value_name = "LIST", default_value = "1", value_parser = rate_list)]
+    pub init_scale: RateList,
+    /// Epochs of full-batch training, for every network.
+    #[arg(long, default_value_t = 5000, value_parser = positive_u64)]
+    pub epochs: u64,
+    /// A network succeeds when every training sample is on the right side of 0.5 and its loss is under this.
+    #[arg(long, default_value_t = 0.05, value_parser = positive_f32)]
+    pub target_loss: f32,
+    /// A network stops at the first epoch it succeeds (its weights are then those of a
+    /// single run of that many epochs).
+    #[arg(long)]
+    pub stop_at_success: bool,
+    /// The hidden layer's activation.
+    #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
+    pub activation: Activation,
+    /// The update rule: sgd or momentum.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Momentum μ (--optimizer momentum).
+    #[arg(long, default_value_t = 0.9, value_parser = super::train::unit_interval)]
+    pub momentum: f32,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Use the adapter whose name contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    /// The shared training set.
+    #[arg(long, value_enum, default_value_t = DataSet::Corners)]
+    pub dataset: DataSet,
+    /// Training samples (for corners, 4 is the XOR table).
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
+    pub batch: usize,
+    /// Noise, as the single trainer's --noise.
+    #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
+    pub noise: f32,
+    /// Seed of the generated data [default: 1, whatever --seed is, so every network sees the same set].
+    #[arg(long, default_value_t = 1)]
+    pub data_seed: u64,
+    /// The networks' inputs from x1, x2 (as the single trainer's --features) [default: x1,x2].
+    #[arg(long, value_name = "LIST", value_parser = crate::data::features::parse_list)]
+    pub features: Option<::std::vec::Vec<Feature>>,
+    /// Train on the rows of this CSV file (x1,..,xd,y) instead.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["batch", "noise", "dataset", "data_seed"])]
+    pub data: Option<PathBuf>,
+    /// Write one row per network here.
+    #[arg(long, value_name = "FILE.csv")]
+    pub csv: Option<PathBuf>,
+    /// Draw the success rate over the grid and the final losses' histogram to this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// Write the network with the lowest final loss as a model file (for predict and plot).
+    #[arg(long, value_name = "FILE")]
+    pub export_best: Option<PathBuf>,
+    /// Print one JSON object on stdout; everything else goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A parsed list of rates or scales.
+#[derive(Clone, Debug)]
+pub struct RateList(pub Vec<f32>);
+/// A parsed list of widths.
+#[derive(Clone, Debug)]
+pub struct WidthList(pub Vec<usize>);
+
+/// `0.1,0.5,2`: each a finite number > 0, no repeats.
+fn rate_list(s: &str) -> Result<RateList, String> {
+    list(s, positive_f32).map(RateList)
+}
+
+/// `1,2,3,8`: widths 1 to [`MAX_HIDDEN`], no repeats.
+fn width_list(s: &str) -> Result<WidthList, String> {
+    list(s, |v| match v.parse::<usize>() {
+        Ok(w) if (1..=MAX_HIDDEN).contains(&w) => Ok(w),
+        _ => Err(format!("expected a width from 1 to {MAX_HIDDEN}, got {v:?}")),
+    })
+    .map(WidthList)
+}
+
+fn list<T: PartialEq + Copy>(s: &str, one: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    if s.trim().is_empty() {
+        return Err("expected a comma-separated list, got nothing".into());
+    }
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let v = one(item.trim()).map_err(|e| format!("{e} (in {s:?})"))?;
+        if out.contains(&v) {
+            return Err(format!("{:?} appears twice in {s:?}", item.trim()));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
+    // Everything the user gave is checked before a device is opened or a network drawn.
+    if args.epochs > MAX_EPOCHS {
+        return Err(Error::Input(format!("--epochs {}: a population runs at most {MAX_EPOCHS}", args.epochs)));
+    }
+    if args.optimizer == OptimizerKind::Adam {
+        return Err(Error::Input(
+            "--optimizer adam: populations train by sgd or momentum (Adam's per-step scalars are not in the population kernel yet)".into(),
+        ));
+    }
+    let outputs: Vec<(String, &std::path::Path)> =
+        [("--csv", &args.csv), ("--plot", &args.plot), ("--export-best", &args.export_best)]
+            .into_iter()
+            .filter_map(|(n, p)| p.as_deref().map(|p| (n.to_string(), p)))
+            .collect();
+    let inputs: Vec<(String, &std::path::Path)> =
+        args.data.iter().map(|p| ("--data".to_string(), p.as_path())).collect();
+    check_distinct(&outputs, &inputs)?;
+    for (_, p) in &outputs {
+        check_writable(p)?;
+    }
+    if let Some(p) = &args.plot {
+        check_png_name("--plot", p)?;
+    }
+    args.dataset.check_noise(args.noise)?;
+    let raw = match &args.data {
+        Some(p) => Dataset::from_csv(p)?,
+        None => {
+            args.dataset.generate(args.batch.min(population::MAX_DATA_FLOATS + 1), args.noise, args.data_seed, 1)?
+        }
+    };
+    let features = match (&args.features, raw.inputs()) {
+        (Some(f), 2) => Some(f.clone()),
+        (Some(_), d) => {
+            return Err(Error::Input(format!("--features needs data of 2 columns x1, x2; the data has {d}")))
+        }
+        (None, 2) => Some(features::RAW.to_vec()),
+        (None, _) => None,
+    };
+    let inputs = features.as_ref().map_or(raw.inputs(), Vec::len);
+    let setup = Setup {
+        inputs,
+        activation: args.activation,
+        optimizer: args.optimizer,
+        momentum: args.momentum,
+        epochs: args.epochs,
+        target_loss: args.target_loss,
+        stop_at_success: args.stop_at_success,
+    };
+    let grid = Grid {
+        hidden: args.hidden.0.clone(),
+        lr: args.lr.0.clone(),
+        init_scale: args.init_scale.0.clone(),
+        models: args.models,
+        seed: args.seed,
+    };
+    let samples = if args.data.is_some() { raw.len() } else { args.batch };
+    let need = population::check(&grid, &setup, samples)?;
+    let domain = if args.data.is_some() { None } else { Some(args.dataset.domain()) };
+    let data = into_inputs(&setup.net(grid.hidden[0]), features.as_deref(), raw)?;
+    let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
+    let backend = if gpu.is_some() { "gpu" } else { "cpu" };
+    if let Some(g) = &gpu {
+        say(args.json, &format!("adapter: {}", g.adapter_name));
+    }
+    let source = match &args.data {
+        Some(p) => format!("rows of {}", p.display()),
+        None if args.dataset == DataSet::Corners && args.batch == 4 => "the XOR table".into(),
+        None => format!("{} samples of {} (data seed {})", args.batch, args.dataset.name(), args.data_seed),
+    };
+    let cells = grid.cells().len();
+    say(
+        args.json,
+        &format!(
+            "training {} networks ({} cells × {} seeds from {}) of {}-H-1 {} by {} on {source} for {} epochs, on the {backend}; {} bytes a network on the host",
+            grid.networks(),
+            cells,
+            grid.models,
+            grid.seed,
+            inputs,
+            args.activation.name(),
+            args.optimizer.name(),
+            args.epochs,
+            need.host / grid.networks() as u64,
+        ),
+    );
+    say(args.json, &criterion(&setup));
+    let total = grid.networks() as u64 * args.epochs;
+    let bar = progress_bar(total, args.quiet || args.json);
+    let start = Instant::now();
+    let mut done = 0u64;
+    let pop = population::train(&grid, &setup, &data, gpu.as_ref(), |n| {
+        done += n;
+        bar.set_position(done);
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let summaries = summarize(&pop);
+    if let Some(path) = &args.csv {
+        write_csv(path, &pop)?;
+        say(args.json, &format!("wrote {}", path.display()));
+    }
+    if let Some(path) = &args.plot {
+        crate::experiments::population::population_chart(path, &grid, &summaries, &pop)?;
+        say(args.json, &format!("wrote {}", path.display()));
+    }
+    if let Some(path) = &args.export_best {
+        let best = pop
+            .members()
+            .filter(|(_, _, st)| st.diverged == population::NONE)
+            .min_by(|a, b| a.2.loss.total_cmp(&b.2.loss));
+        let Some((c, seed, st)) = best else {
+            return Err(Error::Input("--export-best: every network diverged; nothing to write".into()));
+        };
+        let (group, k) = pop.find(c, seed).expect("a member of the population");
+        let cell = pop.cells[c];
+        let model = Model {
+            mlp: group.mlp(&setup, k),
+            features: features.clone(),
+            domain: domain.unwrap_or([-0.5, 1.5]),
+            optimizer: Some(Optimizer { lr: cell.lr, momentum: args.momentum, ..Optimizer::defaults(args.optimizer) }),
+            state: Default::default(),
+            curve: Vec::new(),
+        };
+        let mut extra = serde_json::Map::new();
+        for (k, v) in [
+            ("seed", json!(seed)),
+            ("init_scale", json!(cell.init_scale)),
+            ("epochs", json!(st.epochs_run(args.epochs, args.stop_at_success))),
+            ("final_loss", json!(st.loss)),
+            ("backend", json!(backend)),
+        ] {
+            extra.insert(k.into(), v);
+        }
+        model.save(path, extra)?;
+        say(
+            args.json,
+            &format!(
+                "wrote {} (seed {seed}, hidden {}, lr {}, init scale {}, final loss {:.3e})",
+                path.display(),
+                cell.hidden,
+                cell.lr,
+                cell.init_scale,
+                st.loss
+            ),
+        );
+    }
+    let rate = total as f64 / seconds;
+    if args.json {
+        let report = json!({
+            "backend": backend,
+            "adapter": gpu.as_ref().map(|g| g.adapter_name.clone()),
+            "networks": grid.networks(),
+            "epochs": args.epochs,
+            "target_loss": args.target_loss,
+            "stop_at_success": args.stop_at_success,
+            "activation": args.activation.name(),
+            "optimizer": args.optimizer.name(),
+            "seconds": seconds,
+            "network_epochs_per_s": rate,
+            "host_bytes_per_network": need.host / grid.networks() as u64,
+            "cells": crate::population::report::json(&summaries),
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{report}").ok();
+    } else {
+        print!("{}", table(&summaries));
+        println!(
+            "{} networks × {} epochs in {seconds:.2} s: {:.3e} network-epochs/s",
+            grid.networks(),
+            args.epochs,
+            rate
+        );
+    }
+    Ok(())
+}
+
+/// A bar of network-epochs on stderr, for runs that take a while on a terminal.
+fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {percent}% of network-epochs  {per_sec}  eta {eta}")
+            .expect("template"),
+    );
+    bar
+}

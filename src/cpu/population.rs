@@ -1,0 +1,299 @@
+//! `train_population`'s CPU twin (`shaders/population.wgsl`): a group of networks of one
+//! width, each on its own SIMD lane, sixteen (AVX-512) or eight at a time, rayon over the
+//! lane groups. Each lane runs the reference's epoch for its own net: [`super::mlp`]'s
+//! operations in its order, f32 values with sums in f64, and [`super::exact`]'s exp, tanh
+//! and log, which round as the reference's do. So a lane ends with the reference's weights
+//! bit for bit (tests/population.rs), and no lane reads another: the same result for any
+//! thread count and any grouping.
+
+use rayon::prelude::*;
+
+use super::exact::{ln, sigmoid, tanh};
+use super::{GRAD_EPS, LOG_CLAMP, MIN_NORMAL};
+use crate::data::Dataset;
+use crate::net::Activation;
+use crate::population::{Group, Setup, Status, NONE};
+use crate::train::WEIGHT_BOUND;
+
+/// The reference's clamped log ([`super::clamped_log`]) with [`super::exact::ln`].
+#[inline(always)]
+fn clamped_log(p: f32) -> f32 {
+    if p < MIN_NORMAL {
+        LOG_CLAMP
+    } else {
+        ln(p)
+    }
+}
+
+/// The hidden activation and its backward from the output, per lane.
+trait Act {
+    fn f(z: f32) -> f32;
+    fn back(d: f32, y: f32) -> f32;
+}
+
+struct Sigmoid;
+impl Act for Sigmoid {
+    #[inline(always)]
+    fn f(z: f32) -> f32 {
+        sigmoid(z)
+    }
+    #[inline(always)]
+    fn back(d: f32, y: f32) -> f32 {
+        d * y * (1.0 - y)
+    }
+}
+
+struct Tanh;
+impl Act for Tanh {
+    #[inline(always)]
+    fn f(z: f32) -> f32 {
+        tanh(z)
+    }
+    #[inline(always)]
+    fn back(d: f32, y: f32) -> f32 {
+        d * (1.0 - y * y)
+    }
+}
+
+struct Relu;
+impl Act for Relu {
+    #[inline(always)]
+    fn f(z: f32) -> f32 {
+        // A NaN stays NaN, so divergence shows.
+        if z < 0.0 {
+            0.0
+        } else {
+            z
+        }
+    }
+    #[inline(always)]
+    fn back(d: f32, y: f32) -> f32 {
+        if y > 0.0 {
+            d
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs epochs `start + 1 ..= end` of every network of `group` that has not stopped: at
+/// each, the forward pass on the weights after `e` updates (the success test and the
+/// divergence test on its loss), then the update. Where `end` is the run's last epoch, the
+/// final weights are evaluated too. `start < end ≤ setup.epochs`.
+pub fn train_population(setup: &Setup, data: &Dataset, group: &mut Group, start: u64, end: u64) {
+    assert!(start < end && end <= setup.epochs, "epochs {start}..{end} of {}", setup.epochs);
+    assert_eq!(data.inputs(), setup.inputs, "the data's inputs");
+    let wide = super::fast::wide_lanes();
+    let lanes = if wide { 16 } else { 8 };
+    let p = setup.net(group.hidden).param_count();
+    let momentum = !group.velocity.is_empty();
+    let hidden = group.hidden;
+    // Under plain SGD there is no velocity: each lane group gets an empty slice.
+    let velocity: Vec<&mut [f32]> = if momentum {
+        group.velocity.chunks_mut(lanes * p).collect()
+    } else {
+        (0..group.len().div_ceil(lanes)).map(|_| &mut [][..]).collect()
+    };
+    group
+        .params
+        .par_chunks_mut(lanes * p)
+        .zip(velocity.into_par_iter())
+        .zip(group.lr.par_chunks(lanes))
+        .zip(group.status.par_chunks_mut(lanes))
+        .for_each(|(((w, v), lr), status)| {
+            let job = Job { setup, data, hidden, p, momentum, start, end };
+            #[cfg(target_arch = "x86_64")]
+            if wide {
+                // SAFETY: wide_lanes() found AVX-512 on this CPU.
+                unsafe { job.run_avx512(w, v, lr, status) };
+                return;
+            }
+            job.dispatch::<8>(w, v, lr, status);
+        });
+}
+
+/// One lane group's work, and what it shares with the others.
+struct Job<'a> {
+    setup: &'a Setup,
+    data: &'a Dataset,
+    hidden: usize,
+    p: usize,
+    momentum: bool,
+    start: u64,
+    end: u64,
+}
+
+impl Job<'_> {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma")]
+    unsafe fn run_avx512(&self, w: &mut [f32], v: &mut [f32], lr: &[f32], status: &mut [Status]) {
+        self.dispatch::<16>(w, v, lr, status)
+    }
+
+    #[inline(always)]
+    fn dispatch<const L: usize>(&self, w: &mut [f32], v: &mut [f32], lr: &[f32], status: &mut [Status]) {
+        match self.setup.activation {
+            Activation::Sigmoid => self.run::<L, Sigmoid>(w, v, lr, status),
+            Activation::Tanh => self.run::<L, Tanh>(w, v, lr, status),
+            Activation::Relu => self.run::<L, Relu>(w, v, lr, status),
+        }
+    }
+
+    /// The epochs of up to `L` networks (`lr.len()`), their parameters network-major in `w`.
+    #[inline(always)]
+    fn run<const L: usize, A: Act>(&self, w: &mut [f32], v: &mut [f32], lr: &[f32], status: &mut [Status]) {
+        let (h, d, p) = (self.hidden, self.setup.inputs, self.p);
+        let count = lr.len();
+        // Offsets in the packed `[W1 | B1 | W2 | B2]`.
+        let (b1, w2, b2) = (h * d, h * d + h, h * d + 2 * h);
+        // Lane-major copies: wl[i][k] is parameter i of network k. Lanes past `count` hold
+        // zeros and never update.
+        let mut wl = vec![[0.0f32; L]; p];
+        let mut vl = vec![[0.0f32; L]; p];
+        for k in 0..count {
+            for i in 0..p {
+                wl[i][k] = w[k * p + i];
+                if self.momentum {
+                    vl[i][k] = v[k * p + i];
+                }
+            }
+        }
+        let mut rate = [0.0f32; L];
+        rate[..count].copy_from_slice(lr);
+        let mut active = [false; L];
+        for k in 0..count {
+            active[k] = !status[k].stopped(self.setup.stop_at_success);
+        }
+        let mut grads = vec![[0.0f64; L]; p];
+        let mut s1 = vec![[0.0f32; L]; h];
+        let n = self.data.len();
+        let n_f = n as f32;
+        let (xt, t) = (&self.data.xt, &self.data.t);
+        let mu = self.setup.momentum;
+        let total = self.setup.epochs;
+        let mut e = self.start;
+        while active.iter().any(|&a| a) {
+            let backward = e < total;
+            grads.iter_mut().for_each(|g| *g = [0.0; L]);
+            let mut log_sum = [0.0f64; L];
+            let mut right = [true; L];
+            for s in 0..n {
+                let tn = t[s];
+                // Each sum as the reference's matmul takes it: f32 products added in f64
+                // in order, rounded once; then the bias added in f32.
+                let mut g2 = [0.0f64; L];
+                for j in 0..h {
+                    let mut z = [0.0f64; L];
+                    for c in 0..d {
+                        let x = xt[c * n + s];
+                        let wc = wl[j * d + c];
+                        for k in 0..L {
+                            z[k] += (wc[k] * x) as f64;
+                        }
+                    }
+                    let (bj, vj) = (wl[b1 + j], wl[w2 + j]);
+                    let mut a = [0.0f32; L];
+                    for k in 0..L {
+                        a[k] = A::f(z[k] as f32 + bj[k]);
+                        g2[k] += (vj[k] * a[k]) as f64;
+                    }
+                    s1[j] = a;
+                }
+                let mut dz2 = [0.0f32; L];
+                let bias2 = wl[b2];
+                for k in 0..L {
+                    let s2 = sigmoid(g2[k] as f32 + bias2[k]);
+                    right[k] &= (s2 >= 0.5) == (tn >= 0.5);
+                    // t·log p + (1 − t)·log(1 − p) for a label of 0 or 1.
+                    log_sum[k] += clamped_log(if tn > 0.5 { s2 } else { 1.0 - s2 }) as f64;
+                    // bce_grad (PyTorch's guarded divisor), then back through the sigmoid.
+                    let d_a = (s2 - tn) / (s2 * (1.0 - s2)).max(GRAD_EPS) / n_f;
+                    dz2[k] = d_a * s2 * (1.0 - s2);
+                }
+                if !backward {
+                    continue;
+                }
+                for k in 0..L {
+                    grads[b2][k] += dz2[k] as f64;
+                }
+                for j in 0..h {
+                    let (a, vj) = (s1[j], wl[w2 + j]);
+                    let mut dz1 = [0.0f32; L];
+                    for k in 0..L {
+                        grads[w2 + j][k] += (dz2[k] * a[k]) as f64;
+                        dz1[k] = A::back(vj[k] * dz2[k], a[k]);
+                        grads[b1 + j][k] += dz1[k] as f64;
+                    }
+                    for c in 0..d {
+                        let x = xt[c * n + s];
+                        let g = &mut grads[j * d + c];
+                        for k in 0..L {
+                            g[k] += (dz1[k] * x) as f64;
+                        }
+                    }
+                }
+            }
+            for k in 0..count {
+                if !active[k] {
+                    continue;
+                }
+                let st = &mut status[k];
+                st.loss = -(log_sum[k] as f32) / n_f;
+                if !st.loss.is_finite() {
+                    st.diverged = e as u32;
+                    st.held = 0;
+                    active[k] = false;
+                    continue;
+                }
+                st.held = (right[k] && st.loss < self.setup.target_loss) as u32;
+                if st.held == 1 && st.success == NONE {
+                    st.success = e as u32;
+                }
+                if st.held == 1 && self.setup.stop_at_success {
+                    active[k] = false;
+                }
+            }
+            if e == total {
+                break;
+            }
+            let mut ok = [true; L];
+            for i in 0..p {
+                let (wi, vi) = (&mut wl[i], &mut vl[i]);
+                let mut gi = [0.0f32; L];
+                for k in 0..L {
+                    gi[k] = grads[i][k] as f32;
+                }
+                for k in 0..L {
+                    // SGD, or PyTorch's momentum rule: v ← μ·v + g, p ← p − lr·v.
+                    let velocity = if self.momentum { mu * vi[k] + gi[k] } else { gi[k] };
+                    let next = wi[k] - rate[k] * velocity;
+                    if active[k] {
+                        wi[k] = next;
+                        vi[k] = velocity;
+                    }
+                    ok[k] &= next.abs() <= WEIGHT_BOUND;
+                }
+            }
+            e += 1;
+            for k in 0..count {
+                if !active[k] || ok[k] {
+                    continue;
+                }
+                status[k].diverged = e as u32;
+                status[k].held = 0;
+                active[k] = false;
+            }
+            if e == self.end && e < total {
+                break;
+            }
+        }
+        for k in 0..count {
+            for i in 0..p {
+                w[k * p + i] = wl[i][k];
+                if self.momentum {
+                    v[k * p + i] = vl[i][k];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The population kernel's host (`shaders/population.wgsl`): one thread per network, the
+//! shared training set in workgroup memory, blocks of epochs per dispatch. The CPU twin is
+//! [`crate::cpu::population::train_population`].
+
+use std::fmt::Write;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::{grid, Binding, Family};
+use super::Gpu;
+use crate::data::Dataset;
+use crate::net::optim::OptimizerKind;
+use crate::net::Activation;
+use crate::population::{Group, Setup, Status, MAX_DATA_FLOATS};
+use crate::Error;
+
+/// Threads (networks) a workgroup: each copies a share of the training set into the
+/// workgroup's memory, so a bigger group copies less per network.
+pub const POP_WG: u32 = 64;
+
+/// The work one dispatch may hold, in network-sample-unit steps (networks × epochs ×
+/// samples × units): about a millisecond on a large GPU and a quarter second on llvmpipe,
+/// far from any watchdog.
+const WORK_PER_DISPATCH: u64 = 1 << 28;
+
+/// The WGSL of the kernel for `setup`'s nets of width `hidden`: the common prelude, the
+/// net's constants and activation, then `shaders/population.wgsl`.
+pub fn source(setup: &Setup, hidden: usize) -> String {
+    let mut s = String::from(include_str!("../../shaders/common.wgsl"));
+    let p = setup.net(hidden).param_count();
+    let _ = writeln!(s, "\n// The nets: {}.", setup.net(hidden).describe());
+    let _ = writeln!(s, "const H: u32 = {hidden}u;");
+    let _ = writeln!(s, "const D: u32 = {}u;", setup.inputs);
+    let _ = writeln!(s, "const P: u32 = {p}u;");
+    let _ = writeln!(s, "const MAX_DATA: u32 = {MAX_DATA_FLOATS}u;");
+    let _ = writeln!(s, "const POP_WG: u32 = {POP_WG}u;");
+    let _ = writeln!(s, "const MOMENTUM: bool = {};", setup.optimizer == OptimizerKind::Momentum);
+    let _ = writeln!(s, "const GRAD_EPS: f32 = 1e-12;");
+    // The activation, and `g ⊙ f′` from its output y (ReLU selects: ∞·0 would be NaN).
+    let (act, back) = match setup.activation {
+        Activation::Sigmoid => ("sigmoid_scalar(z)", "g * y * (1.0 - y)"),
+        Activation::Tanh => ("tanh_scalar(z)", "g * (1.0 - y * y)"),
+        Activation::Relu => ("select(z, 0.0, z < 0.0)", "select(0.0, g, y > 0.0)"),
+    };
+    let _ = writeln!(s, "fn hidden_act(z: f32) -> f32 {{ return {act}; }}");
+    let _ = writeln!(s, "fn hidden_back(g: f32, y: f32) -> f32 {{ return {back}; }}");
+    s.push_str(include_str!("../../shaders/population.wgsl"));
+    s
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PopulationDims {
+    networks: u32,
+    n: u32,
+    start: u32,
+    end: u32,
+    total: u32,
+    stop_at_success: u32,
+    target_loss: f32,
+    momentum: f32,
+}
+
+/// The kernel compiled for one width.
+pub struct PopulationKernel {
+    family: Family,
+    hidden: usize,
+    params: usize,
+}
+
+impl PopulationKernel {
+    pub fn new(gpu: &Gpu, setup: &Setup, hidden: usize) -> Result<Self, Error> {
+        use Binding::{Read, ReadWrite, Uniform};
+        let family = Family::new(
+            gpu,
+            "population.wgsl",
+            &source(setup, hidden),
+            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite],
+            &["train_population"],
+        )?;
+        Ok(PopulationKernel { family, hidden, params: setup.net(hidden).param_count() })
+    }
+
+    /// The most networks one dispatch takes on this device: the parameter buffer within
+    /// one binding, the workgroups within the dispatch grid.
+    pub fn max_networks(&self, gpu: &Gpu) -> usize {
+        let limits = gpu.device.limits();
+        let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let by_binding = binding / (4 * self.params as u64).max(16);
+        let by_grid = limits.max_compute_workgroups_per_dimension as u64 * 65_535 * POP_WG as u64;
+        by_binding.min(by_grid).min(u32::MAX as u64) as usize
+    }
+
+    /// Epochs per dispatch for `networks` networks on `n` samples: [`WORK_PER_DISPATCH`],
+    /// and on llvmpipe under its guard against endless shader loops (it ends a loop after
+    /// 65,535 iterations, counting the inner loops': see `tiny_epochs_cap`).
+    pub fn epochs_per_dispatch(&self, gpu: &Gpu, inputs: usize, networks: usize, n: usize) -> u64 {
+        let h = self.hidden as u64;
+        let per_epoch = n as u64 * (2 * h * (inputs as u64 + 1) + 2) + 2 * self.params as u64 + 4;
+        let by_work = WORK_PER_DISPATCH / (networks as u64 * per_epoch).max(1);
+        let by_loops = if gpu.is_software() { 16_384 / per_epoch } else { u64::MAX };
+        by_work.min(by_loops).max(1)
+    }
+
+    /// Runs `group` (this kernel's width) from its current state through epoch `setup.epochs`
+    /// and the final evaluation, in slices that fit one dispatch, calling `progress` with the
+    /// network-epochs done after each dispatch.
+    pub fn train(
+        &self,
+        gpu: &Gpu,
+        setup: &Setup,
+        data: &Dataset,
+        group: &mut Group,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), Error> {
+        assert_eq!(group.hidden, self.hidden, "the kernel's width");
+        let n = data.len();
+        let floats = n * (setup.inputs + 1);
+        assert!(floats <= MAX_DATA_FLOATS, "the caller checks the data's size");
+        // Sample by sample: its inputs, then its target.
+        let mut samples = Vec::with_capacity(floats);
+        for s in 0..n {
+            samples.extend((0..setup.inputs).map(|c| data.xt[c * n + s]));
+            samples.push(data.t[s]);
+        }
+        let p = self.params;
+        let momentum = !group.velocity.is_empty();
+        let slice = self.max_networks(gpu).max(1);
+        for first in (0..group.len()).step_by(slice) {
+            let count = slice.min(group.len() - first);
+            let range = first..first + count;
+            let params = &mut group.params[first * p..(first + count) * p];
+            let status = &mut group.status[range.clone()];
+            let buffers = gpu.scoped("allocating the population's buffers", || {
+                let status_floats: Vec<f32> = bytemuck::cast_slice(status).to_vec();
+                [
+                    gpu.storage_from("samples", &samples),
+                    gpu.storage_from("rates", &group.lr[range.clone()]),
+                    gpu.storage_from("params", params),
+                    if momentum {
+                        gpu.storage_from("velocity", &group.velocity[first * p..(first + count) * p])
+                    } else {
+                        gpu.storage("velocity", 1)
+                    },
+                    gpu.storage_from("status", &status_floats),
+                ]
+            })?;
+            let per_dispatch = self.epochs_per_dispatch(gpu, setup.inputs, count, n);
+            let groups = grid((count as u32).div_ceil(POP_WG));
+            let mut start = 0u64;
+            // Every network of a slice has the same epochs behind it: the run's start.
+            while start < setup.epochs {
+                let end = (start + per_dispatch).min(setup.epochs);
+                let dims = PopulationDims {
+                    networks: count as u32,
+                    n: n as u32,
+                    start: start as u32,
+                    end: end as u32,
+                    total: setup.epochs as u32,
+                    stop_at_success: setup.stop_at_success as u32,
+                    target_loss: setup.target_loss,
+                    momentum: setup.momentum,
+                };
+                let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
+                let dispatch = self.family.dispatch(gpu, "train_population", &dims, &refs, [groups[0], groups[1], 1]);
+                super::kernels::submit(gpu, &[dispatch])?;
+                gpu.wait()?;
+                progress(count as u64 * (end - start));
+                start = end;
+            }
+            let staging = gpu.staging(count * p.max(4));
+            gpu.read(&buffers[2], 0, &staging, params)?;
+            if momentum {
+                gpu.read(&buffers[3], 0, &staging, &mut group.velocity[first * p..(first + count) * p])?;
+            }
+            let mut status_floats = vec![0.0f32; 4 * count];
+            gpu.read(&buffers[4], 0, &staging, &mut status_floats)?;
+            group.status[range].copy_from_slice(bytemuck::cast_slice::<f32, Status>(&status_floats));
+        }
+        Ok(())
+    }
+}
