@@ -383,11 +383,43 @@ fn check_epoch_partials(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     check_epoch(cx, h, n, Path::Fused)
 }
 
+/// The population kernel against its twin ([`cpu::population::train_population`]): `n`
+/// networks of width `h` (their rates and scales mixed) on `n` noisy samples, where the
+/// set fits the kernel's workgroup memory, for 5 epochs; weights and losses compared.
+/// The activation and the rule change with `h` and `n`, so the table covers each.
+fn check_train_population(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    use crate::net::Activation;
+    use crate::population::{Cell, Group, Setup, MAX_DATA_FLOATS};
+    if n * 3 > MAX_DATA_FLOATS {
+        return Ok(());
+    }
+    let activation = [Activation::Sigmoid, Activation::Tanh, Activation::Relu][h % 3];
+    let optimizer = if n % 2 == 1 { OptimizerKind::Momentum } else { OptimizerKind::Sgd };
+    let setup =
+        Setup { inputs: 2, activation, optimizer, momentum: 0.9, epochs: 5, target_loss: 0.3, stop_at_success: false };
+    let seed: u64 = cx.rng.random();
+    let data = Dataset::noisy_xor(n, 0.3, seed)?;
+    let cells: Vec<Cell> = [(0.1, 1.0), (0.5, 2.0), (1.0, 0.5)]
+        .map(|(lr, init_scale)| Cell { hidden: h, lr, init_scale })
+        .to_vec();
+    let members: Vec<(usize, u64)> = (0..n).map(|k| (k % 3, seed.wrapping_add(k as u64))).collect();
+    let mut want = Group::new(&setup, &cells, h, &members);
+    let mut got = want.clone();
+    cpu::population::train_population(&setup, &data, &mut want, 0, setup.epochs);
+    let kernel = crate::gpu::population::PopulationKernel::new(cx.gpu, &setup, h)?;
+    kernel.train(cx.gpu, &setup, &data, &mut got, |_| {})?;
+    let what = format!("{n} nets 2-{h}-1 {} {}", activation.name(), optimizer.name());
+    cx.record(format!("{what}, weights"), &got.params, &want.params);
+    let losses = |g: &Group| g.status.iter().map(|s| s.loss).collect::<Vec<f32>>();
+    cx.record(format!("{what}, final losses"), &losses(&got), &losses(&want));
+    Ok(())
+}
+
 type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
 
 /// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
 /// whole epoch, so their twin is the CPU's [`cpu::epoch`].
-const CHECKS: [(&str, Check); 21] = [
+const CHECKS: [(&str, Check); 22] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
@@ -412,6 +444,7 @@ const CHECKS: [(&str, Check); 21] = [
     ("mlp_partials", check_mlp_epoch),
     // mlp_reduce finishes every mlp_partials pass: checked with it.
     ("mlp_reduce", check_mlp_epoch),
+    ("train_population", check_train_population),
 ];
 
 /// One epoch of the step-by-step path against [`cpu::epoch`] at every (H, N) pair.

@@ -7,6 +7,8 @@ use common::{gpu, SIZES_H, SIZES_N};
 use rand::Rng;
 use xorgpu::gpu::fused::fused_source;
 use xorgpu::gpu::kernels::SHADERS;
+use xorgpu::net::optim::OptimizerKind;
+use xorgpu::net::Activation;
 use xorgpu::selfcheck::{check_kernels, kernel_names, TOL};
 
 #[test]
@@ -31,12 +33,13 @@ fn every_kernel_matches_its_cpu_twin() {
 #[test]
 fn every_kernel_has_a_check() {
     let fused = fused_source(2, 8);
-    let net = xorgpu::net::Net::new(vec![2, 3, 1], xorgpu::net::Activation::Tanh).unwrap();
+    let net = xorgpu::net::Net::new(vec![2, 3, 1], Activation::Tanh).unwrap();
     let fused_mlp = xorgpu::gpu::fused_mlp::source(&net, true);
+    let population = xorgpu::gpu::population::source(&population_setup(Activation::Relu, OptimizerKind::Sgd), 3);
     let mut entry_points: Vec<String> = SHADERS
         .iter()
         .map(|(_, src)| *src)
-        .chain([fused.as_str(), fused_mlp.as_str()])
+        .chain([fused.as_str(), fused_mlp.as_str(), population.as_str()])
         .flat_map(|src| {
             src.split("@compute").skip(1).map(|rest| {
                 let after = &rest[rest.find("fn ").expect("entry point") + 3..];
@@ -50,6 +53,18 @@ fn every_kernel_has_a_check() {
     assert_eq!(entry_points, checked);
 }
 
+fn population_setup(activation: Activation, optimizer: OptimizerKind) -> xorgpu::population::Setup {
+    xorgpu::population::Setup {
+        inputs: 2,
+        activation,
+        optimizer,
+        momentum: 0.9,
+        epochs: 10,
+        target_loss: 0.05,
+        stop_at_success: false,
+    }
+}
+
 /// Every WGSL file parses and validates with the naga wgpu uses, without a device.
 #[test]
 fn shaders_validate() {
@@ -59,7 +74,7 @@ fn shaders_validate() {
         .map(|&(h, wg)| (format!("fused.wgsl H={h}"), fused_source(h, wg)))
         .collect();
     // The fused pair for any net: written out and as loops, each reduction, each activation.
-    use xorgpu::net::{Activation, Net};
+    use xorgpu::net::Net;
     let nets = [
         Net::new(vec![2, 1], Activation::Sigmoid).unwrap(),
         Net::new(vec![2, 16, 16, 1], Activation::Tanh).unwrap(),
@@ -77,7 +92,22 @@ fn shaders_validate() {
             })
         })
         .collect();
-    let all = SHADERS.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(fused).chain(fused_mlp);
+    // The population kernel: each activation, each rule, widths 1 to 32, 2 and 7 inputs.
+    let population = [
+        (Activation::Sigmoid, OptimizerKind::Sgd, 1, 2),
+        (Activation::Tanh, OptimizerKind::Momentum, 32, 2),
+        (Activation::Relu, OptimizerKind::Sgd, 3, 7),
+    ]
+    .map(|(act, opt, h, d)| {
+        let setup = xorgpu::population::Setup { inputs: d, ..population_setup(act, opt) };
+        (format!("population.wgsl {d}-{h}-1 {act:?} {opt:?}"), xorgpu::gpu::population::source(&setup, h))
+    });
+    let all = SHADERS
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .chain(fused)
+        .chain(fused_mlp)
+        .chain(population);
     for (name, source) in all {
         let module =
             naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));

@@ -255,7 +255,7 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             features: features.clone(),
             domain: domain.unwrap_or([-0.5, 1.5]),
             optimizer: Some(Optimizer { lr: cell.lr, momentum: args.momentum, ..Optimizer::defaults(args.optimizer) }),
-            state: Default::default(),
+            state: group.state(k, st.epochs_run(args.epochs, args.stop_at_success)),
             curve: Vec::new(),
         };
         let mut extra = serde_json::Map::new();

@@ -188,6 +188,14 @@ impl Group {
         self.lr.is_empty()
     }
 
+    /// Network `k`'s optimizer state after `epochs` updates: its velocity under momentum,
+    /// so that a saved member resumes exactly.
+    pub fn state(&self, k: usize, epochs: u64) -> crate::net::optim::OptState {
+        let p = self.params.len() / self.len().max(1);
+        let v = if self.velocity.is_empty() { Vec::new() } else { self.velocity[k * p..(k + 1) * p].to_vec() };
+        crate::net::optim::OptState { step: epochs, m: Vec::new(), v }
+    }
+
     /// Network `k`'s parameters as a model of `setup`'s net.
     pub fn mlp(&self, setup: &Setup, k: usize) -> Mlp {
         let net = setup.net(self.hidden);
