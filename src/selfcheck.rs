@@ -399,9 +399,8 @@ fn check_train_population(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error>
         Setup { inputs: 2, activation, optimizer, momentum: 0.9, epochs: 5, target_loss: 0.3, stop_at_success: false };
     let seed: u64 = cx.rng.random();
     let data = Dataset::noisy_xor(n, 0.3, seed)?;
-    let cells: Vec<Cell> = [(0.1, 1.0), (0.5, 2.0), (1.0, 0.5)]
-        .map(|(lr, init_scale)| Cell { hidden: h, lr, init_scale })
-        .to_vec();
+    let cells: Vec<Cell> =
+        [(0.1, 1.0), (0.5, 2.0), (1.0, 0.5)].map(|(lr, init_scale)| Cell { hidden: h, lr, init_scale }).to_vec();
     let members: Vec<(usize, u64)> = (0..n).map(|k| (k % 3, seed.wrapping_add(k as u64))).collect();
     let mut want = Group::new(&setup, &cells, h, &members);
     let mut got = want.clone();

@@ -102,12 +102,8 @@ fn shaders_validate() {
         let setup = xorgpu::population::Setup { inputs: d, ..population_setup(act, opt) };
         (format!("population.wgsl {d}-{h}-1 {act:?} {opt:?}"), xorgpu::gpu::population::source(&setup, h))
     });
-    let all = SHADERS
-        .iter()
-        .map(|(n, s)| (n.to_string(), s.to_string()))
-        .chain(fused)
-        .chain(fused_mlp)
-        .chain(population);
+    let all =
+        SHADERS.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(fused).chain(fused_mlp).chain(population);
     for (name, source) in all {
         let module =
             naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
