@@ -64,7 +64,7 @@ fn the_reports_agree() {
     let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&csv).unwrap().records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 600);
     let succeeded_in_csv = rows.iter().filter(|r| &r[5] == "1").count();
-    assert!(rows.iter().all(|r| (&r[5] == "1") == !r[6].is_empty()), "a success has its epoch");
+    assert!(rows.iter().all(|r| (&r[5] == "1") != r[6].is_empty()), "a success has its epoch");
     assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
 
     let mut args = vec!["population", "--backend", "cpu", "--json"];
