@@ -48,6 +48,10 @@ const B2: u32 = H * D + 2u * H;
 // networks × P under momentum, else unused.
 @group(0) @binding(4) var<storage, read_write> velocity: array<f32>;
 @group(0) @binding(5) var<storage, read_write> status: array<Status>;
+// How many networks still have epochs to run after this dispatch, so the host stops
+// dispatching once every network has stopped (an integer count: the same whatever order
+// the threads add in).
+@group(0) @binding(6) var<storage, read_write> running: atomic<u32>;
 
 var<workgroup> shared_samples: array<f32, MAX_DATA>;
 
@@ -163,4 +167,7 @@ fn train_population(
         }
     }
     status[net] = st;
+    if st.diverged == NONE && !(dims.stop_at_success != 0u && st.success != NONE) && e < dims.total {
+        atomicAdd(&running, 1u);
+    }
 }

@@ -102,7 +102,13 @@ impl Dataset {
     /// Reads the user's rows from a CSV file with the header `x1,…,xd,y` (d from 1 to
     /// 256), y 0 or 1. Every problem is named with its line and column, before any training.
     pub fn from_csv(path: &std::path::Path) -> Result<Self, Error> {
-        let (header, flat) = read_csv(path, Header::Labelled, |column, names, v| {
+        Self::from_csv_at_most(path, None)
+    }
+
+    /// [`Dataset::from_csv`], refusing a file of more than `limit.0` rows as soon as it
+    /// reads one more (`limit.1` says why), so a long file is never read whole.
+    pub fn from_csv_at_most(path: &std::path::Path, limit: Option<(usize, &str)>) -> Result<Self, Error> {
+        let (header, flat) = read_csv(path, Header::Labelled, limit, |column, names, v| {
             if column + 1 == names.len() && v != 0.0 && v != 1.0 {
                 Err(format!("labels must be 0 or 1, found {v}"))
             } else {
@@ -128,7 +134,7 @@ impl Dataset {
 /// Points to predict for, from a CSV file with the header `x1,…,xd` or `x1,…,xd,y`:
 /// the inputs `xt: d × N`, and whether the file has labels (then in `t`, each 0 or 1).
 pub fn read_points(path: &std::path::Path) -> Result<(Dataset, bool), Error> {
-    let (header, flat) = read_csv(path, Header::Either, |column, names, v| {
+    let (header, flat) = read_csv(path, Header::Either, None, |column, names, v| {
         if names[column] == "y" && v != 0.0 && v != 1.0 {
             Err(format!("labels must be 0 or 1, found {v}"))
         } else {
@@ -195,6 +201,7 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 fn read_csv(
     path: &std::path::Path,
     header: Header,
+    limit: Option<(usize, &str)>,
     check: impl Fn(usize, &[String], f32) -> Result<(), String>,
 ) -> Result<(Vec<String>, Vec<f32>), Error> {
     use std::io::{BufRead, Read};
@@ -226,6 +233,8 @@ fn read_csv(
         }
         let text = std::str::from_utf8(&line).map_err(|_| bad(format!("line {number} is not text (UTF-8)")))?;
         let text = text.trim_end_matches(['\n', '\r']);
+        // A byte-order mark, as spreadsheets write one, is not part of the header.
+        let text = if number == 1 { text.trim_start_matches('\u{feff}') } else { text };
         if text.trim().is_empty() {
             continue;
         }
@@ -256,6 +265,9 @@ fn read_csv(
                 columns.join(","),
                 fields.len()
             )));
+        }
+        if let Some((rows, why)) = limit.filter(|(rows, _)| cells.len() / columns.len() == *rows) {
+            return Err(bad(format!("line {number}: more than {rows} rows; {why}")));
         }
         if cells.len() as u64 + columns.len() as u64 > max_cells {
             return Err(bad(format!(

@@ -92,6 +92,13 @@ fn links(_: &fs::Metadata) -> u64 {
 /// written to. Changes nothing at the path.
 pub fn check_writable(path: &Path) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::Input(format!("cannot write {}: {e}", path.display()));
+    // "out.csv/" names a folder; the write would fail only at the end, after the work.
+    if path.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(Error::Input(format!(
+            "cannot write {}: a file name cannot end in a path separator",
+            path.display()
+        )));
+    }
     let resolved = resolve(path).map_err(fail)?;
     match target_of(&resolved).map_err(fail)? {
         // A file with several links must open for writing; a fifo would block until read,

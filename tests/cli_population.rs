@@ -60,7 +60,7 @@ fn the_reports_agree() {
     let out = run(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("every training sample on the right side of 0.5 and loss < 0.05"), "{text}");
-    assert!(text.contains("600 networks × 1500 epochs"), "{text}");
+    assert!(text.contains("900000 network-epochs (600 networks)"), "{text}");
     let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&csv).unwrap().records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 600);
     let succeeded_in_csv = rows.iter().filter(|r| &r[5] == "1").count();
@@ -110,4 +110,109 @@ fn bad_input_is_one_line_and_status_2() {
     let data = dir.path().join("d.csv");
     std::fs::write(&data, "x1,x2,y\n0,0,0\n").unwrap();
     fails(&p(&["--data", data.to_str().unwrap(), "--csv", data.to_str().unwrap()]), 2, "--csv");
+}
+
+/// --stop-at-success ends the run once every network has stopped, on both backends, even
+/// with four billion epochs asked for; the rate counts the epochs run.
+#[test]
+fn stopped_populations_end_early() {
+    for backend in ["cpu", "gpu"] {
+        let args = ["population", "--backend", backend, "--models", "10", "--hidden", "4", "--epochs", "4000000000"];
+        let out = xorgpu()
+            .args(args)
+            .args(["--stop-at-success", "--json"])
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["cells"][0]["successes"], 10, "{backend}");
+        let ran = v["network_epochs"].as_u64().unwrap();
+        assert!(ran < 10 * 2000, "{backend}: {ran} network-epochs");
+    }
+}
+
+/// --export writes the member named (by seed alone in a one-cell grid, with its cell in a
+/// larger one) as the single trainer would save it; --export-init writes every network's
+/// starting weights, the single trainer's draw times the scale.
+#[test]
+fn members_and_starting_weights_are_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.json");
+    let named = dir.path().join("named.json");
+    let init = dir.path().join("init.json");
+    let spec = format!("12={}", one.display());
+    run(&["population", "--backend", "cpu", "--models", "20", "--seed", "3", "--epochs", "200", "--export", &spec]);
+    let spec = format!("7,3,0.5,2={}", named.display());
+    let grid = ["--models", "10", "--hidden", "2,3", "--lr", "0.5,2", "--init-scale", "1,2", "--epochs", "200"];
+    let mut args = vec!["population", "--backend", "cpu", "--export", &spec];
+    args.extend(grid);
+    args.extend(["--export-init", init.to_str().unwrap()]);
+    run(&args);
+    // The single trainer's networks, trained the same way.
+    let single = dir.path().join("single.json");
+    for (file, seed, h, lr, scale) in [(&one, "12", "2", "2", "1"), (&named, "7", "3", "0.5", "2")] {
+        let s = single.to_str().unwrap();
+        run(&[
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--seed",
+            seed,
+            "--hidden",
+            h,
+            "--lr",
+            lr,
+            "--init-scale",
+            scale,
+            "--epochs",
+            "200",
+            "--save",
+            s,
+        ]);
+        let (a, b) = (Model::load(file).unwrap(), Model::load(&single).unwrap());
+        for (x, y) in a.mlp.params.iter().zip(&b.mlp.params) {
+            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "seed {seed}: {x} vs {y}");
+        }
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&init).unwrap()).unwrap();
+    let nets = doc["networks"].as_array().unwrap();
+    assert_eq!(nets.len(), 80);
+    for n in nets {
+        let h = n["hidden"].as_u64().unwrap() as usize;
+        let scale = n["init_scale"].as_f64().unwrap() as f32;
+        let want = xorgpu::net::Net::classic(h).init_scaled(n["seed"].as_u64().unwrap(), scale).params;
+        let got: Vec<f32> = n["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_eq!(got, want);
+    }
+    let p = |rest: &[&str]| {
+        let mut a = vec!["population", "--backend", "cpu", "--models", "10"];
+        a.extend_from_slice(rest);
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let to = format!("{}", dir.path().join("x.json").display());
+    for (args, says) in [
+        (p(&["--lr", "1,2", "--export", &format!("3={to}")]), "name one"),
+        (p(&["--export", &format!("30={to}")]), "seeds run from 1 to 10"),
+        (p(&["--export", &format!("3,2,9,1={to}")]), "no grid cell"),
+        (p(&["--export", "3"]), "SEED=FILE"),
+        (p(&["--csv", &format!("{to}/")]), "path separator"),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(&args, 2, says);
+    }
+}
+
+/// A data file longer than any population's set is refused once it passes the limit,
+/// without being read whole.
+#[test]
+fn long_data_files_stop_at_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("long.csv");
+    let rows: String = (0..5000).map(|i| format!("{},{},{}\n", i % 2, i % 3, i % 2)).collect();
+    std::fs::write(&data, format!("x1,x2,y\n{rows}")).unwrap();
+    fails(&["population", "--backend", "cpu", "--data", data.to_str().unwrap()], 2, "more than 2048 rows");
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, "\u{feff}x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n").unwrap();
+    run(&["population", "--backend", "cpu", "--models", "5", "--epochs", "10", "--data", short.to_str().unwrap()]);
 }

@@ -3,7 +3,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
@@ -14,7 +13,7 @@ use crate::data::playground::DataSet;
 use crate::data::Dataset;
 use crate::files::{check_distinct, check_png_name};
 use crate::net::file::{into_inputs, Model};
-use crate::net::optim::{Optimizer, OptimizerKind};
+use crate::net::optim::{decimal, Optimizer, OptimizerKind};
 use crate::net::Activation;
 use crate::population::report::{criterion, summarize, table, write_csv};
 use crate::population::{self, Grid, Setup, MAX_EPOCHS, MAX_HIDDEN};
@@ -51,12 +50,12 @@ pub struct PopulationArgs {
     /// The hidden layer's activation.
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
     pub activation: Activation,
-    /// The update rule: sgd or momentum.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    /// The update rule: sgd or momentum (Adam is not in the population kernel yet).
+    #[arg(long, value_name = "sgd|momentum", default_value = "sgd", value_parser = population_rule)]
     pub optimizer: OptimizerKind,
-    /// Momentum μ (--optimizer momentum).
-    #[arg(long, default_value_t = 0.9, value_parser = super::train::unit_interval)]
-    pub momentum: f32,
+    /// Momentum μ (--optimizer momentum) [default: 0.9].
+    #[arg(long, value_parser = super::train::unit_interval)]
+    pub momentum: Option<f32>,
     /// Where to train.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
@@ -90,12 +89,61 @@ pub struct PopulationArgs {
     /// Write the network with the lowest final loss as a model file (for predict and plot).
     #[arg(long, value_name = "FILE")]
     pub export_best: Option<PathBuf>,
+    /// Write one member as a model file: SEED=FILE in a one-cell grid, else
+    /// SEED,HIDDEN,LR,SCALE=FILE naming its cell (may be repeated).
+    #[arg(long, value_name = "SEED[,H,LR,SCALE]=FILE", value_parser = export_spec)]
+    pub export: Vec<ExportSpec>,
+    /// Write every network's starting weights (seed, cell, packed parameters) to this JSON
+    /// file, for checking the population elsewhere.
+    #[arg(long, value_name = "FILE")]
+    pub export_init: Option<PathBuf>,
     /// Print one JSON object on stdout; everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// One `--export`: a seed, its cell where the grid has several, and the file.
+#[derive(Clone, Debug)]
+pub struct ExportSpec {
+    pub seed: u64,
+    /// (hidden, lr, init scale)
+    pub cell: Option<(usize, f32, f32)>,
+    pub path: PathBuf,
+}
+
+fn export_spec(s: &str) -> Result<ExportSpec, String> {
+    let (member, path) = s
+        .split_once('=')
+        .filter(|(_, p)| !p.is_empty())
+        .ok_or_else(|| format!("expected SEED=FILE or SEED,HIDDEN,LR,SCALE=FILE, got {s:?}"))?;
+    let parts: Vec<&str> = member.split(',').map(str::trim).collect();
+    let seed =
+        parts[0].parse::<u64>().map_err(|_| format!("{:?} in {s:?} is not a seed (a whole number)", parts[0]))?;
+    let cell = match parts[..] {
+        [_] => None,
+        [_, h, lr, scale] => Some((
+            h.parse::<usize>().map_err(|_| format!("{h:?} in {s:?} is not a width"))?,
+            positive_f32(lr).map_err(|e| format!("the rate in {s:?}: {e}"))?,
+            positive_f32(scale).map_err(|e| format!("the scale in {s:?}: {e}"))?,
+        )),
+        _ => return Err(format!("expected SEED=FILE or SEED,HIDDEN,LR,SCALE=FILE, got {s:?}")),
+    };
+    Ok(ExportSpec { seed, cell, path: PathBuf::from(path) })
+}
+
+fn population_rule(s: &str) -> Result<OptimizerKind, String> {
+    match s {
+        "sgd" => Ok(OptimizerKind::Sgd),
+        "momentum" => Ok(OptimizerKind::Momentum),
+        "adam" => {
+            Err("populations train by sgd or momentum (Adam's per-step scalars are not in the population kernel yet)"
+                .into())
+        }
+        _ => Err(format!("expected sgd or momentum, got {s:?}")),
+    }
 }
 
 /// A parsed list of rates or scales.
@@ -139,16 +187,22 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     if args.epochs > MAX_EPOCHS {
         return Err(Error::Input(format!("--epochs {}: a population runs at most {MAX_EPOCHS}", args.epochs)));
     }
-    if args.optimizer == OptimizerKind::Adam {
-        return Err(Error::Input(
-            "--optimizer adam: populations train by sgd or momentum (Adam's per-step scalars are not in the population kernel yet)".into(),
-        ));
+    if args.optimizer != OptimizerKind::Momentum && args.momentum.is_some() {
+        eprintln!("warning: --momentum is not used by {}; ignored", args.optimizer.name());
     }
-    let outputs: Vec<(String, &std::path::Path)> =
-        [("--csv", &args.csv), ("--plot", &args.plot), ("--export-best", &args.export_best)]
-            .into_iter()
-            .filter_map(|(n, p)| p.as_deref().map(|p| (n.to_string(), p)))
-            .collect();
+    if args.backend == Backend::Cpu && args.adapter.is_some() {
+        eprintln!("warning: --adapter applies only to the GPU; ignored on the CPU");
+    }
+    let mut outputs: Vec<(String, &std::path::Path)> = [
+        ("--csv", &args.csv),
+        ("--plot", &args.plot),
+        ("--export-best", &args.export_best),
+        ("--export-init", &args.export_init),
+    ]
+    .into_iter()
+    .filter_map(|(n, p)| p.as_deref().map(|p| (n.to_string(), p)))
+    .collect();
+    outputs.extend(args.export.iter().map(|e| (format!("--export {}", e.seed), e.path.as_path())));
     let inputs: Vec<(String, &std::path::Path)> =
         args.data.iter().map(|p| ("--data".to_string(), p.as_path())).collect();
     check_distinct(&outputs, &inputs)?;
@@ -160,7 +214,11 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     }
     args.dataset.check_noise(args.noise)?;
     let raw = match &args.data {
-        Some(p) => Dataset::from_csv(p)?,
+        // Read no further than the most rows any set may have (two floats a row at the least).
+        Some(p) => Dataset::from_csv_at_most(
+            p,
+            Some((population::MAX_DATA_FLOATS / 2, "a population's training set sits in each GPU workgroup's 16 KiB")),
+        )?,
         None => {
             args.dataset.generate(args.batch.min(population::MAX_DATA_FLOATS + 1), args.noise, args.data_seed, 1)?
         }
@@ -178,7 +236,7 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         inputs,
         activation: args.activation,
         optimizer: args.optimizer,
-        momentum: args.momentum,
+        momentum: args.momentum.unwrap_or(0.9),
         epochs: args.epochs,
         target_loss: args.target_loss,
         stop_at_success: args.stop_at_success,
@@ -190,8 +248,10 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         models: args.models,
         seed: args.seed,
     };
+    let export_cells = args.export.iter().map(|e| export_cell(e, &grid)).collect::<Result<Vec<usize>, Error>>()?;
     let samples = if args.data.is_some() { raw.len() } else { args.batch };
     let need = population::check(&grid, &setup, samples)?;
+    let networks = grid.networks().expect("checked: the count fits");
     let domain = if args.data.is_some() { None } else { Some(args.dataset.domain()) };
     let data = into_inputs(&setup.net(grid.hidden[0]), features.as_deref(), raw)?;
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
@@ -209,7 +269,7 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         args.json,
         &format!(
             "training {} networks ({} cells × {} seeds from {}) of {}-H-1 {} by {} on {source} for {} epochs, on the {backend}; {} bytes a network on the host",
-            grid.networks(),
+            networks,
             cells,
             grid.models,
             grid.seed,
@@ -217,20 +277,25 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             args.activation.name(),
             args.optimizer.name(),
             args.epochs,
-            need.host / grid.networks() as u64,
+            need.host / networks as u64,
         ),
     );
     say(args.json, &criterion(&setup));
-    let total = grid.networks() as u64 * args.epochs;
+    if let Some(path) = &args.export_init {
+        write_init(path, &grid, &setup)?;
+        say(args.json, &format!("wrote the starting weights to {}", path.display()));
+    }
+    let total = (networks as u64).saturating_mul(args.epochs);
     let bar = progress_bar(total, args.quiet || args.json);
-    let start = Instant::now();
     let mut done = 0u64;
     let pop = population::train(&grid, &setup, &data, gpu.as_ref(), |n| {
         done += n;
         bar.set_position(done);
     })?;
-    let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let seconds = pop.seconds;
+    // The epochs the networks ran: with --stop-at-success, fewer than networks × epochs.
+    let network_epochs = pop.network_epochs(&setup);
     let summaries = summarize(&pop);
     if let Some(path) = &args.csv {
         write_csv(path, &pop)?;
@@ -240,30 +305,44 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         crate::experiments::population::population_chart(path, &grid, &summaries, &pop)?;
         say(args.json, &format!("wrote {}", path.display()));
     }
+    // The members asked for: the best, and each --export.
+    let mut wanted: Vec<(&std::path::Path, usize, u64)> = Vec::new();
     if let Some(path) = &args.export_best {
         let best = pop
             .members()
             .filter(|(_, _, st)| st.diverged == population::NONE)
             .min_by(|a, b| a.2.loss.total_cmp(&b.2.loss));
-        let Some((c, seed, st)) = best else {
+        let Some((c, seed, _)) = best else {
             return Err(Error::Input("--export-best: every network diverged; nothing to write".into()));
         };
+        wanted.push((path, c, seed));
+    }
+    for (e, cell) in args.export.iter().zip(&export_cells) {
+        wanted.push((&e.path, *cell, e.seed));
+    }
+    for (path, c, seed) in wanted {
         let (group, k) = pop.find(c, seed).expect("a member of the population");
+        let st = group.status[k];
         let cell = pop.cells[c];
+        let epochs = st.epochs_run(args.epochs, args.stop_at_success);
         let model = Model {
             mlp: group.mlp(&setup, k),
             features: features.clone(),
             domain: domain.unwrap_or([-0.5, 1.5]),
-            optimizer: Some(Optimizer { lr: cell.lr, momentum: args.momentum, ..Optimizer::defaults(args.optimizer) }),
-            state: group.state(k, st.epochs_run(args.epochs, args.stop_at_success)),
+            optimizer: Some(Optimizer { lr: cell.lr, momentum: setup.momentum, ..Optimizer::defaults(args.optimizer) }),
+            state: group.state(k, epochs),
             curve: Vec::new(),
         };
         let mut extra = serde_json::Map::new();
         for (k, v) in [
             ("seed", json!(seed)),
             ("init_scale", json!(cell.init_scale)),
-            ("epochs", json!(st.epochs_run(args.epochs, args.stop_at_success))),
+            ("epochs", json!(epochs)),
+            ("lr", json!(cell.lr)),
+            ("dataset", json!(args.data.as_ref().map_or(args.dataset.name().to_string(), |p| p.display().to_string()))),
+            ("batch", json!(data.len())),
             ("final_loss", json!(st.loss)),
+            ("success", json!(st.succeeded())),
             ("backend", json!(backend)),
         ] {
             extra.insert(k.into(), v);
@@ -272,29 +351,36 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         say(
             args.json,
             &format!(
-                "wrote {} (seed {seed}, hidden {}, lr {}, init scale {}, final loss {:.3e})",
+                "wrote {} (seed {seed}, hidden {}, lr {}, init scale {}: final loss {:.3e}{})",
                 path.display(),
                 cell.hidden,
                 cell.lr,
                 cell.init_scale,
-                st.loss
+                st.loss,
+                if st.diverged != population::NONE { ", diverged" } else { "" }
             ),
         );
     }
-    let rate = total as f64 / seconds;
+    let rate = network_epochs as f64 / seconds;
     if args.json {
         let report = json!({
             "backend": backend,
             "adapter": gpu.as_ref().map(|g| g.adapter_name.clone()),
-            "networks": grid.networks(),
+            "networks": networks,
+            "models": args.models,
+            "seed": args.seed,
             "epochs": args.epochs,
-            "target_loss": args.target_loss,
+            "network_epochs": network_epochs,
+            "data": args.data.as_ref().map_or(json!({"dataset": args.dataset.name(), "batch": args.batch, "noise": args.noise, "data_seed": args.data_seed}), |p| json!({"file": p.display().to_string(), "rows": data.len()})),
+            "features": features.as_ref().map(|f| features::describe(f)),
+            "momentum": (args.optimizer == OptimizerKind::Momentum).then_some(decimal(setup.momentum)),
+            "target_loss": decimal(args.target_loss),
             "stop_at_success": args.stop_at_success,
             "activation": args.activation.name(),
             "optimizer": args.optimizer.name(),
             "seconds": seconds,
             "network_epochs_per_s": rate,
-            "host_bytes_per_network": need.host / grid.networks() as u64,
+            "host_bytes_per_network": need.host / networks as u64,
             "cells": crate::population::report::json(&summaries),
         });
         let mut out = std::io::stdout().lock();
@@ -302,13 +388,72 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     } else {
         print!("{}", table(&summaries));
         println!(
-            "{} networks × {} epochs in {seconds:.2} s: {:.3e} network-epochs/s",
-            grid.networks(),
-            args.epochs,
-            rate
+            "{network_epochs} network-epochs ({networks} networks) in {seconds:.2} s: {rate:.3e} network-epochs/s"
         );
     }
     Ok(())
+}
+
+/// The cell an `--export` names: the grid's only cell, or the one it gives; its seed must
+/// be one of the cell's.
+fn export_cell(e: &ExportSpec, grid: &Grid) -> Result<usize, Error> {
+    let cells = grid.cells();
+    let c = match e.cell {
+        None if cells.len() == 1 => 0,
+        None => {
+            return Err(Error::Input(format!(
+                "--export {}={}: the grid has {} cells; name one as SEED,HIDDEN,LR,SCALE=FILE",
+                e.seed,
+                e.path.display(),
+                cells.len()
+            )))
+        }
+        Some((h, lr, scale)) => {
+            cells.iter().position(|c| c.hidden == h && c.lr == lr && c.init_scale == scale).ok_or_else(|| {
+                Error::Input(format!(
+                    "--export {},{h},{lr},{scale}: no grid cell has hidden {h}, lr {lr} and init scale {scale}",
+                    e.seed
+                ))
+            })?
+        }
+    };
+    let last = grid.seed_of(grid.models - 1);
+    if !(grid.seed..=last).contains(&e.seed) {
+        return Err(Error::Input(format!(
+            "--export {}: the population's seeds run from {} to {last}",
+            e.seed, grid.seed
+        )));
+    }
+    Ok(c)
+}
+
+/// Every network's starting weights as JSON: the net, then per network its seed, cell and
+/// packed parameters `[W1 (row-major) | B1 | W2 | B2]`.
+fn write_init(path: &std::path::Path, grid: &Grid, setup: &Setup) -> Result<(), Error> {
+    let networks: Vec<serde_json::Value> = grid
+        .cells()
+        .iter()
+        .flat_map(|cell| {
+            (0..grid.models).map(move |k| {
+                let seed = grid.seed_of(k);
+                json!({
+                    "seed": seed,
+                    "hidden": cell.hidden,
+                    "lr": cell.lr,
+                    "init_scale": cell.init_scale,
+                    "params": setup.init(cell, seed).params,
+                })
+            })
+        })
+        .collect();
+    let doc = json!({
+        "format": "xorgpu-population-init",
+        "inputs": setup.inputs,
+        "activation": setup.activation.name(),
+        "packing": "W1 (hidden × inputs, row-major), B1, W2, B2",
+        "networks": networks,
+    });
+    crate::files::write_atomically(path, doc.to_string().as_bytes())
 }
 
 /// A bar of network-epochs on stderr, for runs that take a while on a terminal.

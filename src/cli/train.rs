@@ -469,6 +469,9 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     if let Some(f) = features.as_ref().filter(|f| f.as_slice() != features::RAW) {
         say(args.json, &format!("inputs: {}", features::describe(f)));
     }
+    if args.init_scale != 1.0 {
+        say(args.json, &format!("initial weights and biases × {}", args.init_scale));
+    }
     // The profile measures the device's copy bandwidth after training, as the epoch's yardstick.
     let profile_gpu = if args.profile { gpu.clone() } else { None };
     let mut path_name = None;
@@ -565,6 +568,7 @@ fn save_model(
         ("epochs", json!(args.epochs)),
         ("lr", json!(model.optimizer.map(|o| o.lr))),
         ("seed", json!(args.seed)),
+        ("init_scale", json!(args.init_scale)),
         ("dataset", json!(args.data.as_ref().map_or(args.dataset.name().to_string(), |p| p.display().to_string()))),
         ("batch", json!(run.batch)),
         ("final_loss", json!(outcome.final_loss)),

@@ -19,6 +19,15 @@ fn shade(rate: f64) -> RGBColor {
     RGBColor(mix(255.0, 0.0), mix(255.0, 109.0), mix(255.0, 44.0))
 }
 
+/// A grid value as a short label: plain in the usual range, with an exponent past it.
+fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e5).contains(&v.abs()) {
+        format!("{v:.1e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Draws the heat maps and the histogram to a PNG at `path`.
 pub fn population_chart(path: &Path, grid: &Grid, summaries: &[CellSummary], pop: &Population) -> Result<(), Error> {
     let panels = grid.init_scale.len() as u32;
@@ -29,46 +38,46 @@ pub fn population_chart(path: &Path, grid: &Grid, summaries: &[CellSummary], pop
         let areas = root.split_evenly((1, panels as usize + 1));
         let (rows, cols) = (grid.hidden.len(), grid.lr.len());
         for (p, &scale) in grid.init_scale.iter().enumerate() {
+            // Cell (x, y) is the square [x, x + 1] × [y, y + 1]; the axes' labels are drawn
+            // at the cells' middles by hand (a one-value axis included).
             let mut chart = ChartBuilder::on(&areas[p])
-                .caption(format!("success rate, init scale {scale}"), ("sans-serif", 18))
+                .caption(format!("success rate, init scale {}", short(scale as f64)), ("sans-serif", 18))
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(50)
-                // (n − 1).into_segmented() has n segments.
-                .build_cartesian_2d((0..cols - 1).into_segmented(), (0..rows - 1).into_segmented())
+                .build_cartesian_2d(0.0..cols as f64, 0.0..rows as f64)
                 .map_err(|e| e.to_string())?;
-            // Labels at the middle of each cell.
-            let label = |i: &SegmentValue<usize>, axis: &dyn Fn(usize) -> Option<String>| match i {
-                SegmentValue::CenterOf(i) => axis(*i).unwrap_or_default(),
-                _ => String::new(),
-            };
-            let lr_label = |i: &SegmentValue<usize>| label(i, &|i| grid.lr.get(i).map(|v| v.to_string()));
-            let h_label = |i: &SegmentValue<usize>| label(i, &|i| grid.hidden.get(i).map(|v| v.to_string()));
             chart
                 .configure_mesh()
                 .disable_mesh()
+                .x_labels(0)
+                .y_labels(0)
                 .x_desc("learning rate")
                 .y_desc("hidden units")
-                .x_labels(cols)
-                .y_labels(rows)
-                .x_label_formatter(&lr_label)
-                .y_label_formatter(&h_label)
                 .draw()
                 .map_err(|e| e.to_string())?;
+            let font = ("sans-serif", 14).into_font();
+            for (x, lr) in grid.lr.iter().enumerate() {
+                let (px, py) = chart.backend_coord(&(x as f64 + 0.5, 0.0));
+                root.draw(&Text::new(short(*lr as f64), (px - 10, py + 6), font.color(&BLACK)))
+                    .map_err(|e| e.to_string())?;
+            }
+            for (y, h) in grid.hidden.iter().enumerate() {
+                let (px, py) = chart.backend_coord(&(0.0, y as f64 + 0.5));
+                root.draw(&Text::new(h.to_string(), (px - 22, py - 7), font.color(&BLACK)))
+                    .map_err(|e| e.to_string())?;
+            }
             for c in summaries.iter().filter(|c| c.cell.init_scale == scale) {
-                let x = grid.lr.iter().position(|&v| v == c.cell.lr).expect("a cell's rate is on the axis");
-                let y = grid.hidden.iter().position(|&v| v == c.cell.hidden).expect("a cell's width is on the axis");
-                let corner = |x: usize, y: usize| (SegmentValue::Exact(x), SegmentValue::Exact(y));
+                let x = grid.lr.iter().position(|&v| v == c.cell.lr).expect("a cell's rate is on the axis") as f64;
+                let y =
+                    grid.hidden.iter().position(|&v| v == c.cell.hidden).expect("a cell's width is on the axis") as f64;
                 chart
-                    .draw_series([Rectangle::new([corner(x, y), corner(x + 1, y + 1)], shade(c.rate()).filled())])
+                    .draw_series([Rectangle::new([(x, y), (x + 1.0, y + 1.0)], shade(c.rate()).filled())])
                     .map_err(|e| e.to_string())?;
                 let ink = if c.rate() > 0.55 { WHITE } else { BLACK };
-                let text = format!("{:.1}%", 100.0 * c.rate());
-                let centre = chart.backend_coord(&corner(x, y + 1));
-                let next = chart.backend_coord(&corner(x + 1, y));
-                let at = ((centre.0 + next.0) / 2 - 20, (centre.1 + next.1) / 2 - 7);
+                let (px, py) = chart.backend_coord(&(x + 0.5, y + 0.5));
                 // backend_coord is in the whole picture's pixels.
-                root.draw(&Text::new(text, at, ("sans-serif", 14).into_font().color(&ink)))
+                root.draw(&Text::new(format!("{:.1}%", 100.0 * c.rate()), (px - 20, py - 7), font.color(&ink)))
                     .map_err(|e| e.to_string())?;
             }
         }

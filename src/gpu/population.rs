@@ -75,7 +75,7 @@ impl PopulationKernel {
             gpu,
             "population.wgsl",
             &source(setup, hidden),
-            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite],
+            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             &["train_population"],
         )?;
         Ok(PopulationKernel { family, hidden, params: setup.net(hidden).param_count() })
@@ -143,9 +143,11 @@ impl PopulationKernel {
                         gpu.storage("velocity", 1)
                     },
                     gpu.storage_from("status", &status_floats),
+                    gpu.storage("running", 1),
                 ]
             })?;
             let per_dispatch = self.epochs_per_dispatch(gpu, setup.inputs, count, n);
+            let staging = gpu.staging(count * p.max(4));
             let groups = grid((count as u32).div_ceil(POP_WG));
             let mut start = 0u64;
             // Every network of a slice has the same epochs behind it: the run's start.
@@ -163,12 +165,17 @@ impl PopulationKernel {
                 };
                 let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
                 let dispatch = self.family.dispatch(gpu, "train_population", &dims, &refs, [groups[0], groups[1], 1]);
+                gpu.queue.write_buffer(&buffers[5], 0, &[0; 4]);
                 super::kernels::submit(gpu, &[dispatch])?;
-                gpu.wait()?;
+                let mut running = [0.0f32];
+                gpu.read(&buffers[5], 0, &staging, &mut running)?;
                 progress(count as u64 * (end - start));
                 start = end;
+                // Every network diverged or stopped at its success: nothing left to run.
+                if running[0].to_bits() == 0 {
+                    break;
+                }
             }
-            let staging = gpu.staging(count * p.max(4));
             gpu.read(&buffers[2], 0, &staging, params)?;
             if momentum {
                 gpu.read(&buffers[3], 0, &staging, &mut group.velocity[first * p..(first + count) * p])?;

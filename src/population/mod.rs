@@ -68,14 +68,15 @@ impl Grid {
         cells
     }
 
-    /// Networks in all: `models` per cell.
-    pub fn networks(&self) -> usize {
-        self.hidden.len() * self.lr.len() * self.init_scale.len() * self.models
+    /// Networks in all: `models` per cell (`None` past usize).
+    pub fn networks(&self) -> Option<usize> {
+        self.hidden.len().checked_mul(self.lr.len())?.checked_mul(self.init_scale.len())?.checked_mul(self.models)
     }
 
-    /// The seed of member `k` (0-based) of a cell.
+    /// The seed of member `k` (0-based) of a cell ([`check`] refuses a grid whose seeds
+    /// would pass u64::MAX).
     pub fn seed_of(&self, k: usize) -> u64 {
-        self.seed.wrapping_add(k as u64)
+        self.seed + k as u64
     }
 }
 
@@ -209,12 +210,19 @@ pub struct Population {
     pub cells: Vec<Cell>,
     /// One group per width in the grid's order, with each member's (cell, seed).
     pub groups: Vec<(Group, Vec<(usize, u64)>)>,
+    /// Wall time of the training alone (not drawing the weights or compiling kernels).
+    pub seconds: f64,
 }
 
 impl Population {
     /// Every network as (cell, seed, status), group by group.
     pub fn members(&self) -> impl Iterator<Item = (usize, u64, &Status)> + '_ {
         self.groups.iter().flat_map(|(g, m)| m.iter().zip(&g.status).map(|(&(c, s), st)| (c, s, st)))
+    }
+
+    /// The epochs the networks ran, in all: fewer than networks × epochs where some stopped.
+    pub fn network_epochs(&self, setup: &Setup) -> u64 {
+        self.members().map(|(_, _, st)| st.epochs_run(setup.epochs, setup.stop_at_success)).sum()
     }
 
     /// The network with this cell and seed: its group and index there.
@@ -239,23 +247,38 @@ pub fn check(grid: &Grid, setup: &Setup, samples: usize) -> Result<crate::memory
     let floats = samples * (setup.inputs + 1);
     if floats > MAX_DATA_FLOATS {
         return Err(Error::Input(format!(
-            "{samples} samples of {} inputs are {floats} floats; a population's training set holds at most {MAX_DATA_FLOATS} (it sits in each GPU workgroup's 16 KiB), so at most {} samples here",
+            "{samples} samples of {} inputs and a label are {floats} floats; a population's training set holds at most {MAX_DATA_FLOATS} (it sits in each GPU workgroup's 16 KiB), so at most {} samples here",
             setup.inputs,
             MAX_DATA_FLOATS / (setup.inputs + 1)
+        )));
+    }
+    let too_many = || {
+        Error::Input(format!(
+            "{} seeds × {} cells is more networks than any machine holds",
+            grid.models,
+            grid.hidden.len() * grid.lr.len() * grid.init_scale.len()
+        ))
+    };
+    let networks = grid.networks().ok_or_else(too_many)?;
+    if grid.seed.checked_add(grid.models as u64 - 1).is_none() {
+        return Err(Error::Input(format!(
+            "seeds {} onwards: {} of them pass the largest seed, {}",
+            grid.seed,
+            grid.models,
+            u64::MAX
         )));
     }
     let mut need = crate::memory::Need { host: 0, device: 0 };
     for &h in &grid.hidden {
         let each = bytes_per_network(setup, h);
-        let k = (grid.networks() / grid.hidden.len()) as u64;
+        let k = (networks / grid.hidden.len()) as u64;
         need.host = need.host.saturating_add(each.host.saturating_mul(k));
         need.device = need.device.max(each.device.saturating_mul(k));
     }
     if let Some(free) = crate::experiments::host_available_bytes() {
         if need.host > free {
             return Err(Error::Input(format!(
-                "{} networks need {:.2} GB of host memory and {:.2} GB is free: use fewer --models or a smaller grid",
-                grid.networks(),
+                "{networks} networks need {:.2} GB of host memory and {:.2} GB is free: use fewer --models or a smaller grid",
                 need.host as f64 / 1e9,
                 free as f64 / 1e9
             )));
@@ -276,6 +299,7 @@ pub fn train(
     check(grid, setup, data.len())?;
     let cells = grid.cells();
     let mut groups = Vec::new();
+    let mut seconds = 0.0;
     let mut widths: Vec<usize> = Vec::new();
     for &h in &grid.hidden {
         if widths.contains(&h) {
@@ -290,9 +314,12 @@ pub fn train(
         match gpu {
             Some(gpu) => {
                 let kernel = crate::gpu::population::PopulationKernel::new(gpu, setup, h)?;
+                let start = std::time::Instant::now();
                 kernel.train(gpu, setup, data, &mut group, &mut progress)?;
+                seconds += start.elapsed().as_secs_f64();
             }
             None => {
+                let started = std::time::Instant::now();
                 // Blocks of about 2^26 network-sample-unit steps, for the progress bar.
                 let per_epoch = (group.len() * data.len() * (h + 1)) as u64;
                 let block = ((1u64 << 26) / per_epoch.max(1)).max(1);
@@ -302,10 +329,14 @@ pub fn train(
                     crate::cpu::population::train_population(setup, data, &mut group, start, end);
                     progress(group.len() as u64 * (end - start));
                     start = end;
+                    if group.status.iter().all(|st| st.stopped(setup.stop_at_success)) {
+                        break;
+                    }
                 }
+                seconds += started.elapsed().as_secs_f64();
             }
         }
         groups.push((group, members));
     }
-    Ok(Population { cells, groups })
+    Ok(Population { cells, groups, seconds })
 }
