@@ -35,9 +35,9 @@ fn expm1_reduced(r: f64) -> f64 {
     ];
     let mut p = C[11];
     for &c in C[..11].iter().rev() {
-        p = p * r + c;
+        p = p.mul_add(r, c);
     }
-    r + r * r * p
+    (r * r).mul_add(p, r)
 }
 
 /// e^x for x ≤ 0 (all a sigmoid and tanh ask), in f64: range reduction by powers of two,
@@ -47,7 +47,7 @@ pub fn exp_neg_f64(x: f64) -> f64 {
     let x = if x < EXP_FLOOR { EXP_FLOOR } else { x };
     let t = x * LOG2_E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
     let scale = f64::from_bits((t.to_bits() << 52).wrapping_add(1023 << 52));
     (1.0 + expm1_reduced(r)) * scale
 }
@@ -93,13 +93,13 @@ pub fn ln(x: f32) -> f32 {
     }
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
-    let mut p = 1.0 / 23.0;
+    let mut p: f64 = 1.0 / 23.0;
     for k in (0..11).rev() {
-        p = p * s2 + 1.0 / (2 * k + 1) as f64;
+        p = p.mul_add(s2, 1.0 / (2 * k + 1) as f64);
     }
     let e = e as f64;
     let ln_m = 2.0 * s * p;
-    (e * LN2_HI + (ln_m + e * LN2_LO)) as f32
+    e.mul_add(LN2_HI, e.mul_add(LN2_LO, ln_m)) as f32
 }
 
 #[cfg(test)]

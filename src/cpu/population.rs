@@ -171,11 +171,20 @@ impl Job<'_> {
         let (xt, t) = (&self.data.xt, &self.data.t);
         let mu = self.setup.momentum;
         let total = self.setup.epochs;
+        // The loss test without a log a sample: −(1/N)·Σ ln q < target ⇔ Π q > e^(−N·target),
+        // the product in f64 (q below the smallest normal float counting as e^(−100), the
+        // clamped log's value). It and the logged loss can differ only where the loss is
+        // within rounding of the target. Past e^(−700) the product could underflow: there
+        // the logs are taken every epoch.
+        let threshold = (-(n as f64) * self.setup.target_loss as f64).exp();
+        let always_log = -(n as f64) * (self.setup.target_loss as f64) < -700.0;
+        let clamp_q = (LOG_CLAMP as f64).exp();
+        let mut qs = vec![[0.0f32; L]; n];
         let mut e = self.start;
         while active.iter().any(|&a| a) {
             let backward = e < total;
             grads.iter_mut().for_each(|g| *g = [0.0; L]);
-            let mut log_sum = [0.0f64; L];
+            let mut product = [1.0f64; L];
             let mut right = [true; L];
             for s in 0..n {
                 let tn = t[s];
@@ -204,8 +213,10 @@ impl Job<'_> {
                 for k in 0..L {
                     let s2 = sigmoid(g2[k] as f32 + bias2[k]);
                     right[k] &= (s2 >= 0.5) == (tn >= 0.5);
-                    // t·log p + (1 − t)·log(1 − p) for a label of 0 or 1.
-                    log_sum[k] += clamped_log(if tn > 0.5 { s2 } else { 1.0 - s2 }) as f64;
+                    // The probability of the right label; its log is the sample's loss term.
+                    let q = if tn > 0.5 { s2 } else { 1.0 - s2 };
+                    qs[s][k] = q;
+                    product[k] *= if q < MIN_NORMAL { clamp_q } else { q as f64 };
                     // bce_grad (PyTorch's guarded divisor), then back through the sigmoid.
                     let d_a = (s2 - tn) / (s2 * (1.0 - s2)).max(GRAD_EPS) / n_f;
                     dz2[k] = d_a * s2 * (1.0 - s2);
@@ -233,19 +244,39 @@ impl Job<'_> {
                     }
                 }
             }
+            // The loss itself where it is reported or decides: at the end, at a stop, or
+            // where the product cannot.
+            let passes = |k: usize| right[k] && product[k] > threshold;
+            let logged =
+                e == total || always_log || (self.setup.stop_at_success && (0..count).any(|k| active[k] && passes(k)));
+            let mut log_sum = [0.0f64; L];
+            if logged {
+                for q in &qs {
+                    for k in 0..L {
+                        // t·log p + (1 − t)·log(1 − p) for a label of 0 or 1.
+                        log_sum[k] += clamped_log(q[k]) as f64;
+                    }
+                }
+            }
             for k in 0..count {
                 if !active[k] {
                     continue;
                 }
                 let st = &mut status[k];
-                st.loss = -(log_sum[k] as f32) / n_f;
-                if !st.loss.is_finite() {
+                // A NaN q (and only that) makes the loss not a number.
+                if product[k].is_nan() {
+                    st.loss = f32::NAN;
                     st.diverged = e as u32;
                     st.held = 0;
                     active[k] = false;
                     continue;
                 }
-                st.held = (right[k] && st.loss < self.setup.target_loss) as u32;
+                st.held = if logged {
+                    st.loss = -(log_sum[k] as f32) / n_f;
+                    (right[k] && st.loss < self.setup.target_loss) as u32
+                } else {
+                    passes(k) as u32
+                };
                 if st.held == 1 && st.success == NONE {
                     st.success = e as u32;
                 }

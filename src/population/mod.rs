@@ -117,7 +117,9 @@ pub struct Status {
     pub success: u32,
     /// The epoch whose update (or whose loss) diverged, or [`NONE`].
     pub diverged: u32,
-    /// The loss of the last weights evaluated: at the end, of the final weights.
+    /// The loss of the final weights once the run has ended (of those it stopped at, for a
+    /// network stopped at its success; NaN or stale for one that diverged). Before the end
+    /// the kernel may leave an earlier epoch's loss here.
     pub loss: f32,
     /// 1 where the success test held on the last weights evaluated, else 0.
     pub held: u32,
