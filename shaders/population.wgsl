@@ -21,6 +21,16 @@ struct PopulationDims {
     stop_at_success: u32,
     target_loss: f32,
     momentum: f32,
+    // Adam's shared scalars (the reference's, in f32).
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    // Adam: the distinct rates at the head of adam_table.
+    rates: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // Per network: the first epoch at which the success test held (or NONE), the epoch that
@@ -33,6 +43,9 @@ struct Status {
 }
 
 const NONE: u32 = 0xffffffffu;
+const SGD: u32 = 0u;
+const MOMENTUM: u32 = 1u;
+const ADAM: u32 = 2u;
 const WEIGHT_BOUND: f32 = 1e30;
 // Offsets in the packed [W1 | B1 | W2 | B2].
 const B1: u32 = H * D;
@@ -45,13 +58,20 @@ const B2: u32 = H * D + 2u * H;
 @group(0) @binding(2) var<storage, read> rates: array<f32>;
 // networks × P, network by network.
 @group(0) @binding(3) var<storage, read_write> params: array<f32>;
-// networks × P under momentum, else unused.
+// networks × P: momentum's velocity or Adam's second moment; unused under SGD.
 @group(0) @binding(4) var<storage, read_write> velocity: array<f32>;
 @group(0) @binding(5) var<storage, read_write> status: array<Status>;
 // How many networks still have epochs to run after this dispatch, so the host stops
 // dispatching once every network has stopped (an integer count: the same whatever order
 // the threads add in).
 @group(0) @binding(6) var<storage, read_write> running: atomic<u32>;
+// networks × P: Adam's first moment; unused under the other rules.
+@group(0) @binding(7) var<storage, read_write> moment: array<f32>;
+// Adam: the group's distinct rates (dims.rates of them), then per epoch of this dispatch
+// (step t = start + 1 + i) √(1 − β₂ᵗ) and each rate's step size lr/(1 − β₁ᵗ), computed in
+// f64 on the host and rounded once, as the reference rounds them (WGSL's pow(β, t) near 1
+// is off by parts in 1e4, and lr/(1 − β₁ᵗ) in f32 errs the same way at every step).
+@group(0) @binding(8) var<storage, read> adam_table: array<f32>;
 
 var<workgroup> shared_samples: array<f32, MAX_DATA>;
 
@@ -76,15 +96,30 @@ fn train_population(
     }
     var w: array<f32, P>;
     var v: array<f32, P>;
+    var m: array<f32, P>;
     for (var i = 0u; i < P; i++) {
         w[i] = params[net * P + i];
     }
-    if MOMENTUM {
+    if RULE != SGD {
         for (var i = 0u; i < P; i++) {
             v[i] = velocity[net * P + i];
         }
     }
+    if RULE == ADAM {
+        for (var i = 0u; i < P; i++) {
+            m[i] = moment[net * P + i];
+        }
+    }
     let lr = rates[net];
+    // This network's column of Adam's step sizes: the slot of its rate.
+    var slot = 0u;
+    if RULE == ADAM {
+        for (var j = 0u; j < dims.rates; j++) {
+            if adam_table[j] == lr {
+                slot = j;
+            }
+        }
+    }
     let n_f = f32(dims.n);
     var e = dims.start;
     loop {
@@ -138,11 +173,24 @@ fn train_population(
             break;
         }
         var ok = true;
+        // Adam's step size lr/(1 − β₁ᵗ) and √(1 − β₂ᵗ) for this step.
+        var step_size = 0.0;
+        var correction2_sqrt = 1.0;
+        if RULE == ADAM {
+            let row = dims.rates + (e - dims.start) * (dims.rates + 1u);
+            correction2_sqrt = adam_table[row];
+            step_size = adam_table[row + 1u + slot];
+        }
         for (var i = 0u; i < P; i++) {
-            // SGD, or PyTorch's momentum rule: v ← μ·v + g, p ← p − lr·v.
-            if MOMENTUM {
+            // The reference's rules: SGD; PyTorch's momentum, v ← μ·v + g, p ← p − lr·v;
+            // Adam in PyTorch's order of operations.
+            if RULE == MOMENTUM {
                 v[i] = dims.momentum * v[i] + g[i];
                 w[i] = w[i] - lr * v[i];
+            } else if RULE == ADAM {
+                m[i] = dims.beta1 * m[i] + dims.one_minus_beta1 * g[i];
+                v[i] = dims.beta2 * v[i] + dims.one_minus_beta2 * g[i] * g[i];
+                w[i] = w[i] - step_size * m[i] / (sqrt(v[i]) / correction2_sqrt + dims.eps);
             } else {
                 w[i] = w[i] - lr * g[i];
             }
@@ -161,9 +209,14 @@ fn train_population(
     for (var i = 0u; i < P; i++) {
         params[net * P + i] = w[i];
     }
-    if MOMENTUM {
+    if RULE != SGD {
         for (var i = 0u; i < P; i++) {
             velocity[net * P + i] = v[i];
+        }
+    }
+    if RULE == ADAM {
+        for (var i = 0u; i < P; i++) {
+            moment[net * P + i] = m[i];
         }
     }
     status[net] = st;

@@ -103,7 +103,7 @@ fn bad_input_is_one_line_and_status_2() {
     fails(&p(&["--target-loss", "0"]), 2, "--target-loss");
     fails(&p(&["--target-loss", "inf"]), 2, "--target-loss");
     fails(&p(&["--batch", "2000"]), 2, "at most 1365 samples");
-    fails(&p(&["--optimizer", "adam"]), 2, "sgd or momentum");
+    fails(&p(&["--optimizer", "adam", "--beta1", "1"]), 2, "--beta1");
     fails(&p(&["--epochs", "4294967295"]), 2, "--epochs");
     fails(&p(&["--plot", "rates.jpg"]), 2, "PNG");
     let dir = tempfile::tempdir().unwrap();

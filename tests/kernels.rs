@@ -57,8 +57,7 @@ fn population_setup(activation: Activation, optimizer: OptimizerKind) -> xorgpu:
     xorgpu::population::Setup {
         inputs: 2,
         activation,
-        optimizer,
-        momentum: 0.9,
+        optimizer: xorgpu::net::optim::Optimizer::defaults(optimizer),
         epochs: 10,
         target_loss: 0.05,
         stop_at_success: false,
@@ -97,6 +96,7 @@ fn shaders_validate() {
         (Activation::Sigmoid, OptimizerKind::Sgd, 1, 2),
         (Activation::Tanh, OptimizerKind::Momentum, 32, 2),
         (Activation::Relu, OptimizerKind::Sgd, 3, 7),
+        (Activation::Sigmoid, OptimizerKind::Adam, 8, 2),
     ]
     .map(|(act, opt, h, d)| {
         let setup = xorgpu::population::Setup { inputs: d, ..population_setup(act, opt) };

@@ -28,9 +28,10 @@ pub struct PopulationArgs {
     /// The first seed; a cell's networks take seeds seed, seed + 1, ….
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Learning rates, a grid axis.
-    #[arg(long, value_name = "LIST", default_value = "2", value_parser = rate_list)]
-    pub lr: RateList,
+    /// Learning rates, a grid axis [default: the single trainer's for the rule: 2 for sgd,
+    /// 0.5 for momentum, 0.03 for adam].
+    #[arg(long, value_name = "LIST", value_parser = rate_list)]
+    pub lr: Option<RateList>,
     /// Hidden widths, a grid axis (1 to 32: each network lives in one thread's registers).
     #[arg(long, value_name = "LIST", default_value = "2", value_parser = width_list)]
     pub hidden: WidthList,
@@ -50,12 +51,21 @@ pub struct PopulationArgs {
     /// The hidden layer's activation.
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
     pub activation: Activation,
-    /// The update rule: sgd or momentum (Adam is not in the population kernel yet).
-    #[arg(long, value_name = "sgd|momentum", default_value = "sgd", value_parser = population_rule)]
+    /// The update rule, as the single trainer's.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     pub optimizer: OptimizerKind,
     /// Momentum μ (--optimizer momentum) [default: 0.9].
     #[arg(long, value_parser = super::train::unit_interval)]
     pub momentum: Option<f32>,
+    /// Adam's β₁ [default: 0.9].
+    #[arg(long, value_parser = super::train::unit_interval)]
+    pub beta1: Option<f32>,
+    /// Adam's β₂ [default: 0.999].
+    #[arg(long, value_parser = super::train::unit_interval)]
+    pub beta2: Option<f32>,
+    /// Adam's ε [default: 1e-8].
+    #[arg(long, value_parser = positive_f32)]
+    pub eps: Option<f32>,
     /// Where to train.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
@@ -134,18 +144,6 @@ fn export_spec(s: &str) -> Result<ExportSpec, String> {
     Ok(ExportSpec { seed, cell, path: PathBuf::from(path) })
 }
 
-fn population_rule(s: &str) -> Result<OptimizerKind, String> {
-    match s {
-        "sgd" => Ok(OptimizerKind::Sgd),
-        "momentum" => Ok(OptimizerKind::Momentum),
-        "adam" => {
-            Err("populations train by sgd or momentum (Adam's per-step scalars are not in the population kernel yet)"
-                .into())
-        }
-        _ => Err(format!("expected sgd or momentum, got {s:?}")),
-    }
-}
-
 /// A parsed list of rates or scales.
 #[derive(Clone, Debug)]
 pub struct RateList(pub Vec<f32>);
@@ -187,8 +185,17 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     if args.epochs > MAX_EPOCHS {
         return Err(Error::Input(format!("--epochs {}: a population runs at most {MAX_EPOCHS}", args.epochs)));
     }
-    if args.optimizer != OptimizerKind::Momentum && args.momentum.is_some() {
-        eprintln!("warning: --momentum is not used by {}; ignored", args.optimizer.name());
+    let unused: Vec<&str> = [
+        ("--momentum", args.momentum.is_some() && args.optimizer != OptimizerKind::Momentum),
+        ("--beta1", args.beta1.is_some() && args.optimizer != OptimizerKind::Adam),
+        ("--beta2", args.beta2.is_some() && args.optimizer != OptimizerKind::Adam),
+        ("--eps", args.eps.is_some() && args.optimizer != OptimizerKind::Adam),
+    ]
+    .into_iter()
+    .filter_map(|(name, unused)| unused.then_some(name))
+    .collect();
+    if !unused.is_empty() {
+        eprintln!("warning: {} not used by {}; ignored", unused.join(", "), args.optimizer.name());
     }
     if args.backend == Backend::Cpu && args.adapter.is_some() {
         eprintln!("warning: --adapter applies only to the GPU; ignored on the CPU");
@@ -235,15 +242,23 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     let setup = Setup {
         inputs,
         activation: args.activation,
-        optimizer: args.optimizer,
-        momentum: args.momentum.unwrap_or(0.9),
+        optimizer: {
+            let d = Optimizer::defaults(args.optimizer);
+            Optimizer {
+                momentum: args.momentum.unwrap_or(d.momentum),
+                beta1: args.beta1.unwrap_or(d.beta1),
+                beta2: args.beta2.unwrap_or(d.beta2),
+                eps: args.eps.unwrap_or(d.eps),
+                ..d
+            }
+        },
         epochs: args.epochs,
         target_loss: args.target_loss,
         stop_at_success: args.stop_at_success,
     };
     let grid = Grid {
         hidden: args.hidden.0.clone(),
-        lr: args.lr.0.clone(),
+        lr: args.lr.as_ref().map_or_else(|| vec![args.optimizer.default_lr()], |l| l.0.clone()),
         init_scale: args.init_scale.0.clone(),
         models: args.models,
         seed: args.seed,
@@ -329,7 +344,7 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             mlp: group.mlp(&setup, k),
             features: features.clone(),
             domain: domain.unwrap_or([-0.5, 1.5]),
-            optimizer: Some(Optimizer { lr: cell.lr, momentum: setup.momentum, ..Optimizer::defaults(args.optimizer) }),
+            optimizer: Some(setup.optimizer_for(&cell)),
             state: group.state(k, epochs),
             curve: Vec::new(),
         };
@@ -373,7 +388,7 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             "network_epochs": network_epochs,
             "data": args.data.as_ref().map_or(json!({"dataset": args.dataset.name(), "batch": args.batch, "noise": args.noise, "data_seed": args.data_seed}), |p| json!({"file": p.display().to_string(), "rows": data.len()})),
             "features": features.as_ref().map(|f| features::describe(f)),
-            "momentum": (args.optimizer == OptimizerKind::Momentum).then_some(decimal(setup.momentum)),
+            "momentum": (args.optimizer == OptimizerKind::Momentum).then_some(decimal(setup.optimizer.momentum)),
             "target_loss": decimal(args.target_loss),
             "stop_at_success": args.stop_at_success,
             "activation": args.activation.name(),

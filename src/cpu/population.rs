@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::exact::{ln, sigmoid, tanh};
 use super::{GRAD_EPS, LOG_CLAMP, MIN_NORMAL};
 use crate::data::Dataset;
+use crate::net::optim::{decimal, OptimizerKind};
 use crate::net::Activation;
 use crate::population::{Group, Setup, Status, NONE};
 use crate::train::WEIGHT_BOUND;
@@ -86,30 +87,43 @@ pub fn train_population(setup: &Setup, data: &Dataset, group: &mut Group, start:
     let wide = super::fast::wide_lanes();
     let lanes = if wide { 16 } else { 8 };
     let p = setup.net(group.hidden).param_count();
-    let momentum = !group.velocity.is_empty();
     let hidden = group.hidden;
-    // Under plain SGD there is no velocity: each lane group gets an empty slice.
-    let velocity: Vec<&mut [f32]> = if momentum {
-        group.velocity.chunks_mut(lanes * p).collect()
-    } else {
-        (0..group.len().div_ceil(lanes)).map(|_| &mut [][..]).collect()
-    };
+    let groups = group.len().div_ceil(lanes);
+    // A state vector the rule does not keep is empty: each lane group gets an empty slice.
+    fn split(x: &mut [f32], groups: usize, size: usize) -> Vec<&mut [f32]> {
+        if x.is_empty() {
+            (0..groups).map(|_| &mut [][..]).collect()
+        } else {
+            x.chunks_mut(size).collect()
+        }
+    }
+    let (m, v) = (split(&mut group.m, groups, lanes * p), split(&mut group.v, groups, lanes * p));
     group
         .params
         .par_chunks_mut(lanes * p)
-        .zip(velocity.into_par_iter())
+        .zip(m.into_par_iter().zip(v.into_par_iter()))
         .zip(group.lr.par_chunks(lanes))
         .zip(group.status.par_chunks_mut(lanes))
-        .for_each(|(((w, v), lr), status)| {
-            let job = Job { setup, data, hidden, p, momentum, start, end };
+        .for_each(|(((w, (m, v)), lr), status)| {
+            let job = Job { setup, data, hidden, p, start, end };
+            let mut lanes = Lanes { w, m, v, lr, status };
             #[cfg(target_arch = "x86_64")]
             if wide {
                 // SAFETY: wide_lanes() found AVX-512 on this CPU.
-                unsafe { job.run_avx512(w, v, lr, status) };
+                unsafe { job.run_avx512(&mut lanes) };
                 return;
             }
-            job.dispatch::<8>(w, v, lr, status);
+            job.dispatch::<8>(&mut lanes);
         });
+}
+
+/// One lane group's networks: parameters and state vectors network-major, rates, statuses.
+struct Lanes<'a> {
+    w: &'a mut [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    lr: &'a [f32],
+    status: &'a mut [Status],
 }
 
 /// One lane group's work, and what it shares with the others.
@@ -118,7 +132,6 @@ struct Job<'a> {
     data: &'a Dataset,
     hidden: usize,
     p: usize,
-    momentum: bool,
     start: u64,
     end: u64,
 }
@@ -126,40 +139,44 @@ struct Job<'a> {
 impl Job<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma")]
-    unsafe fn run_avx512(&self, w: &mut [f32], v: &mut [f32], lr: &[f32], status: &mut [Status]) {
-        self.dispatch::<16>(w, v, lr, status)
+    unsafe fn run_avx512(&self, lanes: &mut Lanes) {
+        self.dispatch::<16>(lanes)
     }
 
     #[inline(always)]
-    fn dispatch<const L: usize>(&self, w: &mut [f32], v: &mut [f32], lr: &[f32], status: &mut [Status]) {
+    fn dispatch<const L: usize>(&self, lanes: &mut Lanes) {
         match self.setup.activation {
-            Activation::Sigmoid => self.run::<L, Sigmoid>(w, v, lr, status),
-            Activation::Tanh => self.run::<L, Tanh>(w, v, lr, status),
-            Activation::Relu => self.run::<L, Relu>(w, v, lr, status),
+            Activation::Sigmoid => self.run::<L, Sigmoid>(lanes),
+            Activation::Tanh => self.run::<L, Tanh>(lanes),
+            Activation::Relu => self.run::<L, Relu>(lanes),
         }
     }
 
     /// The epochs of up to `L` networks (`lr.len()`), their parameters network-major in `w`.
     #[inline(always)]
-    fn run<const L: usize, A: Act>(&self, w: &mut [f32], v: &mut [f32], lr: &[f32], status: &mut [Status]) {
+    fn run<const L: usize, A: Act>(&self, lanes: &mut Lanes) {
+        let Lanes { w, m, v, lr, status } = lanes;
         let (h, d, p) = (self.hidden, self.setup.inputs, self.p);
         let count = lr.len();
+        let kind = self.setup.optimizer.kind;
         // Offsets in the packed `[W1 | B1 | W2 | B2]`.
         let (b1, w2, b2) = (h * d, h * d + h, h * d + 2 * h);
         // Lane-major copies: wl[i][k] is parameter i of network k. Lanes past `count` hold
         // zeros and never update.
-        let mut wl = vec![[0.0f32; L]; p];
-        let mut vl = vec![[0.0f32; L]; p];
-        for k in 0..count {
-            for i in 0..p {
-                wl[i][k] = w[k * p + i];
-                if self.momentum {
-                    vl[i][k] = v[k * p + i];
+        let to_lanes = |x: &[f32]| {
+            let mut l = vec![[0.0f32; L]; p];
+            if !x.is_empty() {
+                for k in 0..count {
+                    for i in 0..p {
+                        l[i][k] = x[k * p + i];
+                    }
                 }
             }
-        }
+            l
+        };
+        let (mut wl, mut ml, mut vl) = (to_lanes(w), to_lanes(m), to_lanes(v));
         let mut rate = [0.0f32; L];
-        rate[..count].copy_from_slice(lr);
+        rate[..count].copy_from_slice(&lr[..count]);
         let mut active = [false; L];
         for k in 0..count {
             active[k] = !status[k].stopped(self.setup.stop_at_success);
@@ -169,7 +186,18 @@ impl Job<'_> {
         let n = self.data.len();
         let n_f = n as f32;
         let (xt, t) = (&self.data.xt, &self.data.t);
-        let mu = self.setup.momentum;
+        let opt = &self.setup.optimizer;
+        let mu = decimal(opt.momentum) as f32;
+        // Adam's scalars as the reference takes them (Optimizer::adam_step, then f32): the
+        // β's and ε shared, the step size per network from its rate's decimal.
+        let adam = opt.adam_step(1);
+        let (beta1, beta2) = (adam.beta1 as f32, adam.beta2 as f32);
+        let (one_minus_beta1, one_minus_beta2, eps) =
+            (adam.one_minus_beta1 as f32, adam.one_minus_beta2 as f32, adam.eps as f32);
+        let mut lr_decimal = [0.0f64; L];
+        for k in 0..count {
+            lr_decimal[k] = decimal(lr[k]);
+        }
         let total = self.setup.epochs;
         // The loss test without a log a sample: −(1/N)·Σ ln q < target ⇔ Π q > e^(−N·target),
         // the product in f64 (q below the smallest normal float counting as e^(−100), the
@@ -287,20 +315,42 @@ impl Job<'_> {
             if e == total {
                 break;
             }
+            // Adam's step t = e + 1: lr/(1 − β₁ᵗ) and √(1 − β₂ᵗ) in f64, as adam_step.
+            let mut step_size = [0.0f32; L];
+            let mut correction2_sqrt = 0.0f32;
+            if kind == OptimizerKind::Adam {
+                let t = (e + 1).min(i32::MAX as u64) as i32;
+                let bias1 = 1.0 - adam.beta1.powi(t);
+                for k in 0..L {
+                    step_size[k] = (lr_decimal[k] / bias1) as f32;
+                }
+                correction2_sqrt = (1.0 - adam.beta2.powi(t)).sqrt() as f32;
+            }
             let mut ok = [true; L];
             for i in 0..p {
-                let (wi, vi) = (&mut wl[i], &mut vl[i]);
+                let (wi, mi, vi) = (&mut wl[i], &mut ml[i], &mut vl[i]);
                 let mut gi = [0.0f32; L];
                 for k in 0..L {
                     gi[k] = grads[i][k] as f32;
                 }
                 for k in 0..L {
-                    // SGD, or PyTorch's momentum rule: v ← μ·v + g, p ← p − lr·v.
-                    let velocity = if self.momentum { mu * vi[k] + gi[k] } else { gi[k] };
-                    let next = wi[k] - rate[k] * velocity;
+                    // The reference's rules (cpu::sgd_update, momentum_update, adam_update).
+                    let (next, m_next, v_next) = match kind {
+                        OptimizerKind::Sgd => (wi[k] - rate[k] * gi[k], 0.0, 0.0),
+                        OptimizerKind::Momentum => {
+                            let v = mu * vi[k] + gi[k];
+                            (wi[k] - rate[k] * v, 0.0, v)
+                        }
+                        OptimizerKind::Adam => {
+                            let m = beta1 * mi[k] + one_minus_beta1 * gi[k];
+                            let v = beta2 * vi[k] + one_minus_beta2 * gi[k] * gi[k];
+                            (wi[k] - step_size[k] * m / (v.sqrt() / correction2_sqrt + eps), m, v)
+                        }
+                    };
                     if active[k] {
                         wi[k] = next;
-                        vi[k] = velocity;
+                        mi[k] = m_next;
+                        vi[k] = v_next;
                     }
                     ok[k] &= next.abs() <= WEIGHT_BOUND;
                 }
@@ -318,11 +368,12 @@ impl Job<'_> {
                 break;
             }
         }
-        for k in 0..count {
-            for i in 0..p {
-                w[k * p + i] = wl[i][k];
-                if self.momentum {
-                    v[k * p + i] = vl[i][k];
+        for (x, l) in [(&mut **w, &wl), (&mut **m, &ml), (&mut **v, &vl)] {
+            if !x.is_empty() {
+                for k in 0..count {
+                    for i in 0..p {
+                        x[k * p + i] = l[i][k];
+                    }
                 }
             }
         }

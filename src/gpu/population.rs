@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::{grid, Binding, Family};
 use super::Gpu;
 use crate::data::Dataset;
-use crate::net::optim::OptimizerKind;
+use crate::net::optim::{decimal, OptimizerKind};
 use crate::net::Activation;
 use crate::population::{Group, Setup, Status, MAX_DATA_FLOATS};
 use crate::Error;
@@ -34,7 +34,12 @@ pub fn source(setup: &Setup, hidden: usize) -> String {
     let _ = writeln!(s, "const P: u32 = {p}u;");
     let _ = writeln!(s, "const MAX_DATA: u32 = {MAX_DATA_FLOATS}u;");
     let _ = writeln!(s, "const POP_WG: u32 = {POP_WG}u;");
-    let _ = writeln!(s, "const MOMENTUM: bool = {};", setup.optimizer == OptimizerKind::Momentum);
+    let rule = match setup.optimizer.kind {
+        OptimizerKind::Sgd => 0,
+        OptimizerKind::Momentum => 1,
+        OptimizerKind::Adam => 2,
+    };
+    let _ = writeln!(s, "const RULE: u32 = {rule}u;");
     let _ = writeln!(s, "const GRAD_EPS: f32 = 1e-12;");
     // The activation, and `g ⊙ f′` from its output y (ReLU selects: ∞·0 would be NaN).
     let (act, back) = match setup.activation {
@@ -59,7 +64,18 @@ struct PopulationDims {
     stop_at_success: u32,
     target_loss: f32,
     momentum: f32,
+    beta1: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    rates: u32,
+    _pad: [u32; 2],
 }
+
+/// The floats of Adam's table: the distinct rates, then a row per epoch of the dispatch
+/// (√(1 − β₂ᵗ) and a step size per rate), which bounds Adam's epochs per dispatch.
+const ADAM_TABLE: u64 = 1 << 16;
 
 /// The kernel compiled for one width.
 pub struct PopulationKernel {
@@ -75,7 +91,7 @@ impl PopulationKernel {
             gpu,
             "population.wgsl",
             &source(setup, hidden),
-            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite, Read],
             &["train_population"],
         )?;
         Ok(PopulationKernel { family, hidden, params: setup.net(hidden).param_count() })
@@ -124,29 +140,47 @@ impl PopulationKernel {
             samples.push(data.t[s]);
         }
         let p = self.params;
-        let momentum = !group.velocity.is_empty();
+        let adam = setup.optimizer.kind == OptimizerKind::Adam;
         let slice = self.max_networks(gpu).max(1);
+        let scalars = setup.optimizer.adam_step(1);
         for first in (0..group.len()).step_by(slice) {
             let count = slice.min(group.len() - first);
             let range = first..first + count;
             let params = &mut group.params[first * p..(first + count) * p];
             let status = &mut group.status[range.clone()];
+            // A state vector the rule keeps, this slice of it; else a placeholder.
+            let state = |x: &Vec<f32>, label: &str| {
+                if x.is_empty() {
+                    gpu.storage(label, 1)
+                } else {
+                    gpu.storage_from(label, &x[first * p..(first + count) * p])
+                }
+            };
             let buffers = gpu.scoped("allocating the population's buffers", || {
                 let status_floats: Vec<f32> = bytemuck::cast_slice(status).to_vec();
                 [
                     gpu.storage_from("samples", &samples),
                     gpu.storage_from("rates", &group.lr[range.clone()]),
                     gpu.storage_from("params", params),
-                    if momentum {
-                        gpu.storage_from("velocity", &group.velocity[first * p..(first + count) * p])
-                    } else {
-                        gpu.storage("velocity", 1)
-                    },
+                    state(&group.v, "velocity"),
                     gpu.storage_from("status", &status_floats),
                     gpu.storage("running", 1),
+                    state(&group.m, "moment"),
+                    gpu.storage("adam table", if adam { ADAM_TABLE as usize } else { 1 }),
                 ]
             })?;
-            let per_dispatch = self.epochs_per_dispatch(gpu, setup.inputs, count, n);
+            // The slice's distinct rates (bit for bit), in order of first appearance.
+            let mut rates: Vec<f32> = Vec::new();
+            for &lr in &group.lr[range.clone()] {
+                if !rates.iter().any(|r| r.to_bits() == lr.to_bits()) {
+                    rates.push(lr);
+                }
+            }
+            let mut per_dispatch = self.epochs_per_dispatch(gpu, setup.inputs, count, n);
+            if adam {
+                per_dispatch = per_dispatch.min((ADAM_TABLE - rates.len() as u64) / (rates.len() as u64 + 1)).max(1);
+            }
+            let rate_decimals: Vec<f64> = rates.iter().map(|&r| decimal(r)).collect();
             let staging = gpu.staging(count * p.max(4));
             let groups = grid((count as u32).div_ceil(POP_WG));
             let mut start = 0u64;
@@ -161,8 +195,27 @@ impl PopulationKernel {
                     total: setup.epochs as u32,
                     stop_at_success: setup.stop_at_success as u32,
                     target_loss: setup.target_loss,
-                    momentum: setup.momentum,
+                    momentum: decimal(setup.optimizer.momentum) as f32,
+                    beta1: scalars.beta1 as f32,
+                    beta2: scalars.beta2 as f32,
+                    one_minus_beta1: scalars.one_minus_beta1 as f32,
+                    one_minus_beta2: scalars.one_minus_beta2 as f32,
+                    eps: scalars.eps as f32,
+                    rates: rates.len() as u32,
+                    _pad: [0; 2],
                 };
+                if adam {
+                    // The rates, then for steps start + 1 ..= end √(1 − β₂ᵗ) and each rate's
+                    // lr/(1 − β₁ᵗ), in f64 as Optimizer::adam_step, rounded once.
+                    let mut table = rates.clone();
+                    for t in start + 1..=end {
+                        let t = t.min(i32::MAX as u64) as i32;
+                        table.push((1.0 - scalars.beta2.powi(t)).sqrt() as f32);
+                        let bias1 = 1.0 - scalars.beta1.powi(t);
+                        table.extend(rate_decimals.iter().map(|lr| (lr / bias1) as f32));
+                    }
+                    gpu.queue.write_buffer(&buffers[7], 0, bytemuck::cast_slice(&table));
+                }
                 let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
                 let dispatch = self.family.dispatch(gpu, "train_population", &dims, &refs, [groups[0], groups[1], 1]);
                 gpu.queue.write_buffer(&buffers[5], 0, &[0; 4]);
@@ -177,8 +230,11 @@ impl PopulationKernel {
                 }
             }
             gpu.read(&buffers[2], 0, &staging, params)?;
-            if momentum {
-                gpu.read(&buffers[3], 0, &staging, &mut group.velocity[first * p..(first + count) * p])?;
+            if !group.v.is_empty() {
+                gpu.read(&buffers[3], 0, &staging, &mut group.v[first * p..(first + count) * p])?;
+            }
+            if !group.m.is_empty() {
+                gpu.read(&buffers[6], 0, &staging, &mut group.m[first * p..(first + count) * p])?;
             }
             let mut status_floats = vec![0.0f32; 4 * count];
             gpu.read(&buffers[4], 0, &staging, &mut status_floats)?;

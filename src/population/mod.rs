@@ -2,8 +2,8 @@
 //! width and initial scale of a grid, each network the very one the single trainer would
 //! train with those settings (`xorgpu --seed S --lr … --hidden H --init-scale …`).
 //!
-//! A network here is `D-H-1` (D inputs, one hidden layer), trained by full-batch SGD or
-//! SGD with momentum. The epoch's arithmetic is the reference's (`crate::cpu::mlp`) for
+//! A network here is `D-H-1` (D inputs, one hidden layer), trained by full-batch SGD, SGD
+//! with momentum or Adam. The epoch's arithmetic is the reference's (`crate::cpu::mlp`) for
 //! one net; the kernel `train_population` (`shaders/population.wgsl`) and its CPU twin
 //! ([`crate::cpu::population`]) run it for a whole group of networks of one width, each
 //! network on its own lane or thread, so results do not depend on how networks are grouped.
@@ -18,7 +18,7 @@ pub mod report;
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::net::optim::OptimizerKind;
+use crate::net::optim::{Optimizer, OptimizerKind};
 use crate::net::{Activation, Mlp, Net};
 
 /// Marks an epoch that never came (no success, no divergence).
@@ -87,10 +87,9 @@ pub struct Setup {
     /// D, the inputs per sample.
     pub inputs: usize,
     pub activation: Activation,
-    /// Sgd or Momentum.
-    pub optimizer: OptimizerKind,
-    /// μ, for momentum.
-    pub momentum: f32,
+    /// The update rule and its settings; each cell's rate takes the place of `lr`, and L2
+    /// is not offered (0).
+    pub optimizer: Optimizer,
     pub epochs: u64,
     pub target_loss: f32,
     pub stop_at_success: bool,
@@ -106,6 +105,11 @@ impl Setup {
     /// trainer's draw ([`Net::init_scaled`]).
     pub fn init(&self, cell: &Cell, seed: u64) -> Mlp {
         self.net(cell.hidden).init_scaled(seed, cell.init_scale)
+    }
+
+    /// The cell's update rule: the run's, at the cell's rate.
+    pub fn optimizer_for(&self, cell: &Cell) -> Optimizer {
+        Optimizer { lr: cell.lr, ..self.optimizer }
     }
 }
 
@@ -152,15 +156,17 @@ impl Status {
 }
 
 /// A group of networks of one width, as both backends hold it: parameters network-major
-/// (`P` floats each, the single trainer's packing), a rate each, the momentum velocity
-/// where the rule keeps one, and a status each.
+/// (`P` floats each, the single trainer's packing), a rate each, the rule's state vectors
+/// (as [`crate::net::optim::OptState`]'s), and a status each.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Group {
     pub hidden: usize,
     pub params: Vec<f32>,
     pub lr: Vec<f32>,
-    /// `P` floats a network under momentum; empty under plain SGD.
-    pub velocity: Vec<f32>,
+    /// Adam's first moment, `P` floats a network; empty under the other rules.
+    pub m: Vec<f32>,
+    /// Momentum's velocity or Adam's second moment, `P` floats a network; empty under SGD.
+    pub v: Vec<f32>,
     pub status: Vec<Status>,
 }
 
@@ -176,11 +182,10 @@ impl Group {
             w.copy_from_slice(&setup.init(&cells[c], seed).params);
         });
         let lr = members.iter().map(|&(c, _)| cells[c].lr).collect();
-        let velocity = match setup.optimizer {
-            OptimizerKind::Momentum => vec![0.0; params.len()],
-            _ => Vec::new(),
-        };
-        Group { hidden, params, lr, velocity, status: vec![Status::START; members.len()] }
+        let state = |used: bool| if used { vec![0.0; params.len()] } else { Vec::new() };
+        let kind = setup.optimizer.kind;
+        let (m, v) = (state(kind == OptimizerKind::Adam), state(kind != OptimizerKind::Sgd));
+        Group { hidden, params, lr, m, v, status: vec![Status::START; members.len()] }
     }
 
     pub fn len(&self) -> usize {
@@ -191,12 +196,12 @@ impl Group {
         self.lr.is_empty()
     }
 
-    /// Network `k`'s optimizer state after `epochs` updates: its velocity under momentum,
-    /// so that a saved member resumes exactly.
+    /// Network `k`'s optimizer state after `epochs` updates, so that a saved member
+    /// resumes exactly.
     pub fn state(&self, k: usize, epochs: u64) -> crate::net::optim::OptState {
         let p = self.params.len() / self.len().max(1);
-        let v = if self.velocity.is_empty() { Vec::new() } else { self.velocity[k * p..(k + 1) * p].to_vec() };
-        crate::net::optim::OptState { step: epochs, m: Vec::new(), v }
+        let of = |x: &Vec<f32>| if x.is_empty() { Vec::new() } else { x[k * p..(k + 1) * p].to_vec() };
+        crate::net::optim::OptState { step: epochs, m: of(&self.m), v: of(&self.v) }
     }
 
     /// Network `k`'s parameters as a model of `setup`'s net.
@@ -237,7 +242,7 @@ impl Population {
 /// identity; on the device its parameters (and velocity), rate and status.
 pub fn bytes_per_network(setup: &Setup, hidden: usize) -> crate::memory::Need {
     let p = setup.net(hidden).param_count() as u64;
-    let state = if setup.optimizer == OptimizerKind::Momentum { 2 * p } else { p };
+    let state = p * (1 + setup.optimizer.kind.state_vectors() as u64);
     let device = 4 * state + 4 + 16;
     crate::memory::Need { host: device + 16, device }
 }
