@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The performance section's GPU measurements in one go, for a machine with a real GPU:
 # the adapter and its limits, the fused epoch's profile at 2^26 rows against the copy
-# bandwidth, the peer table (PyTorch CUDA and JAX on the GPU where they see it), and the
-# scaling sweep to 2^28 rows. Each stage is time-boxed, so one slow stage costs only itself.
+# bandwidth, the peer table (PyTorch CUDA and JAX on the GPU where they see it), the
+# scaling sweep to 2^28 rows, and population training at a million networks. Each stage is time-boxed, so one slow stage costs only itself.
 #
 #   cargo build --release && bench/gpu-suite.sh target/release/xorgpu results/gpu
 set -uo pipefail
@@ -31,4 +31,8 @@ stage 240 "$out/compare.log" python3 bench/compare.py --binary "$bin" \
     --batches 4,1024,65536,1048576,16777216 --seconds 1 --repeats 5 --out "$out/compare.md"
 stage 240 "$out/scale.txt" "$bin" scale --backend gpu,cpu --max-batch 268435456 --seconds 0.5 --repeats 3 \
     --csv "$out/scale.csv" --plot "$out/scale.png"
+# Population training: a million 2-2-1 networks on the XOR table, and the peer table.
+stage 120 "$out/population.txt" "$bin" population --backend gpu --models 1000000 --epochs 1000
+stage 240 "$out/population.log" python3 bench/population.py --models 1000000 --epochs 1000 \
+    --repeats 3 --binary "$bin" --out "$out/population.md"
 exit $status

@@ -102,12 +102,12 @@ def torch_rate(k, h, epochs, lr, repeats):
     return k * epochs / statistics.median(times), f"PyTorch {torch.__version__} bmm ({device})"
 
 
-def xorgpu_rate(backend, k, h, epochs, repeats):
+def xorgpu_rate(binary, backend, k, h, epochs, repeats):
     rates = []
     name = backend
     for _ in range(repeats + 1):
         out = subprocess.run(
-            [BINARY, "population", "--backend", backend, "--models", str(k), "--hidden", str(h), "--epochs", str(epochs), "--json"],
+            [binary, "population", "--backend", backend, "--models", str(k), "--hidden", str(h), "--epochs", str(epochs), "--json"],
             check=True, capture_output=True, text=True,
         )
         v = json.loads(out.stdout)
@@ -116,12 +116,12 @@ def xorgpu_rate(backend, k, h, epochs, repeats):
     return statistics.median(rates[1:]), name
 
 
-def single_rate(h, repeats):
+def single_rate(binary, h, repeats):
     """The single trainer on one network: epochs per second is network-epochs per second."""
     rates = []
     for _ in range(repeats + 1):
         out = subprocess.run(
-            [BINARY, "--backend", "cpu", "--hidden", str(h), "--epochs", "1000000", "--json", "--quiet"],
+            [binary, "--backend", "cpu", "--hidden", str(h), "--epochs", "1000000", "--json", "--quiet"],
             check=True, capture_output=True, text=True,
         )
         rates.append(json.loads(out.stdout)["epochs_per_s"])
@@ -136,17 +136,24 @@ def main():
     ap.add_argument("--lr", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out")
+    ap.add_argument("--binary", default=BINARY)
     a = ap.parse_args()
     rows = [
-        xorgpu_rate("cpu", a.models, a.hidden, a.epochs, a.repeats),
-        xorgpu_rate("gpu", a.models, a.hidden, a.epochs, a.repeats),
+        xorgpu_rate(a.binary, "cpu", a.models, a.hidden, a.epochs, a.repeats),
+        xorgpu_rate(a.binary, "gpu", a.models, a.hidden, a.epochs, a.repeats),
         jax_rate(a.models, a.hidden, a.epochs, a.lr, a.repeats),
         torch_rate(a.models, a.hidden, a.epochs, a.lr, a.repeats),
-        single_rate(a.hidden, a.repeats),
+        single_rate(a.binary, a.hidden, a.repeats),
     ]
     cpu = rows[0][0]
+    machine = "unknown CPU"
+    try:
+        machine = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     lines = [
         f"2-{a.hidden}-1 sigmoid on the XOR table, K = {a.models:,} networks, {a.epochs} epochs, medians of {a.repeats}",
+        f"{time.strftime('%Y-%m-%d')}, {machine} ({os.cpu_count()} threads)",
         "",
         "| trainer | network-epochs/s | xorgpu cpu is |",
         "|---|---:|---:|",
