@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::exact::{ln, sigmoid, tanh};
 use super::{GRAD_EPS, LOG_CLAMP, MIN_NORMAL};
 use crate::data::Dataset;
-use crate::net::optim::{decimal, OptimizerKind};
+use crate::net::optim::{decimal, AdamStep, OptimizerKind};
 use crate::net::Activation;
 use crate::population::{Group, Setup, Status, NONE};
 use crate::train::WEIGHT_BOUND;
@@ -98,6 +98,14 @@ pub fn train_population(setup: &Setup, data: &Dataset, group: &mut Group, start:
         }
     }
     let (m, v) = (split(&mut group.m, groups, lanes * p), split(&mut group.v, groups, lanes * p));
+    let mu = decimal(setup.optimizer.momentum) as f32;
+    let adam = setup.optimizer.adam_step(1);
+    let mut rates: Vec<(f32, f64)> = Vec::new();
+    for &lr in &group.lr {
+        if !rates.iter().any(|(r, _)| r.to_bits() == lr.to_bits()) {
+            rates.push((lr, decimal(lr)));
+        }
+    }
     group
         .params
         .par_chunks_mut(lanes * p)
@@ -105,7 +113,7 @@ pub fn train_population(setup: &Setup, data: &Dataset, group: &mut Group, start:
         .zip(group.lr.par_chunks(lanes))
         .zip(group.status.par_chunks_mut(lanes))
         .for_each(|(((w, (m, v)), lr), status)| {
-            let job = Job { setup, data, hidden, p, start, end };
+            let job = Job { setup, data, hidden, p, start, end, mu, adam, rates: &rates };
             let mut lanes = Lanes { w, m, v, lr, status };
             #[cfg(target_arch = "x86_64")]
             if wide {
@@ -134,9 +142,19 @@ struct Job<'a> {
     p: usize,
     start: u64,
     end: u64,
+    /// μ as the reference takes it, and Adam's shared scalars (taken once: `decimal`
+    /// formats and parses, too slow for every lane group's every block).
+    mu: f32,
+    adam: AdamStep,
+    /// The group's distinct rates with their decimals.
+    rates: &'a [(f32, f64)],
 }
 
 impl Job<'_> {
+    fn decimal_of(&self, lr: f32) -> f64 {
+        self.rates.iter().find(|(r, _)| r.to_bits() == lr.to_bits()).map_or_else(|| decimal(lr), |&(_, d)| d)
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma")]
     unsafe fn run_avx512(&self, lanes: &mut Lanes) {
@@ -186,17 +204,15 @@ impl Job<'_> {
         let n = self.data.len();
         let n_f = n as f32;
         let (xt, t) = (&self.data.xt, &self.data.t);
-        let opt = &self.setup.optimizer;
-        let mu = decimal(opt.momentum) as f32;
+        let (mu, adam) = (self.mu, &self.adam);
         // Adam's scalars as the reference takes them (Optimizer::adam_step, then f32): the
         // β's and ε shared, the step size per network from its rate's decimal.
-        let adam = opt.adam_step(1);
         let (beta1, beta2) = (adam.beta1 as f32, adam.beta2 as f32);
         let (one_minus_beta1, one_minus_beta2, eps) =
             (adam.one_minus_beta1 as f32, adam.one_minus_beta2 as f32, adam.eps as f32);
         let mut lr_decimal = [0.0f64; L];
         for k in 0..count {
-            lr_decimal[k] = decimal(lr[k]);
+            lr_decimal[k] = self.decimal_of(lr[k]);
         }
         let total = self.setup.epochs;
         // The loss test without a log a sample: −(1/N)·Σ ln q < target ⇔ Π q > e^(−N·target),
@@ -328,31 +344,44 @@ impl Job<'_> {
             }
             let mut ok = [true; L];
             for i in 0..p {
-                let (wi, mi, vi) = (&mut wl[i], &mut ml[i], &mut vl[i]);
-                let mut gi = [0.0f32; L];
-                for k in 0..L {
-                    gi[k] = grads[i][k] as f32;
-                }
-                for k in 0..L {
-                    // The reference's rules (cpu::sgd_update, momentum_update, adam_update).
-                    let (next, m_next, v_next) = match kind {
-                        OptimizerKind::Sgd => (wi[k] - rate[k] * gi[k], 0.0, 0.0),
-                        OptimizerKind::Momentum => {
-                            let v = mu * vi[k] + gi[k];
-                            (wi[k] - rate[k] * v, 0.0, v)
+                let (wi, mi, vi, gi) = (&mut wl[i], &mut ml[i], &mut vl[i], &grads[i]);
+                // The reference's rules (cpu::sgd_update, momentum_update, adam_update), a
+                // loop each, every store under the lane's mask, so that each vectorises.
+                match kind {
+                    OptimizerKind::Sgd => {
+                        for k in 0..L {
+                            let next = wi[k] - rate[k] * gi[k] as f32;
+                            if active[k] {
+                                wi[k] = next;
+                            }
+                            ok[k] &= next.abs() <= WEIGHT_BOUND;
                         }
-                        OptimizerKind::Adam => {
-                            let m = beta1 * mi[k] + one_minus_beta1 * gi[k];
-                            let v = beta2 * vi[k] + one_minus_beta2 * gi[k] * gi[k];
-                            (wi[k] - step_size[k] * m / (v.sqrt() / correction2_sqrt + eps), m, v)
-                        }
-                    };
-                    if active[k] {
-                        wi[k] = next;
-                        mi[k] = m_next;
-                        vi[k] = v_next;
                     }
-                    ok[k] &= next.abs() <= WEIGHT_BOUND;
+                    OptimizerKind::Momentum => {
+                        for k in 0..L {
+                            let v = mu * vi[k] + gi[k] as f32;
+                            let next = wi[k] - rate[k] * v;
+                            if active[k] {
+                                wi[k] = next;
+                                vi[k] = v;
+                            }
+                            ok[k] &= next.abs() <= WEIGHT_BOUND;
+                        }
+                    }
+                    OptimizerKind::Adam => {
+                        for k in 0..L {
+                            let g = gi[k] as f32;
+                            let m = beta1 * mi[k] + one_minus_beta1 * g;
+                            let v = beta2 * vi[k] + one_minus_beta2 * g * g;
+                            let next = wi[k] - step_size[k] * m / (v.sqrt() / correction2_sqrt + eps);
+                            if active[k] {
+                                wi[k] = next;
+                                mi[k] = m;
+                                vi[k] = v;
+                            }
+                            ok[k] &= next.abs() <= WEIGHT_BOUND;
+                        }
+                    }
                 }
             }
             e += 1;

@@ -327,9 +327,10 @@ pub fn train(
             }
             None => {
                 let started = std::time::Instant::now();
-                // Blocks of about 2^26 network-sample-unit steps, for the progress bar.
+                // Blocks of about 2^28 network-sample-unit steps (a few seconds), for the
+                // progress bar; each block copies the lanes in and out once.
                 let per_epoch = (group.len() * data.len() * (h + 1)) as u64;
-                let block = ((1u64 << 26) / per_epoch.max(1)).max(1);
+                let block = ((1u64 << 28) / per_epoch.max(1)).max(1);
                 let mut start = 0;
                 while start < setup.epochs {
                     let end = (start + block).min(setup.epochs);

@@ -174,8 +174,8 @@ pub fn json(summaries: &[CellSummary]) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "hidden": c.cell.hidden,
-                    "lr": c.cell.lr,
-                    "init_scale": c.cell.init_scale,
+                    "lr": crate::net::optim::decimal(c.cell.lr),
+                    "init_scale": crate::net::optim::decimal(c.cell.init_scale),
                     "models": c.models,
                     "successes": c.successes,
                     "success_rate": c.rate(),
