@@ -4,7 +4,7 @@
 //! loop over SIMD lanes vectorises, where libm's calls do not.
 //!
 //! The reference computes its f32 functions the same way through libm's f64 functions
-//! (see [`super::exp`]), so the two agree bit for bit in practice: the population's lanes
+//! (`via_f64` in `super`), so the two agree bit for bit in practice: the population's lanes
 //! ([`super::population`]) then train exactly the reference's networks.
 
 const LN2_HI: f64 = 6.931_471_803_691_238e-1;
@@ -41,7 +41,7 @@ fn expm1_reduced(r: f64) -> f64 {
 }
 
 /// e^x for x ≤ 0 (all a sigmoid and tanh ask), in f64: range reduction by powers of two,
-/// then [`expm1_reduced`]. A NaN stays NaN.
+/// then `expm1_reduced`. A NaN stays NaN.
 #[inline(always)]
 pub fn exp_neg_f64(x: f64) -> f64 {
     let x = if x < EXP_FLOOR { EXP_FLOOR } else { x };

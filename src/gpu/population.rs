@@ -107,7 +107,7 @@ impl PopulationKernel {
         by_binding.min(by_grid).min(u32::MAX as u64) as usize
     }
 
-    /// Epochs per dispatch for `networks` networks on `n` samples: [`WORK_PER_DISPATCH`],
+    /// Epochs per dispatch for `networks` networks on `n` samples: `WORK_PER_DISPATCH`,
     /// and on llvmpipe under its guard against endless shader loops (it ends a loop after
     /// 65,535 iterations, counting the inner loops': see `tiny_epochs_cap`).
     pub fn epochs_per_dispatch(&self, gpu: &Gpu, inputs: usize, networks: usize, n: usize) -> u64 {
