@@ -1,8 +1,8 @@
 // Population training: one thread per network, every epoch of a block in one dispatch.
 //
 // Prepended by src/gpu/population.rs: the common prelude, then the net's constants (H
-// hidden units, D inputs, P parameters, MAX_DATA floats of shared data) and its
-// hidden_act/hidden_back. Each network is the reference's D-H-1 net (src/cpu/mlp.rs);
+// hidden units, D inputs, P parameters, MAX_DATA floats of shared data, the rule), the
+// Rust side's NONE, WEIGHT_BOUND and GRAD_EPS, and its hidden_act/hidden_back. Each network is the reference's D-H-1 net (src/cpu/mlp.rs);
 // its weights, gradient and hidden activations stay in the thread's registers for the
 // whole block, and the training set, shared by all, sits in workgroup memory. No thread
 // reads another's network, so a network's result does not depend on how the networks are
@@ -42,11 +42,9 @@ struct Status {
     held: u32,
 }
 
-const NONE: u32 = 0xffffffffu;
 const SGD: u32 = 0u;
 const MOMENTUM: u32 = 1u;
 const ADAM: u32 = 2u;
-const WEIGHT_BOUND: f32 = 1e30;
 // Offsets in the packed [W1 | B1 | W2 | B2].
 const B1: u32 = H * D;
 const W2: u32 = H * D + H;

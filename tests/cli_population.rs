@@ -203,6 +203,21 @@ fn members_and_starting_weights_are_exported() {
     }
 }
 
+/// On a software adapter an epoch must fit the shader loop guard: 1,365 samples at width 8
+/// do not and are refused before any work (on a GPU they train, and learn).
+#[test]
+fn the_software_adapters_loop_guard_is_respected() {
+    let gpu = common::gpu();
+    let args =
+        ["population", "--backend", "gpu", "--batch", "1365", "--hidden", "8", "--models", "3", "--epochs", "20"];
+    if gpu.is_software() {
+        fails(&args, 2, "loop iterations");
+        run(&["population", "--backend", "gpu", "--batch", "400", "--hidden", "8", "--models", "3", "--epochs", "20"]);
+    } else {
+        run(&args);
+    }
+}
+
 /// A data file longer than any population's set is refused once it passes the limit,
 /// without being read whole.
 #[test]

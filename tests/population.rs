@@ -239,6 +239,59 @@ fn results_do_not_depend_on_grouping_threads_or_blocks() {
     assert_eq!([&a.status[..], &b.status[..]].concat(), whole.status, "GPU split");
 }
 
+/// Lane groups of eight and of sixteen, Adam and momentum, with and without stopping at
+/// success: the same bits (on a CPU without AVX-512 both runs take eight lanes).
+#[test]
+fn lane_width_does_not_change_a_bit() {
+    let data = Dataset::noisy_xor(9, 0.2, 5).unwrap();
+    for (opt, stop) in [(OptimizerKind::Adam, false), (OptimizerKind::Adam, true), (OptimizerKind::Momentum, true)] {
+        let s = Setup { stop_at_success: stop, target_loss: 0.2, ..setup(Activation::Tanh, opt, 400) };
+        let cells = cells(3, opt);
+        let all = members(45, 2);
+        let run = |wide: bool| {
+            let mut g = Group::new(&s, &cells, 3, &all);
+            xorgpu::cpu::population::train_population_lanes(&s, &data, &mut g, 0, 150, wide);
+            xorgpu::cpu::population::train_population_lanes(&s, &data, &mut g, 150, 400, wide);
+            g
+        };
+        let (narrow, wide) = (run(false), run(true));
+        assert_eq!(narrow, wide, "{opt:?}, stop {stop}");
+        assert!(narrow.status.iter().any(|st| st.succeeded()), "{opt:?}: some succeed");
+    }
+}
+
+/// The GPU's Adam over several dispatches (three epochs each, so its table's rows past the
+/// first are read) and several slices (each with its own table of rates and its own count
+/// of running networks), weight by weight over 8 epochs; and slicing changes no bit.
+#[test]
+fn gpu_dispatches_and_slices_change_nothing() {
+    let gpu = common::gpu();
+    let data = Dataset::xor();
+    for (opt, stop, epochs) in [(OptimizerKind::Adam, false, 8), (OptimizerKind::Sgd, true, 3000)] {
+        let s = Setup { stop_at_success: stop, ..setup(Activation::Sigmoid, opt, epochs) };
+        let cells = cells(2, opt);
+        let all = members(1000, 4);
+        let mut cpu = Group::new(&s, &cells, 2, &all);
+        train_population(&s, &data, &mut cpu, 0, epochs);
+        let mut kernel = PopulationKernel::new(&gpu, &s, 2).unwrap();
+        let mut whole = Group::new(&s, &cells, 2, &all);
+        kernel.train(&gpu, &s, &data, &mut whole, |_| {}).unwrap();
+        kernel.max_epochs_per_dispatch = Some(3);
+        kernel.max_slice = Some(70);
+        let mut sliced = Group::new(&s, &cells, 2, &all);
+        kernel.train(&gpu, &s, &data, &mut sliced, |_| {}).unwrap();
+        assert_eq!(sliced, whole, "{opt:?}: slices of 70 and 3 epochs a dispatch");
+        if opt == OptimizerKind::Adam {
+            for (i, (&g, &c)) in whole.params.iter().zip(&cpu.params).enumerate() {
+                assert!((g - c).abs() <= 1e-5 * c.abs().max(1.0), "Adam, parameter {i}: {g} vs {c}");
+            }
+        } else {
+            let agree = whole.status.iter().zip(&cpu.status).filter(|(a, b)| a.success == b.success).count();
+            assert!(agree >= 995, "{agree} of 1000 stop at the CPU's epoch");
+        }
+    }
+}
+
 /// With --stop-at-success a network stops at the first epoch the test holds, with the
 /// weights of a single run of that many epochs; on both backends.
 #[test]
@@ -354,6 +407,7 @@ fn success_flags_match_pytorch_in_float64() {
                 differ.len(),
                 differ.join("\n  ")
             );
+            // The issue allows 0.5% (flips at the criterion's boundary); none were measured.
             assert!(differ.len() * 200 <= seeds, "{name}, 2-{h}-1: {} of {seeds} differ", differ.len());
         }
     }

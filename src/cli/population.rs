@@ -263,9 +263,9 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         models: args.models,
         seed: args.seed,
     };
-    let export_cells = args.export.iter().map(|e| export_cell(e, &grid)).collect::<Result<Vec<usize>, Error>>()?;
     let samples = if args.data.is_some() { raw.len() } else { args.batch };
     let need = population::check(&grid, &setup, samples)?;
+    let export_cells = args.export.iter().map(|e| export_cell(e, &grid)).collect::<Result<Vec<usize>, Error>>()?;
     let networks = grid.networks().expect("checked: the count fits");
     let domain = if args.data.is_some() { None } else { Some(args.dataset.domain()) };
     let data = into_inputs(&setup.net(grid.hidden[0]), features.as_deref(), raw)?;

@@ -81,9 +81,13 @@ pub fn tanh(z: f32) -> f32 {
 }
 
 /// ln x for a positive normal f32 x: x = 2^e·m with m in [√½, √2), then
-/// ln m = 2·atanh(s), s = (m − 1)/(m + 1), as a series in s² to s²², in f64.
+/// ln m = 2·atanh(s), s = (m − 1)/(m + 1), as a series in s² to s²², in f64. A NaN gives
+/// a NaN (its exponent field alone would read as 2^128).
 #[inline(always)]
 pub fn ln(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
     let bits = x.to_bits();
     let mut e = ((bits >> 23) & 0xff) as i32 - 127;
     let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000) as f64;
@@ -154,5 +158,6 @@ mod tests {
         }
         assert_eq!(wrong, 0);
         assert_eq!(super::ln(1.0), 0.0);
+        assert!(super::ln(f32::NAN).is_nan());
     }
 }

@@ -40,7 +40,10 @@ pub fn source(setup: &Setup, hidden: usize) -> String {
         OptimizerKind::Adam => 2,
     };
     let _ = writeln!(s, "const RULE: u32 = {rule}u;");
-    let _ = writeln!(s, "const GRAD_EPS: f32 = 1e-12;");
+    // The Rust side's constants, so the two cannot drift apart.
+    let _ = writeln!(s, "const GRAD_EPS: f32 = {:e};", crate::cpu::GRAD_EPS);
+    let _ = writeln!(s, "const WEIGHT_BOUND: f32 = {:e};", crate::train::WEIGHT_BOUND);
+    let _ = writeln!(s, "const NONE: u32 = {}u;", crate::population::NONE);
     // The activation, and `g ⊙ f′` from its output y (ReLU selects: ∞·0 would be NaN).
     let (act, back) = match setup.activation {
         Activation::Sigmoid => ("sigmoid_scalar(z)", "g * y * (1.0 - y)"),
@@ -82,7 +85,16 @@ pub struct PopulationKernel {
     family: Family,
     hidden: usize,
     params: usize,
+    /// Test knobs: at most this many epochs a dispatch, and networks a slice (the tests
+    /// run several dispatches and slices at sizes where the defaults take one).
+    pub max_epochs_per_dispatch: Option<u64>,
+    pub max_slice: Option<usize>,
 }
+
+/// Iterations one llvmpipe invocation may run in all, its loops' counts summed: past
+/// 65,535 it ends the shader early (its guard against endless loops; measured for
+/// train_tiny, see `tiny_epochs_cap`), so a run that would need more is refused.
+const SOFTWARE_LOOP_BUDGET: u64 = 60_000;
 
 impl PopulationKernel {
     pub fn new(gpu: &Gpu, setup: &Setup, hidden: usize) -> Result<Self, Error> {
@@ -94,7 +106,37 @@ impl PopulationKernel {
             &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite, Read],
             &["train_population"],
         )?;
-        Ok(PopulationKernel { family, hidden, params: setup.net(hidden).param_count() })
+        Ok(PopulationKernel {
+            family,
+            hidden,
+            params: setup.net(hidden).param_count(),
+            max_epochs_per_dispatch: None,
+            max_slice: None,
+        })
+    }
+
+    /// One epoch's iterations for one network on `n` samples of `inputs` inputs: the sample
+    /// loop with its unit and input loops, forward and back, and the update's.
+    fn iterations_per_epoch(&self, inputs: usize, n: usize) -> u64 {
+        let h = self.hidden as u64;
+        n as u64 * (2 * h * (inputs as u64 + 1) + 2) + 2 * self.params as u64 + 4
+    }
+
+    /// Whether llvmpipe can run even one epoch of this shape in one invocation (with the
+    /// invocation's own loops: the set's copy, the weights' loads and stores, Adam's rates).
+    pub fn check_fits(&self, gpu: &Gpu, inputs: usize, n: usize, rates: usize) -> Result<(), Error> {
+        if !gpu.is_software() {
+            return Ok(());
+        }
+        let once = (n * (inputs + 1)) as u64 / POP_WG as u64 + 6 * self.params as u64 + rates as u64 + 64;
+        let need = self.iterations_per_epoch(inputs, n) + once;
+        if need > SOFTWARE_LOOP_BUDGET {
+            return Err(Error::Input(format!(
+                "an epoch of {n} samples at width {} needs {need} loop iterations in one shader invocation, more than the software adapter runs ({SOFTWARE_LOOP_BUDGET}); use --backend cpu, fewer samples or a narrower layer",
+                self.hidden
+            )));
+        }
+        Ok(())
     }
 
     /// The most networks one dispatch takes on this device: the parameter buffer within
@@ -111,11 +153,10 @@ impl PopulationKernel {
     /// and on llvmpipe under its guard against endless shader loops (it ends a loop after
     /// 65,535 iterations, counting the inner loops': see `tiny_epochs_cap`).
     pub fn epochs_per_dispatch(&self, gpu: &Gpu, inputs: usize, networks: usize, n: usize) -> u64 {
-        let h = self.hidden as u64;
-        let per_epoch = n as u64 * (2 * h * (inputs as u64 + 1) + 2) + 2 * self.params as u64 + 4;
+        let per_epoch = self.iterations_per_epoch(inputs, n);
         let by_work = WORK_PER_DISPATCH / (networks as u64 * per_epoch).max(1);
         let by_loops = if gpu.is_software() { 16_384 / per_epoch } else { u64::MAX };
-        by_work.min(by_loops).max(1)
+        by_work.min(by_loops).min(self.max_epochs_per_dispatch.unwrap_or(u64::MAX)).max(1)
     }
 
     /// Runs `group` (this kernel's width) from its current state through epoch `setup.epochs`
@@ -141,7 +182,10 @@ impl PopulationKernel {
         }
         let p = self.params;
         let adam = setup.optimizer.kind == OptimizerKind::Adam;
-        let slice = self.max_networks(gpu).max(1);
+        // Slices within one binding, and small enough that one epoch of a slice stays
+        // within a dispatch's work.
+        let by_work = (WORK_PER_DISPATCH / self.iterations_per_epoch(setup.inputs, n)).max(1) as usize;
+        let slice = self.max_networks(gpu).min(by_work).min(self.max_slice.unwrap_or(usize::MAX)).max(1);
         let scalars = setup.optimizer.adam_step(1);
         for first in (0..group.len()).step_by(slice) {
             let count = slice.min(group.len() - first);

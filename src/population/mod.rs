@@ -36,6 +36,9 @@ pub const MAX_DATA_FLOATS: usize = 4096;
 /// The most epochs a population runs: epochs are counted in u32 on the GPU, [`NONE`] kept free.
 pub const MAX_EPOCHS: u64 = (u32::MAX - 1) as u64;
 
+/// The most values a grid axis takes (it bounds Adam's per-dispatch table of rates on the GPU).
+pub const MAX_AXIS: usize = 1024;
+
 /// One grid cell: what the networks of the cell share.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cell {
@@ -251,7 +254,17 @@ pub fn bytes_per_network(setup: &Setup, hidden: usize) -> crate::memory::Need {
 /// is allocated; returns the bytes it will need.
 pub fn check(grid: &Grid, setup: &Setup, samples: usize) -> Result<crate::memory::Need, crate::Error> {
     use crate::Error;
-    let floats = samples * (setup.inputs + 1);
+    if setup.epochs > MAX_EPOCHS {
+        return Err(Error::Input(format!("{} epochs: a population runs at most {MAX_EPOCHS}", setup.epochs)));
+    }
+    for (name, len) in
+        [("--hidden", grid.hidden.len()), ("--lr", grid.lr.len()), ("--init-scale", grid.init_scale.len())]
+    {
+        if len == 0 || len > MAX_AXIS {
+            return Err(Error::Input(format!("{name} has {len} values; a grid axis takes 1 to {MAX_AXIS}")));
+        }
+    }
+    let floats = samples.saturating_mul(setup.inputs + 1);
     if floats > MAX_DATA_FLOATS {
         return Err(Error::Input(format!(
             "{samples} samples of {} inputs and a label are {floats} floats; a population's training set holds at most {MAX_DATA_FLOATS} (it sits in each GPU workgroup's 16 KiB), so at most {} samples here",
@@ -307,8 +320,22 @@ pub fn train(
     let cells = grid.cells();
     let mut groups = Vec::new();
     let mut seconds = 0.0;
+    // On the GPU every width's kernel is compiled, and checked against the adapter, before
+    // any network trains.
+    let kernels = match gpu {
+        Some(gpu) => grid
+            .hidden
+            .iter()
+            .map(|&h| {
+                let kernel = crate::gpu::population::PopulationKernel::new(gpu, setup, h)?;
+                kernel.check_fits(gpu, setup.inputs, data.len(), grid.lr.len())?;
+                Ok(kernel)
+            })
+            .collect::<Result<Vec<_>, crate::Error>>()?,
+        None => Vec::new(),
+    };
     let mut widths: Vec<usize> = Vec::new();
-    for &h in &grid.hidden {
+    for (w, &h) in grid.hidden.iter().enumerate() {
         if widths.contains(&h) {
             continue;
         }
@@ -320,9 +347,8 @@ pub fn train(
         let mut group = Group::new(setup, &cells, h, &members);
         match gpu {
             Some(gpu) => {
-                let kernel = crate::gpu::population::PopulationKernel::new(gpu, setup, h)?;
                 let start = std::time::Instant::now();
-                kernel.train(gpu, setup, data, &mut group, &mut progress)?;
+                kernels[w].train(gpu, setup, data, &mut group, &mut progress)?;
                 seconds += start.elapsed().as_secs_f64();
             }
             None => {
