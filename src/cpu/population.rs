@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::exact::{ln, sigmoid, tanh};
 use super::{GRAD_EPS, LOG_CLAMP, MIN_NORMAL};
 use crate::data::Dataset;
-use crate::net::optim::{decimal, AdamStep, OptimizerKind};
+use crate::net::optim::{adam_corrections, decimal, AdamStep, OptimizerKind};
 use crate::net::Activation;
 use crate::population::{Group, Setup, Status, NONE};
 use crate::train::WEIGHT_BOUND;
@@ -345,12 +345,11 @@ impl Job<'_> {
             let mut step_size = [0.0f32; L];
             let mut correction2_sqrt = 0.0f32;
             if kind == OptimizerKind::Adam {
-                let t = (e + 1).min(i32::MAX as u64) as i32;
-                let bias1 = 1.0 - adam.beta1.powi(t);
+                let (bias1, c2) = adam_corrections(adam.beta1, adam.beta2, e + 1);
                 for k in 0..L {
                     step_size[k] = (lr_decimal[k] / bias1) as f32;
                 }
-                correction2_sqrt = (1.0 - adam.beta2.powi(t)).sqrt() as f32;
+                correction2_sqrt = c2 as f32;
             }
             let mut ok = [true; L];
             for i in 0..p {

@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::{grid, Binding, Family};
 use super::Gpu;
 use crate::data::Dataset;
-use crate::net::optim::{decimal, OptimizerKind};
+use crate::net::optim::{adam_corrections, decimal, OptimizerKind};
 use crate::net::Activation;
 use crate::population::{Group, Setup, Status, MAX_DATA_FLOATS};
 use crate::Error;
@@ -253,9 +253,8 @@ impl PopulationKernel {
                     // lr/(1 − β₁ᵗ), in f64 as Optimizer::adam_step, rounded once.
                     let mut table = rates.clone();
                     for t in start + 1..=end {
-                        let t = t.min(i32::MAX as u64) as i32;
-                        table.push((1.0 - scalars.beta2.powi(t)).sqrt() as f32);
-                        let bias1 = 1.0 - scalars.beta1.powi(t);
+                        let (bias1, correction2_sqrt) = adam_corrections(scalars.beta1, scalars.beta2, t);
+                        table.push(correction2_sqrt as f32);
                         table.extend(rate_decimals.iter().map(|lr| (lr / bias1) as f32));
                     }
                     gpu.queue.write_buffer(&buffers[7], 0, bytemuck::cast_slice(&table));

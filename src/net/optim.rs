@@ -148,17 +148,25 @@ impl Optimizer {
     /// Adam's scalars at step `t` ≥ 1.
     pub fn adam_step(&self, t: u64) -> AdamStep {
         let (beta1, beta2) = (decimal(self.beta1), decimal(self.beta2));
-        let t = t.min(i32::MAX as u64) as i32;
+        let (bias1, correction2_sqrt) = adam_corrections(beta1, beta2, t);
         AdamStep {
             beta1,
             beta2,
             one_minus_beta1: 1.0 - beta1,
             one_minus_beta2: 1.0 - beta2,
             eps: decimal(self.eps),
-            step_size: decimal(self.lr) / (1.0 - beta1.powi(t)),
-            correction2_sqrt: (1.0 - beta2.powi(t)).sqrt(),
+            step_size: decimal(self.lr) / bias1,
+            correction2_sqrt,
         }
     }
+}
+
+/// Adam's bias corrections at step t ≥ 1 in f64: `1 − β₁ᵗ` (the step size is the rate's
+/// decimal over it) and `√(1 − β₂ᵗ)`. The one place they are computed: the single
+/// trainer's rule, and the population's lanes and GPU table, which take a step size per rate.
+pub fn adam_corrections(beta1: f64, beta2: f64, t: u64) -> (f64, f64) {
+    let t = t.min(i32::MAX as u64) as i32;
+    (1.0 - beta1.powi(t), (1.0 - beta2.powi(t)).sqrt())
 }
 
 /// The most steps an optimizer state may have taken: Adam's `β^t` is taken with an i32
