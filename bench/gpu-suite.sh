@@ -32,7 +32,7 @@ stage 240 "$out/compare.log" python3 bench/compare.py --binary "$bin" \
 stage 240 "$out/scale.txt" "$bin" scale --backend gpu,cpu --max-batch 268435456 --seconds 0.5 --repeats 3 \
     --csv "$out/scale.csv" --plot "$out/scale.png"
 # Population training: a million 2-2-1 networks on the XOR table, and the peer table.
-stage 120 "$out/population.txt" "$bin" population --backend gpu --models 1000000 --epochs 1000
+stage 120 "$out/population.txt" "$bin" population --backend gpu --models 1000000 --epochs 1000 --profile
 stage 240 "$out/population.log" python3 bench/population.py --models 1000000 --epochs 1000 \
     --repeats 3 --binary "$bin" --out "$out/population.md"
 exit $status

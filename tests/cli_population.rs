@@ -218,6 +218,21 @@ fn the_software_adapters_loop_guard_is_respected() {
     }
 }
 
+/// --profile on the GPU measures the device's exponentials and divisions a second and says
+/// what share of it the run reached; on the CPU it says it needs the GPU.
+#[test]
+fn profile_reads_the_run_against_the_special_function_ceiling() {
+    let args = ["population", "--models", "2000", "--epochs", "100", "--profile", "--json"];
+    let out = xorgpu().args(args).args(["--backend", "gpu"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ceiling, share) = (v["special_ops_per_s"].as_f64().unwrap(), v["share_of_special_ops"].as_f64().unwrap());
+    assert!(ceiling > 1e6 && share > 0.0 && share < 1.5, "{ceiling} {share}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("% of it"));
+    let out = xorgpu().args(args).args(["--backend", "cpu"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GPU only"));
+}
+
 /// A data file longer than any population's set is refused once it passes the limit,
 /// without being read whole.
 #[test]

@@ -107,6 +107,10 @@ pub struct PopulationArgs {
     /// file, for checking the population elsewhere.
     #[arg(long, value_name = "FILE")]
     pub export_init: Option<PathBuf>,
+    /// On the GPU, after training: this device's rate of exponentials and divisions
+    /// (`shaders/special.wgsl`) and the share of it the run reached (sigmoid nets).
+    #[arg(long)]
+    pub profile: bool,
     /// Print one JSON object on stdout; everything else goes to stderr.
     #[arg(long)]
     pub json: bool,
@@ -377,6 +381,37 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         );
     }
     let rate = network_epochs as f64 / seconds;
+    // The run against the device's special-function rate: its exponentials and divisions
+    // a second (counted for sigmoid hidden layers, whose epoch is those and little else).
+    let mut ceiling = None;
+    if args.profile {
+        match &gpu {
+            None => say(args.json, "profile: the special-function ceiling is measured on the GPU only"),
+            Some(g) => {
+                let ops_per_s = crate::gpu::ceiling::special_ops_rate(g)?;
+                let ops: u64 = pop
+                    .groups
+                    .iter()
+                    .map(|(group, _)| {
+                        let per_epoch = crate::gpu::ceiling::special_ops_per_epoch(group.hidden, data.len());
+                        let epochs: u64 =
+                            group.status.iter().map(|st| st.epochs_run(args.epochs, args.stop_at_success)).sum();
+                        epochs * per_epoch
+                    })
+                    .sum();
+                let reached = ops as f64 / seconds;
+                let share = (args.activation == Activation::Sigmoid).then_some(reached / ops_per_s);
+                say(
+                    args.json,
+                    &format!(
+                        "profile: this device runs {ops_per_s:.3e} exponentials and divisions a second (shaders/special.wgsl); the run reached {reached:.3e}{}",
+                        share.map_or(" (counted for sigmoid nets only)".into(), |f| format!(", {:.1}% of it", 100.0 * f))
+                    ),
+                );
+                ceiling = Some((ops_per_s, share));
+            }
+        }
+    }
     if args.json {
         let report = json!({
             "backend": backend,
@@ -396,6 +431,8 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             "seconds": seconds,
             "network_epochs_per_s": rate,
             "host_bytes_per_network": need.host / networks as u64,
+            "special_ops_per_s": ceiling.map(|c| c.0),
+            "share_of_special_ops": ceiling.and_then(|c| c.1),
             "cells": crate::population::report::json(&summaries),
         });
         let mut out = std::io::stdout().lock();

@@ -4,6 +4,7 @@
 //! - [`trainer`]: the buffers of a training run and its epoch, recorded once.
 
 pub mod bandwidth;
+pub mod ceiling;
 pub mod fused;
 pub mod fused_mlp;
 pub mod kernels;
