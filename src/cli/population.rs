@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
+use super::train::rule_settings;
 use super::{check_writable, noise_sigma, open_gpu, positive_f32, positive_u64, positive_usize, say, Backend};
 use crate::data::features::{self, Feature};
 use crate::data::playground::DataSet;
@@ -189,18 +190,6 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     if args.epochs > MAX_EPOCHS {
         return Err(Error::Input(format!("--epochs {}: a population runs at most {MAX_EPOCHS}", args.epochs)));
     }
-    let unused: Vec<&str> = [
-        ("--momentum", args.momentum.is_some() && args.optimizer != OptimizerKind::Momentum),
-        ("--beta1", args.beta1.is_some() && args.optimizer != OptimizerKind::Adam),
-        ("--beta2", args.beta2.is_some() && args.optimizer != OptimizerKind::Adam),
-        ("--eps", args.eps.is_some() && args.optimizer != OptimizerKind::Adam),
-    ]
-    .into_iter()
-    .filter_map(|(name, unused)| unused.then_some(name))
-    .collect();
-    if !unused.is_empty() {
-        eprintln!("warning: {} not used by {}; ignored", unused.join(", "), args.optimizer.name());
-    }
     if args.backend == Backend::Cpu && args.adapter.is_some() {
         eprintln!("warning: --adapter applies only to the GPU; ignored on the CPU");
     }
@@ -246,16 +235,10 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     let setup = Setup {
         inputs,
         activation: args.activation,
-        optimizer: {
-            let d = Optimizer::defaults(args.optimizer);
-            Optimizer {
-                momentum: args.momentum.unwrap_or(d.momentum),
-                beta1: args.beta1.unwrap_or(d.beta1),
-                beta2: args.beta2.unwrap_or(d.beta2),
-                eps: args.eps.unwrap_or(d.eps),
-                ..d
-            }
-        },
+        optimizer: rule_settings(
+            Optimizer::defaults(args.optimizer),
+            [args.momentum, args.beta1, args.beta2, args.eps],
+        ),
         epochs: args.epochs,
         target_loss: args.target_loss,
         stop_at_success: args.stop_at_success,
@@ -393,10 +376,7 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
                     .groups
                     .iter()
                     .map(|(group, _)| {
-                        let per_epoch = crate::gpu::ceiling::special_ops_per_epoch(group.hidden, data.len());
-                        let epochs: u64 =
-                            group.status.iter().map(|st| st.epochs_run(args.epochs, args.stop_at_success)).sum();
-                        epochs * per_epoch
+                        group.epochs_run(&setup) * crate::gpu::ceiling::special_ops_per_epoch(group.hidden, data.len())
                     })
                     .sum();
                 let reached = ops as f64 / seconds;

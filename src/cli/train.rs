@@ -240,32 +240,10 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
     let kind = args.optimizer.or(saved.map(|o| o.kind)).unwrap_or(OptimizerKind::Sgd);
     let base = saved.filter(|o| o.kind == kind).unwrap_or_else(|| Optimizer::defaults(kind));
     let opt = Optimizer {
-        kind,
         lr: args.lr.unwrap_or(base.lr),
-        momentum: args.momentum.unwrap_or(base.momentum),
-        beta1: args.beta1.unwrap_or(base.beta1),
-        beta2: args.beta2.unwrap_or(base.beta2),
-        eps: args.eps.unwrap_or(base.eps),
         l2: args.l2.unwrap_or(base.l2),
+        ..rule_settings(base, [args.momentum, args.beta1, args.beta2, args.eps])
     };
-    // Settings that the rule does not use are said to be ignored.
-    let unused: Vec<&str> = [
-        ("--momentum", args.momentum.is_some() && kind != OptimizerKind::Momentum),
-        ("--beta1", args.beta1.is_some() && kind != OptimizerKind::Adam),
-        ("--beta2", args.beta2.is_some() && kind != OptimizerKind::Adam),
-        ("--eps", args.eps.is_some() && kind != OptimizerKind::Adam),
-    ]
-    .into_iter()
-    .filter_map(|(name, unused)| unused.then_some(name))
-    .collect();
-    if !unused.is_empty() {
-        eprintln!(
-            "warning: {} {} not used by {}; ignored",
-            unused.join(", "),
-            if unused.len() == 1 { "is" } else { "are" },
-            kind.name()
-        );
-    }
     // The saved state continues only under the rule that made it; a change of rule is said.
     if let Some(o) = saved.filter(|o| o.kind != kind) {
         eprintln!(
@@ -278,6 +256,38 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
     }
     let state = init.filter(|m| m.optimizer.map(|o| o.kind) == Some(kind) && m.state.step > 0).map(|m| m.state);
     Ok(Setup { mlp, features, opt, state })
+}
+
+/// `base` (of the rule in use) with the command line's `[--momentum, --beta1, --beta2,
+/// --eps]` where given; those the rule does not use are said to be ignored. For `train`
+/// and `population` alike.
+pub(crate) fn rule_settings(base: Optimizer, given: [Option<f32>; 4]) -> Optimizer {
+    let [momentum, beta1, beta2, eps] = given;
+    let kind = base.kind;
+    let unused: Vec<&str> = [
+        ("--momentum", momentum.is_some() && kind != OptimizerKind::Momentum),
+        ("--beta1", beta1.is_some() && kind != OptimizerKind::Adam),
+        ("--beta2", beta2.is_some() && kind != OptimizerKind::Adam),
+        ("--eps", eps.is_some() && kind != OptimizerKind::Adam),
+    ]
+    .into_iter()
+    .filter_map(|(name, unused)| unused.then_some(name))
+    .collect();
+    if !unused.is_empty() {
+        eprintln!(
+            "warning: {} {} not used by {}; ignored",
+            unused.join(", "),
+            if unused.len() == 1 { "is" } else { "are" },
+            kind.name()
+        );
+    }
+    Optimizer {
+        momentum: momentum.unwrap_or(base.momentum),
+        beta1: beta1.unwrap_or(base.beta1),
+        beta2: beta2.unwrap_or(base.beta2),
+        eps: eps.unwrap_or(base.eps),
+        ..base
+    }
 }
 
 /// Fails now, before any training, where an output could not be written later.

@@ -56,7 +56,7 @@ const CHUNK_PAIR: usize = 2 * CHUNK;
 /// tanh z as the GPU kernel computes it: the odd Taylor series to z¹⁷ for |z| < 0.55, and
 /// (1 − e)/(1 + e) with e = e^(−2|z|) beyond (see `shaders/common.wgsl`).
 #[inline(always)]
-pub(super) fn tanh(z: f32) -> f32 {
+fn tanh(z: f32) -> f32 {
     let a = z.abs();
     let z2 = z * z;
     let mut p = 0.000_590_027_4_f32;

@@ -103,15 +103,10 @@ pub fn train_population_lanes(setup: &Setup, data: &Dataset, group: &mut Group, 
             x.chunks_mut(size).collect()
         }
     }
+    let rates: Vec<(f32, f64)> = group.distinct_rates().into_iter().map(|r| (r, decimal(r))).collect();
     let (m, v) = (split(&mut group.m, groups, lanes * p), split(&mut group.v, groups, lanes * p));
     let mu = decimal(setup.optimizer.momentum) as f32;
     let adam = setup.optimizer.adam_step(1);
-    let mut rates: Vec<(f32, f64)> = Vec::new();
-    for &lr in &group.lr {
-        if !rates.iter().any(|(r, _)| r.to_bits() == lr.to_bits()) {
-            rates.push((lr, decimal(lr)));
-        }
-    }
     group
         .params
         .par_chunks_mut(lanes * p)
@@ -158,7 +153,7 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn decimal_of(&self, lr: f32) -> f64 {
-        self.rates.iter().find(|(r, _)| r.to_bits() == lr.to_bits()).map_or_else(|| decimal(lr), |&(_, d)| d)
+        self.rates.iter().find(|(r, _)| r.to_bits() == lr.to_bits()).expect("every rate is among the group's").1
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -187,6 +187,9 @@ impl PopulationKernel {
         let by_work = (WORK_PER_DISPATCH / self.iterations_per_epoch(setup.inputs, n)).max(1) as usize;
         let slice = self.max_networks(gpu).min(by_work).min(self.max_slice.unwrap_or(usize::MAX)).max(1);
         let scalars = setup.optimizer.adam_step(1);
+        // Adam's rates: the group's, each once; a network finds its slot among them.
+        let rates = group.distinct_rates();
+        let rate_decimals: Vec<f64> = rates.iter().map(|&r| decimal(r)).collect();
         for first in (0..group.len()).step_by(slice) {
             let count = slice.min(group.len() - first);
             let range = first..first + count;
@@ -213,18 +216,10 @@ impl PopulationKernel {
                     gpu.storage("adam table", if adam { ADAM_TABLE as usize } else { 1 }),
                 ]
             })?;
-            // The slice's distinct rates (bit for bit), in order of first appearance.
-            let mut rates: Vec<f32> = Vec::new();
-            for &lr in &group.lr[range.clone()] {
-                if !rates.iter().any(|r| r.to_bits() == lr.to_bits()) {
-                    rates.push(lr);
-                }
-            }
             let mut per_dispatch = self.epochs_per_dispatch(gpu, setup.inputs, count, n);
             if adam {
                 per_dispatch = per_dispatch.min((ADAM_TABLE - rates.len() as u64) / (rates.len() as u64 + 1)).max(1);
             }
-            let rate_decimals: Vec<f64> = rates.iter().map(|&r| decimal(r)).collect();
             let staging = gpu.staging(count * p.max(4));
             let groups = grid((count as u32).div_ceil(POP_WG));
             let mut start = 0u64;

@@ -195,6 +195,23 @@ impl Group {
         self.lr.len()
     }
 
+    /// The group's rates, each once (bit for bit), in order of first appearance: the
+    /// rates Adam's per-rate step sizes are computed for, on either backend.
+    pub fn distinct_rates(&self) -> Vec<f32> {
+        let mut rates: Vec<f32> = Vec::new();
+        for &lr in &self.lr {
+            if !rates.iter().any(|r| r.to_bits() == lr.to_bits()) {
+                rates.push(lr);
+            }
+        }
+        rates
+    }
+
+    /// The epochs the group's networks ran, in all.
+    pub fn epochs_run(&self, setup: &Setup) -> u64 {
+        self.status.iter().map(|st| st.epochs_run(setup.epochs, setup.stop_at_success)).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.lr.is_empty()
     }
@@ -232,7 +249,7 @@ impl Population {
 
     /// The epochs the networks ran, in all: fewer than networks × epochs where some stopped.
     pub fn network_epochs(&self, setup: &Setup) -> u64 {
-        self.members().map(|(_, _, st)| st.epochs_run(setup.epochs, setup.stop_at_success)).sum()
+        self.groups.iter().map(|(g, _)| g.epochs_run(setup)).sum()
     }
 
     /// The network with this cell and seed: its group and index there.
