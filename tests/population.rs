@@ -239,6 +239,39 @@ fn results_do_not_depend_on_grouping_threads_or_blocks() {
     assert_eq!([&a.status[..], &b.status[..]].concat(), whole.status, "GPU split");
 }
 
+/// The success test at its very boundary: targets set to a loss the reference reaches, and
+/// to the floats either side of it. The lanes test the loss without logs (a product against
+/// e^(−N·target)) except near the threshold, where the reference's f32 loss decides; the
+/// first success epoch must be the reference's for every one of these targets.
+#[test]
+fn the_success_test_decides_as_the_reference_at_its_boundary() {
+    let data = Dataset::xor();
+    let mut checked = 0;
+    for seed in [3u64, 4, 5, 6, 8] {
+        let cell = Cell { hidden: 2, lr: 2.0, init_scale: 1.0 };
+        let probe = setup(Activation::Sigmoid, OptimizerKind::Sgd, 400);
+        let mut t = MlpCpuTrainer::new(probe.init(&cell, seed), data.clone(), probe.optimizer_for(&cell), None);
+        let mut losses = Vec::new();
+        for _ in 0..=400 {
+            losses.push(t.loss().unwrap());
+            t.run_epochs(&mut [0.0]).unwrap();
+        }
+        for e0 in [150usize, 300] {
+            let l = losses[e0];
+            for target in [f32::from_bits(l.to_bits() - 1), l, f32::from_bits(l.to_bits() + 1)] {
+                let s = Setup { target_loss: target, ..probe };
+                let (_, _, held) = reference(&s, &cell, seed, &data, 400);
+                let want = held.iter().position(|&h| h).map_or(NONE, |e| e as u32);
+                let mut group = Group::new(&s, std::slice::from_ref(&cell), 2, &[(0, seed)]);
+                train_population(&s, &data, &mut group, 0, 400);
+                assert_eq!(group.status[0].success, want, "seed {seed}, target {target:e} (loss at epoch {e0})");
+                checked += (want != NONE) as usize;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} targets were ever met");
+}
+
 /// Lane groups of eight and of sixteen, Adam and momentum, with and without stopping at
 /// success: the same bits (on a CPU without AVX-512 both runs take eight lanes).
 #[test]
