@@ -20,7 +20,7 @@
 //! - [`gpu`]: the wgpu host: adapter, pipelines, buffers, the recorded epoch.
 //! - `shaders/`: the WGSL kernels, one file per family.
 //! - [`selfcheck`]: every kernel against its CPU twin.
-//! - [`train`]: the loop both backends share.
+//! - [`train`]: the loop both backends share; [`backend`]: which trainer takes a run.
 //! - [`net`]: any MLP as data: widths, activation, packed parameters, optimizers, weight files.
 //! - [`model`], [`data`]: the 2-H-1 weights; batches in the math's feature-major layout,
 //!   the playground's data sets and the input features.
@@ -29,6 +29,7 @@
 //! - [`files`]: output files written without destroying what the user had.
 //! - [`cli`]: the command line.
 
+pub mod backend;
 pub mod cli;
 pub mod cpu;
 pub mod data;

@@ -5,7 +5,9 @@ pub mod scale;
 pub mod tools;
 pub mod train;
 
+pub use crate::backend::KernelChoice;
 pub use train::TrainArgs;
+pub(crate) use train::{non_negative_f32, unit_interval};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -57,15 +59,6 @@ pub enum Backend {
     Gpu,
     /// The fast CPU backend (vectorised, on every core).
     Cpu,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KernelChoice {
-    /// The tutorial's kernels, one per step of the chain rule: the readable yardstick.
-    Step,
-    /// Whole epochs in one or two kernels: many epochs per dispatch when the batch fits
-    /// one workgroup, else one pass over the data per epoch.
-    Fused,
 }
 
 pub(crate) fn positive_u64(s: &str) -> Result<u64, String> {

@@ -11,8 +11,8 @@ use super::{
     check_writable, hidden_width, noise_sigma, open_gpu, positive_f32, positive_u64, positive_usize, say, Backend,
     KernelChoice,
 };
-use crate::cpu::fast_mlp::FastMlpTrainer;
-use crate::cpu::{self, fast::FastCpuTrainer};
+use crate::backend::Plan;
+use crate::cpu;
 use crate::data::features::{self, Feature};
 use crate::data::playground::DataSet;
 use crate::data::{Dataset, XOR_INPUTS};
@@ -21,10 +21,8 @@ use crate::experiments::pictures::{
 };
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
-use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
-use crate::gpu::trainer::{check_fits, Path};
-use crate::gpu::{Gpu, GpuTrainer};
-use crate::memory::{self, Runner};
+use crate::gpu::Gpu;
+use crate::memory;
 use crate::net::file::{into_inputs, Model};
 use crate::net::optim::{OptState, Optimizer, OptimizerKind};
 use crate::net::{Activation, Mlp, Net};
@@ -150,7 +148,7 @@ pub(crate) fn unit_interval(s: &str) -> Result<f32, String> {
     }
 }
 
-fn non_negative_f32(s: &str) -> Result<f32, String> {
+pub(crate) fn non_negative_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(0.0) => Ok(0.0),
         _ => positive_f32(s).map_err(|e| e.replace("a finite number > 0", "a finite number ≥ 0")),
@@ -370,9 +368,6 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let Setup { mlp, features, opt, state } = setup(args, raw_inputs)?;
     let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
     let net = mlp.net.clone();
-    // The 2-H-1 paths train the 2-H-1 sigmoid net by plain SGD; every other model takes the
-    // general ones.
-    let classic = net.classic_hidden().filter(|_| opt.is_plain_sgd());
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
     if gpu.is_none() {
         let ignored: Vec<&str> = [
@@ -390,43 +385,10 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     }
     // Any other net: the fused pair where it is narrow enough, else the step kernels (the
     // reason said with --profile and in the log); --kernels chooses, and is refused where
-    // the chosen path cannot take the run.
-    let mut path_reason = None;
-    let mlp_path = match (&gpu, classic) {
-        (Some(g), None) => Some(match args.kernels {
-            None => {
-                let (path, why) = MlpPath::choose(g, &net, batch);
-                log::info!("kernels: {why}");
-                path_reason = Some(why);
-                path
-            }
-            Some(KernelChoice::Step) => MlpPath::Step,
-            Some(KernelChoice::Fused) => MlpPath::Fused,
-        }),
-        _ => None,
-    };
-    let path = match (&gpu, classic) {
-        (Some(g), Some(h)) => Some(match args.kernels.unwrap_or(KernelChoice::Fused) {
-            KernelChoice::Step => Path::Step,
-            KernelChoice::Fused => Path::fastest(g, h, batch),
-        }),
-        _ => None,
-    };
-    // Before the data is made: a batch the device cannot take costs nothing.
-    let need = match (&gpu, classic, path) {
-        (Some(g), Some(h), Some(path)) => {
-            check_fits(g, path, h, batch)?;
-            memory::check(Runner::gpu(g, path), h, batch)?
-        }
-        (_, Some(h), _) => memory::check(Runner::Cpu, h, batch)?,
-        (Some(g), None, _) => {
-            let path = mlp_path.expect("a path for any net on the GPU");
-            crate::gpu::mlp::check_fits(g, &net, batch, path)?;
-            let each = memory::mlp_per_sample(&net, Some((path, g.is_software())));
-            memory::check_per_sample(each, batch, g.is_software())?
-        }
-        (None, None, _) => memory::check_per_sample(memory::mlp_per_sample(&net, None), batch, false)?,
-    };
+    // the chosen path cannot take the run. Before the data is made: a batch the device
+    // cannot take costs nothing.
+    let plan = Plan::choose(gpu.as_ref(), &net, &opt, batch, args.kernels)?;
+    let need = plan.need;
     // The generated test set, likewise before it is made: its raw points, its inputs and
     // its labels.
     if let Some(m) = args.test_batch {
@@ -464,7 +426,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     if let Some(a) = &adapter {
         say(args.json, &format!("adapter: {a}"));
     }
-    let model_words = match classic {
+    let model_words = match plan.classic {
         Some(h) => format!("2-{h}-1"),
         None => net.describe(),
     };
@@ -484,24 +446,8 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     }
     // The profile measures the device's copy bandwidth after training, as the epoch's yardstick.
     let profile_gpu = if args.profile { gpu.clone() } else { None };
-    let mut path_name = None;
-    let mut trainer: Box<dyn Trainer> = match (gpu, classic) {
-        (Some(gpu), Some(_)) => {
-            let path = path.expect("a path for the GPU");
-            log::info!("kernels: {path:?}");
-            path_name = Some(format!("{path:?}").to_lowercase());
-            let params = mlp.to_params().expect("a 2-H-1 net");
-            let per_dispatch = args.epochs_per_dispatch.unwrap_or(crate::gpu::trainer::DEFAULT_EPOCHS_PER_DISPATCH);
-            Box::new(GpuTrainer::with_path(gpu, &params, &data, opt.lr, path, per_dispatch)?)
-        }
-        (Some(gpu), None) => {
-            let path = mlp_path.expect("a path for any net on the GPU");
-            path_name = Some(path.name().into());
-            Box::new(MlpGpuTrainer::with_path(gpu, &mlp, &data, opt, state.as_ref(), path)?)
-        }
-        (None, Some(_)) => Box::new(FastCpuTrainer::new(mlp.to_params().expect("a 2-H-1 net"), data.clone(), opt.lr)),
-        (None, None) => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state)),
-    };
+    let path_name = plan.kernels();
+    let mut trainer = plan.trainer(gpu, &mlp, data.clone(), opt, state, args.epochs_per_dispatch)?;
     let width = args.epochs.to_string().len();
     let progress = Progress::new(args.epochs, args.quiet || args.json);
     let mut curve = LossCurve::new(args.epochs);
@@ -523,7 +469,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let outcome = outcome?;
 
     if args.profile {
-        if let Some(why) = &path_reason {
+        if let Some(why) = &plan.reason {
             say(args.json, &format!("kernels: {why}"));
         }
         print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
