@@ -27,6 +27,7 @@
 //! - [`experiments`]: the batch-scaling sweep and the pictures.
 //! - [`memory`]: what a run needs in memory, checked before anything is allocated.
 //! - [`files`]: output files written without destroying what the user had.
+//! - [`serve`]: the live page, its routes and its runs.
 //! - [`cli`]: the command line.
 
 pub mod backend;
@@ -41,6 +42,7 @@ pub mod model;
 pub mod net;
 pub mod population;
 pub mod selfcheck;
+pub mod serve;
 pub mod train;
 
 /// Everything that can go wrong, sorted by whose fault it is.

@@ -9,7 +9,11 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     // Ctrl-C, SIGTERM or SIGHUP: no half-written temporary file is left behind (an output
     // already renamed into place stays whole; the one being written is dropped).
+    // Under `serve`, the first asks the server to stop cleanly.
     let _ = ctrlc::set_handler(|| {
+        if xorgpu::serve::interrupt() {
+            return;
+        }
         xorgpu::files::exit_removing_temporary_files(130, "error: interrupted; no output was left half-written")
     });
     match xorgpu::cli::parse().and_then(xorgpu::cli::run) {

@@ -2,6 +2,7 @@
 
 pub mod population;
 pub mod scale;
+pub mod serve;
 pub mod tools;
 pub mod train;
 
@@ -45,6 +46,8 @@ pub enum Command {
     Predict(tools::PredictArgs),
     /// Draw a saved model's decision boundary (and its loss curve, if saved with it).
     Plot(tools::PlotArgs),
+    /// Serve a live page that trains as you watch: http://127.0.0.1:8080/ by default.
+    Serve(serve::ServeArgs),
     /// List the adapters wgpu sees, their limits, and which one `--backend gpu` takes.
     Info(tools::InfoArgs),
     /// Check every kernel and whole epochs on this GPU against the CPU reference.
@@ -141,6 +144,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Predict(args)) => tools::predict_command(&args),
         Some(Command::Plot(args)) => tools::plot_command(&args),
         Some(Command::Info(args)) => tools::info_command(&args),
+        Some(Command::Serve(args)) => serve::serve_command(&args),
         Some(Command::Check(args)) => tools::check_command(&args),
         None => train::train_command(&cli.train),
     }

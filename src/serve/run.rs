@@ -1,0 +1,555 @@
+//! A run behind the page: a thread that owns one trainer, trains at full speed while the
+//! page plays, and sends frames — the loss, the accuracies, the weights, the boundary over
+//! a grid — at most [`FRAMES_PER_S`] a second and never more than [`FRAME_SHARE`] of its
+//! time, so that watching costs training little. The thread ends when the page leaves
+//! (its stream is dropped) or the server stops; its slot in [`Runs`] goes with it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::response::sse::Event;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::params::RunParams;
+use crate::backend::{BoxedTrainer, Plan};
+use crate::cpu;
+use crate::data::Dataset;
+use crate::gpu::Gpu;
+use crate::net::file::{into_inputs, Model};
+use crate::net::Mlp;
+use crate::train::{check_weights, MAX_BLOCK};
+use crate::Error;
+
+/// The most frames a second a run sends.
+pub const FRAMES_PER_S: f64 = 30.0;
+/// The most of a run's time its frames may take (the weights read back, the boundary, the
+/// scores); past it frames come less often.
+pub const FRAME_SHARE: f64 = 0.05;
+/// The boundary's grid: `GRID × GRID` points over the data's square.
+pub const GRID: usize = 50;
+/// Each hidden unit's small map: `UNIT_GRID × UNIT_GRID` points.
+pub const UNIT_GRID: usize = 16;
+/// The most hidden units whose maps a frame carries (the first of each layer, up to 16 a
+/// layer): a wide net's maps would outweigh the rest of the frame many times.
+pub const MAX_UNIT_MAPS: usize = 64;
+/// The most points of each set the page draws.
+pub const MAX_POINTS: usize = 1000;
+
+/// What the page asks of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Play,
+    Pause,
+    /// One epoch, then pause.
+    Step,
+    /// Back to the initial weights at epoch 0, paused.
+    Reset,
+    Stop,
+}
+
+impl Control {
+    pub fn parse(s: &str) -> Option<Control> {
+        Some(match s {
+            "play" => Control::Play,
+            "pause" => Control::Pause,
+            "step" => Control::Step,
+            "reset" => Control::Reset,
+            "stop" => Control::Stop,
+            _ => return None,
+        })
+    }
+}
+
+/// A live run as the routes see it.
+pub struct Handle {
+    control: Mutex<Sender<Control>>,
+    /// The model as of the last frame, for the download button.
+    model: Mutex<Option<Snapshot>>,
+}
+
+/// A run's model at an epoch, with what made it (the weight file's other fields).
+struct Snapshot {
+    epoch: u64,
+    model: Model,
+    extra: serde_json::Map<String, Value>,
+}
+
+/// The runs going on, at most `max` at once.
+pub struct Runs {
+    max: usize,
+    next: AtomicU64,
+    live: Mutex<HashMap<u64, Arc<Handle>>>,
+}
+
+/// A run's place in [`Runs`], given back when dropped (when its thread ends).
+pub struct Slot {
+    runs: Arc<Runs>,
+    pub id: u64,
+    handle: Arc<Handle>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.runs.live.lock().expect("runs").remove(&self.id);
+        crate::memory::return_freed_memory();
+    }
+}
+
+impl Runs {
+    pub fn new(max: usize) -> Arc<Runs> {
+        Arc::new(Runs { max, next: AtomicU64::new(1), live: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    pub fn count(&self) -> usize {
+        self.live.lock().expect("runs").len()
+    }
+
+    /// A slot, or the words of a "busy" answer when `max` runs are going.
+    pub fn reserve(self: &Arc<Self>) -> Result<(Slot, Receiver<Control>), String> {
+        let mut live = self.live.lock().expect("runs");
+        if live.len() >= self.max {
+            return Err(format!(
+                "busy: {} runs are going, the most this server takes at once (serve --max-runs); try again when one ends",
+                live.len()
+            ));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = Arc::new(Handle { control: Mutex::new(tx), model: Mutex::new(None) });
+        live.insert(id, handle.clone());
+        Ok((Slot { runs: self.clone(), id, handle }, rx))
+    }
+
+    /// Sends `c` to run `id`; false where there is no such run.
+    pub fn control(&self, id: u64, c: Control) -> bool {
+        let handle = self.live.lock().expect("runs").get(&id).cloned();
+        handle.is_some_and(|h| h.control.lock().expect("control").send(c).is_ok())
+    }
+
+    /// Run `id`'s model as of its last frame: the epoch and the weight file.
+    pub fn model(&self, id: u64) -> Option<(u64, Value)> {
+        let handle = self.live.lock().expect("runs").get(&id).cloned()?;
+        let saved = handle.model.lock().expect("model");
+        saved.as_ref().map(|s| (s.epoch, s.model.to_json(s.extra.clone())))
+    }
+
+    /// Tells every run to stop (the server is stopping).
+    pub fn stop_all(&self) {
+        for handle in self.live.lock().expect("runs").values() {
+            let _ = handle.control.lock().expect("control").send(Control::Stop);
+        }
+    }
+}
+
+/// Sends `Stop` to its run when dropped: the page's stream holds one, so a page that
+/// closes or vanishes stops its run.
+pub struct StopOnDrop(pub Arc<Runs>, pub u64);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.control(self.1, Control::Stop);
+    }
+}
+
+/// Points `(x1, x2, label)` of a raw set, at most [`MAX_POINTS`].
+fn points(raw: &Dataset) -> Vec<[f32; 3]> {
+    let n = raw.len();
+    (0..n.min(MAX_POINTS)).map(|i| [raw.xt[i], raw.xt[n + i], raw.t[i]]).collect()
+}
+
+/// The raw points of a `k × k` grid over the square `domain²`, row by row from the top
+/// (largest x2) as an image is drawn, each at its cell's centre.
+pub fn grid_points(domain: [f32; 2], k: usize) -> Dataset {
+    let [lo, hi] = domain;
+    let at = |i: usize| lo + (hi - lo) * (i as f32 + 0.5) / k as f32;
+    let rows: Vec<[f32; 3]> = (0..k * k).map(|p| [at(p % k), at(k - 1 - p / k), 0.0]).collect();
+    Dataset::from_rows(&rows)
+}
+
+/// Loss and accuracy of `mlp` on `data` (its inputs), in pieces.
+fn score(mlp: &Mlp, data: &Dataset) -> (f32, f64) {
+    const PIECE: usize = 1 << 14;
+    let n = data.len();
+    let (mut log_sum, mut right) = (0.0f64, 0usize);
+    for start in (0..n).step_by(PIECE) {
+        let piece = data.slice(start, (start + PIECE).min(n));
+        let p = cpu::mlp::predict(mlp, &piece.xt);
+        log_sum += cpu::bce_loss(&p, &piece.t) as f64 * piece.len() as f64;
+        right += p.iter().zip(&piece.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
+    }
+    ((log_sum / n as f64) as f32, right as f64 / n as f64)
+}
+
+/// One frame of a run, as the page draws it.
+#[derive(Serialize)]
+struct Frame {
+    epoch: u64,
+    playing: bool,
+    /// The run reached its `epochs`.
+    done: bool,
+    loss: f32,
+    train_accuracy: f64,
+    test_loss: Option<f32>,
+    test_accuracy: Option<f64>,
+    epochs_per_s: f64,
+    samples_per_s: f64,
+    /// Seconds spent playing, frames included.
+    seconds: f64,
+    /// Each layer's `W` (row-major) and `B`.
+    layers: Vec<Value>,
+    /// The output over the boundary grid, row by row from the top.
+    grid: Vec<f32>,
+    /// `[layer, unit, map…]` for each hidden unit shown.
+    units: Vec<Value>,
+}
+
+/// What the thread keeps between frames.
+struct Watch {
+    grid: Dataset,
+    unit_grid: Dataset,
+    shown_units: Vec<(usize, usize)>,
+}
+
+impl Watch {
+    fn new(p: &RunParams, domain: [f32; 2]) -> Result<Watch, Error> {
+        let net = &p.net;
+        let grid = into_inputs(net, Some(&p.features), grid_points(domain, GRID))?;
+        let unit_grid = into_inputs(net, Some(&p.features), grid_points(domain, UNIT_GRID))?;
+        let mut shown_units = Vec::new();
+        for l in 1..net.layers() {
+            for u in 0..net.widths[l].min(16) {
+                if shown_units.len() < MAX_UNIT_MAPS {
+                    shown_units.push((l, u));
+                }
+            }
+        }
+        Ok(Watch { grid, unit_grid, shown_units })
+    }
+
+    /// The boundary and the hidden units' maps of `mlp`.
+    fn maps(&self, mlp: &Mlp) -> (Vec<f32>, Vec<Value>) {
+        let grid = cpu::mlp::predict(mlp, &self.grid.xt);
+        let units = if self.shown_units.is_empty() {
+            Vec::new()
+        } else {
+            let a = cpu::mlp::forward(mlp, &self.unit_grid.xt);
+            let n = self.unit_grid.len();
+            self.shown_units.iter().map(|&(l, u)| json!([l, u, &a[l - 1][u * n..(u + 1) * n]])).collect()
+        };
+        (grid, units)
+    }
+}
+
+/// The run's state on its thread.
+struct Run {
+    params: RunParams,
+    plan: Plan,
+    gpu: Option<Gpu>,
+    data: Arc<Dataset>,
+    test: Option<Dataset>,
+    initial: Mlp,
+    trainer: BoxedTrainer,
+    watch: Watch,
+    epoch: u64,
+    playing: bool,
+    stopped_by: Option<String>,
+    play_seconds: f64,
+    /// (epoch, instant) where the rate's window began.
+    rate_from: (u64, Instant),
+    epochs_per_s: f64,
+    handle: Arc<Handle>,
+    extra: serde_json::Map<String, Value>,
+}
+
+/// Starts run `slot` of `params` on a thread of its own; its events (the setup, frames, an
+/// error) arrive on the returned receiver, which ends when the run does.
+pub fn start(
+    slot: Slot,
+    control: Receiver<Control>,
+    params: RunParams,
+    plan: Plan,
+    gpu: Option<Gpu>,
+) -> tokio::sync::mpsc::Receiver<Event> {
+    let (events, rx) = tokio::sync::mpsc::channel(4);
+    std::thread::Builder::new()
+        .name(format!("run {}", slot.id))
+        .spawn(move || {
+            let id = slot.id;
+            let handle = slot.handle.clone();
+            let result =
+                Run::new(params, plan, gpu, handle).and_then(|mut run| run.serve(id, &control, &events).map(|()| run));
+            match result {
+                Ok(run) => log::info!("run {id} ended at epoch {}", run.epoch),
+                Err(e) => {
+                    let _ = events.blocking_send(Event::default().event("failed").data(e.to_string()));
+                }
+            }
+            drop(slot);
+        })
+        .expect("a thread for the run");
+    rx
+}
+
+impl Run {
+    fn new(params: RunParams, plan: Plan, gpu: Option<Gpu>, handle: Arc<Handle>) -> Result<Run, Error> {
+        let p = &params;
+        let raw = p.dataset.generate(p.batch, p.noise, p.data_seed, 1)?;
+        let test_raw = (p.test > 0).then(|| p.dataset.generate(p.test, p.noise, p.data_seed, 2)).transpose()?;
+        let domain = p.dataset.domain();
+        let watch = Watch::new(p, domain)?;
+        let test = test_raw.as_ref().map(|t| into_inputs(&p.net, Some(&p.features), t.clone())).transpose()?;
+        let shown = (points(&raw), test_raw.as_ref().map(points));
+        let data = Arc::new(into_inputs(&p.net, Some(&p.features), raw)?);
+        let initial = p.net.init_scaled(p.seed, p.init_scale);
+        let trainer = plan.trainer(gpu.clone(), &initial, data.clone(), p.opt, None, None)?;
+        let mut extra = serde_json::Map::new();
+        for (k, v) in [
+            ("seed", json!(p.seed)),
+            ("init_scale", json!(p.init_scale)),
+            ("dataset", json!(p.dataset.name())),
+            ("batch", json!(p.batch)),
+            ("backend", json!(p.backend)),
+            ("adapter", json!(gpu.as_ref().map(|g| g.adapter_name.clone()))),
+        ] {
+            extra.insert(k.into(), v);
+        }
+        let mut run = Run {
+            params,
+            plan,
+            gpu,
+            data,
+            test,
+            initial,
+            trainer,
+            watch,
+            epoch: 0,
+            playing: false,
+            stopped_by: None,
+            play_seconds: 0.0,
+            rate_from: (0, Instant::now()),
+            epochs_per_s: 0.0,
+            handle,
+            extra,
+        };
+        run.extra.insert("points".into(), json!({"train": shown.0, "test": shown.1}));
+        Ok(run)
+    }
+
+    /// The setup event: what runs, where, and the points to draw.
+    fn setup(&mut self, id: u64) -> Value {
+        let p = &self.params;
+        let points = self.extra.remove("points").unwrap_or(Value::Null);
+        json!({
+            "id": id,
+            "backend": p.backend,
+            "adapter": match &self.gpu {
+                Some(g) => g.adapter_name.clone(),
+                None => crate::experiments::cpu_name(),
+            },
+            "kernels": self.plan.kernels(),
+            "kernels_reason": self.plan.reason,
+            "net": p.net.describe(),
+            "widths": p.net.widths,
+            "activation": p.net.activation.name(),
+            "optimizer": p.opt.describe(),
+            "source": p.source(),
+            "batch": p.batch,
+            "test": p.test,
+            "features": p.features,
+            "domain": p.dataset.domain(),
+            "grid": GRID,
+            "unit_grid": UNIT_GRID,
+            "host_bytes": self.plan.need.host,
+            "device_bytes": self.plan.need.device,
+            "points": points,
+        })
+    }
+
+    /// The run's loop: controls, training in blocks sized to ~15 ms, and frames.
+    fn serve(
+        &mut self,
+        id: u64,
+        control: &Receiver<Control>,
+        events: &tokio::sync::mpsc::Sender<Event>,
+    ) -> Result<(), Error> {
+        let send = |e: Event| events.blocking_send(e).is_ok();
+        if !send(Event::default().event("setup").json_data(self.setup(id)).expect("json")) {
+            return Ok(());
+        }
+        let mut losses = vec![0.0f32; MAX_BLOCK];
+        let mut block = 1usize;
+        let mut steps = 0u64;
+        let mut frame_due = true;
+        let mut next_frame = Instant::now();
+        loop {
+            // Controls: waited for while paused, taken as they come while playing.
+            let next = if self.playing || steps > 0 || frame_due {
+                control.try_recv().map_err(|e| e == TryRecvError::Disconnected)
+            } else {
+                match control.recv_timeout(Duration::from_millis(500)) {
+                    Ok(c) => Ok(c),
+                    Err(RecvTimeoutError::Timeout) if events.is_closed() => return Ok(()),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => Err(true),
+                }
+            };
+            match next {
+                Ok(Control::Stop) | Err(true) => return Ok(()),
+                Ok(Control::Play) if self.stopped_by.is_none() && !self.at_end() => {
+                    self.playing = true;
+                    self.rate_from = (self.epoch, Instant::now());
+                }
+                Ok(Control::Play) => frame_due = true,
+                Ok(Control::Pause) => {
+                    self.playing = false;
+                    frame_due = true;
+                }
+                Ok(Control::Step) if self.stopped_by.is_none() && !self.at_end() => {
+                    self.playing = false;
+                    steps += 1;
+                }
+                Ok(Control::Step) => frame_due = true,
+                Ok(Control::Reset) => {
+                    self.reset()?;
+                    frame_due = true;
+                }
+                Err(false) => {}
+            }
+            if self.playing || steps > 0 {
+                let left = self.params.epochs.map_or(u64::MAX, |e| e - self.epoch);
+                let n = if steps > 0 { steps.min(left) as usize } else { (block as u64).min(left) as usize };
+                let started = Instant::now();
+                let result = self.train(&mut losses[..n]);
+                let took = started.elapsed().as_secs_f64();
+                if self.playing {
+                    self.play_seconds += took;
+                    // Blocks of ~15 ms: long enough that a block's read-back is noise, short
+                    // enough that a pause or a frame waits for little.
+                    if took < 0.008 && block < MAX_BLOCK {
+                        block *= 2;
+                    } else if took > 0.03 && block > 1 {
+                        block /= 2;
+                    }
+                }
+                if steps > 0 {
+                    steps = 0;
+                    frame_due = true;
+                }
+                if let Err(e) = result {
+                    self.playing = false;
+                    self.stopped_by = Some(e.to_string());
+                    frame_due = true;
+                }
+                if self.at_end() {
+                    self.playing = false;
+                    frame_due = true;
+                }
+            }
+            if frame_due || (self.playing && Instant::now() >= next_frame) {
+                let started = Instant::now();
+                let frame = self.frame()?;
+                let event = Event::default().event("frame").json_data(frame).expect("json");
+                // A page that is behind misses frames while the run plays; the frame after a
+                // step, a pause or a stop is waited for, as the page must show where it is.
+                let delivered = if frame_due {
+                    events.blocking_send(event).is_ok()
+                } else {
+                    !matches!(events.try_send(event), Err(tokio::sync::mpsc::error::TrySendError::Closed(_)))
+                };
+                if !delivered {
+                    return Ok(());
+                }
+                if let Some(why) = self.stopped_by.take() {
+                    if !send(Event::default().event("stopped").data(why.clone())) {
+                        return Ok(());
+                    }
+                    self.stopped_by = Some(why);
+                }
+                frame_due = false;
+                let took = started.elapsed().as_secs_f64();
+                if self.playing {
+                    self.play_seconds += took;
+                }
+                let gap = (1.0 / FRAMES_PER_S).max(took * (1.0 - FRAME_SHARE) / FRAME_SHARE);
+                next_frame = Instant::now() + Duration::from_secs_f64(gap);
+            }
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.params.epochs.is_some_and(|e| self.epoch >= e)
+    }
+
+    /// Runs `losses.len()` epochs, stopping at a loss or weights that diverge as `train` does.
+    fn train(&mut self, losses: &mut [f32]) -> Result<(), Error> {
+        self.trainer.run_epochs(losses)?;
+        let first = self.epoch;
+        self.epoch += losses.len() as u64;
+        if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
+            return Err(Error::Diverged { epoch: first + i as u64 + 1, why: format!("the loss is {}", losses[i]) });
+        }
+        check_weights(&self.trainer.mlp()?, self.epoch)
+    }
+
+    fn reset(&mut self) -> Result<(), Error> {
+        let p = &self.params;
+        self.trainer = self.plan.trainer(self.gpu.clone(), &self.initial, self.data.clone(), p.opt, None, None)?;
+        self.epoch = 0;
+        self.playing = false;
+        self.stopped_by = None;
+        self.play_seconds = 0.0;
+        self.epochs_per_s = 0.0;
+        Ok(())
+    }
+
+    fn frame(&mut self) -> Result<Frame, Error> {
+        let mlp = self.trainer.mlp()?;
+        let (loss, train_accuracy) = score(&mlp, &self.data);
+        let test = self.test.as_ref().map(|t| score(&mlp, t));
+        let (grid, units) = self.watch.maps(&mlp);
+        let now = Instant::now();
+        let window = now.duration_since(self.rate_from.1).as_secs_f64();
+        if self.playing && window > 0.25 {
+            self.epochs_per_s = (self.epoch - self.rate_from.0) as f64 / window;
+            self.rate_from = (self.epoch, now);
+        }
+        let net = &mlp.net;
+        let layers =
+            net.shapes().map(|s| json!({"w": &mlp.params[s.w..s.b], "b": &mlp.params[s.b..s.b + s.rows]})).collect();
+        let model = Model {
+            mlp: mlp.clone(),
+            features: Some(self.params.features.clone()),
+            domain: self.params.dataset.domain(),
+            optimizer: Some(self.params.opt),
+            state: self.trainer.optimizer_state()?,
+            curve: Vec::new(),
+        };
+        let mut extra = self.extra.clone();
+        extra.insert("epochs".into(), json!(self.epoch));
+        extra.insert("final_loss".into(), json!(loss));
+        *self.handle.model.lock().expect("model") = Some(Snapshot { epoch: self.epoch, model, extra });
+        Ok(Frame {
+            epoch: self.epoch,
+            playing: self.playing,
+            done: self.at_end(),
+            loss,
+            train_accuracy,
+            test_loss: test.map(|t| t.0),
+            test_accuracy: test.map(|t| t.1),
+            epochs_per_s: self.epochs_per_s,
+            samples_per_s: self.epochs_per_s * self.params.batch as f64,
+            seconds: self.play_seconds,
+            layers,
+            grid,
+            units,
+        })
+    }
+}
