@@ -213,7 +213,13 @@ async fn a_run_ends_where_the_command_line_does() {
         assert_eq!(model.status(), 200);
         assert!(model.headers()["content-disposition"].to_str().unwrap().contains(&format!("epoch-{epochs}.json")));
         let downloaded = dir.path().join(format!("downloaded-{backend}.json"));
-        std::fs::write(&downloaded, model.bytes().await.unwrap()).unwrap();
+        let bytes = model.bytes().await.unwrap();
+        std::fs::write(&downloaded, &bytes).unwrap();
+        // The same file as --save's: weights, and the optimizer's state to resume from.
+        let page_file: Value = serde_json::from_slice(&bytes).unwrap();
+        for field in ["layers", "w1", "b1", "w2", "b2", "optimizer", "optimizer_state", "features", "domain"] {
+            assert_eq!(page_file.get(field), file.get(field), "{backend}{query}: {field}");
+        }
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_xorgpu"))
             .args(["predict", "--backend", "cpu", "--json", "--x", "0,1", "--model"])
             .arg(&downloaded)

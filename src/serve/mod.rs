@@ -8,7 +8,7 @@
 //! | `GET /api/info` | backends (with the adapter's name), choices, limits, runs going |
 //! | `POST /api/run?<setup>` | starts a run; the answer is its stream: `setup`, `frame`…, `stopped`, `failed` |
 //! | `POST /api/run/{id}/{play,pause,step,reset,stop}` | steers run `id` |
-//! | `GET /api/run/{id}/model` | the run's model as of its last frame, a file `predict` reads |
+//! | `GET /api/run/{id}/model` | the run's model now (weights and optimizer state), a file `predict` reads |
 //! | `POST /api/sweep?<sweep>` | the batch-scaling sweep, a `point` event per measurement |
 //!
 //! Requests that start or steer work must carry a `Host` that is an IP address or
@@ -316,13 +316,19 @@ async fn model(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
     if let Err(r) = check_origin(&headers) {
         return *r;
     }
-    match id.parse::<u64>().ok().and_then(|id| s.runs.model(id)) {
-        Some((epoch, doc)) => {
+    let Ok(id) = id.parse::<u64>() else {
+        return refuse(StatusCode::NOT_FOUND, format!("no run {id:?} (runs are numbered)"));
+    };
+    let runs = s.runs.clone();
+    let answer = tokio::task::spawn_blocking(move || runs.model(id, Duration::from_secs(10))).await;
+    match answer {
+        Ok(Ok((epoch, doc))) => {
             let body = serde_json::to_string_pretty(&doc).expect("a model serialises");
             let name = format!("attachment; filename=\"xorgpu-model-epoch-{epoch}.json\"");
             ([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], body)
                 .into_response()
         }
-        None => refuse(StatusCode::NOT_FOUND, format!("no run {id} with a model (it ended, or never began)")),
+        Ok(Err(why)) => refuse(StatusCode::NOT_FOUND, why),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("the model could not be read: {e}")),
     }
 }

@@ -28,7 +28,7 @@ use crate::Error;
 pub const FRAMES_PER_S: f64 = 30.0;
 /// The most of a run's time its frames may take (the weights read back, the boundary, the
 /// scores); past it frames come less often.
-pub const FRAME_SHARE: f64 = 0.05;
+pub const FRAME_SHARE: f64 = 0.03;
 /// The boundary's grid: `GRID × GRID` points over the data's square.
 pub const GRID: usize = 50;
 /// Each hidden unit's small map: `UNIT_GRID × UNIT_GRID` points.
@@ -40,7 +40,7 @@ pub const MAX_UNIT_MAPS: usize = 64;
 pub const MAX_POINTS: usize = 1000;
 
 /// What the page asks of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
     Play,
     Pause,
@@ -49,6 +49,9 @@ pub enum Control {
     /// Back to the initial weights at epoch 0, paused.
     Reset,
     Stop,
+    /// The model now, as a weight file (weights and optimizer state of one epoch), with
+    /// that epoch.
+    Model(Sender<(u64, Value)>),
 }
 
 impl Control {
@@ -67,15 +70,6 @@ impl Control {
 /// A live run as the routes see it.
 pub struct Handle {
     control: Mutex<Sender<Control>>,
-    /// The model as of the last frame, for the download button.
-    model: Mutex<Option<Snapshot>>,
-}
-
-/// A run's model at an epoch, with what made it (the weight file's other fields).
-struct Snapshot {
-    epoch: u64,
-    model: Model,
-    extra: serde_json::Map<String, Value>,
 }
 
 /// The runs going on, at most `max` at once.
@@ -89,7 +83,6 @@ pub struct Runs {
 pub struct Slot {
     runs: Arc<Runs>,
     pub id: u64,
-    handle: Arc<Handle>,
 }
 
 impl Drop for Slot {
@@ -123,9 +116,9 @@ impl Runs {
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        let handle = Arc::new(Handle { control: Mutex::new(tx), model: Mutex::new(None) });
-        live.insert(id, handle.clone());
-        Ok((Slot { runs: self.clone(), id, handle }, rx))
+        let handle = Arc::new(Handle { control: Mutex::new(tx) });
+        live.insert(id, handle);
+        Ok((Slot { runs: self.clone(), id }, rx))
     }
 
     /// Sends `c` to run `id`; false where there is no such run.
@@ -134,11 +127,14 @@ impl Runs {
         handle.is_some_and(|h| h.control.lock().expect("control").send(c).is_ok())
     }
 
-    /// Run `id`'s model as of its last frame: the epoch and the weight file.
-    pub fn model(&self, id: u64) -> Option<(u64, Value)> {
-        let handle = self.live.lock().expect("runs").get(&id).cloned()?;
-        let saved = handle.model.lock().expect("model");
-        saved.as_ref().map(|s| (s.epoch, s.model.to_json(s.extra.clone())))
+    /// Run `id`'s model now: the epoch and the weight file. Blocks until the run's thread
+    /// is between two blocks of epochs (milliseconds), or fails after `limit`.
+    pub fn model(&self, id: u64, limit: Duration) -> Result<(u64, Value), String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if !self.control(id, Control::Model(tx)) {
+            return Err(format!("no run {id} (it ended, or never began)"));
+        }
+        rx.recv_timeout(limit).map_err(|_| format!("run {id} did not answer within {limit:?} (still starting?)"))
     }
 
     /// Tells every run to stop (the server is stopping).
@@ -265,7 +261,6 @@ struct Run {
     /// (epoch, instant) where the rate's window began.
     rate_from: (u64, Instant),
     epochs_per_s: f64,
-    handle: Arc<Handle>,
     extra: serde_json::Map<String, Value>,
 }
 
@@ -283,9 +278,7 @@ pub fn start(
         .name(format!("run {}", slot.id))
         .spawn(move || {
             let id = slot.id;
-            let handle = slot.handle.clone();
-            let result =
-                Run::new(params, plan, gpu, handle).and_then(|mut run| run.serve(id, &control, &events).map(|()| run));
+            let result = Run::new(params, plan, gpu).and_then(|mut run| run.serve(id, &control, &events).map(|()| run));
             match result {
                 Ok(run) => log::info!("run {id} ended at epoch {}", run.epoch),
                 Err(e) => {
@@ -299,7 +292,7 @@ pub fn start(
 }
 
 impl Run {
-    fn new(params: RunParams, plan: Plan, gpu: Option<Gpu>, handle: Arc<Handle>) -> Result<Run, Error> {
+    fn new(params: RunParams, plan: Plan, gpu: Option<Gpu>) -> Result<Run, Error> {
         let p = &params;
         let raw = p.dataset.generate(p.batch, p.noise, p.data_seed, 1)?;
         let test_raw = (p.test > 0).then(|| p.dataset.generate(p.test, p.noise, p.data_seed, 2)).transpose()?;
@@ -336,7 +329,6 @@ impl Run {
             play_seconds: 0.0,
             rate_from: (0, Instant::now()),
             epochs_per_s: 0.0,
-            handle,
             extra,
         };
         run.extra.insert("points".into(), json!({"train": shown.0, "test": shown.1}));
@@ -373,7 +365,7 @@ impl Run {
         })
     }
 
-    /// The run's loop: controls, training in blocks sized to ~15 ms, and frames.
+    /// The run's loop: controls, training in blocks of 20 to 60 ms, and frames.
     fn serve(
         &mut self,
         id: u64,
@@ -417,6 +409,9 @@ impl Run {
                     steps += 1;
                 }
                 Ok(Control::Step) => frame_due = true,
+                Ok(Control::Model(reply)) => {
+                    let _ = reply.send((self.epoch, self.model_file()?));
+                }
                 Ok(Control::Reset) => {
                     self.reset()?;
                     frame_due = true;
@@ -431,11 +426,12 @@ impl Run {
                 let took = started.elapsed().as_secs_f64();
                 if self.playing {
                     self.play_seconds += took;
-                    // Blocks of ~15 ms: long enough that a block's read-back is noise, short
+                    // Blocks of 20 to 60 ms: long enough that a block's submission and
+                    // read-back (a millisecond or two on a software GPU) are noise, short
                     // enough that a pause or a frame waits for little.
-                    if took < 0.008 && block < MAX_BLOCK {
+                    if took < 0.02 && block < MAX_BLOCK {
                         block *= 2;
-                    } else if took > 0.03 && block > 1 {
+                    } else if took > 0.06 && block > 1 {
                         block /= 2;
                     }
                 }
@@ -510,6 +506,24 @@ impl Run {
         Ok(())
     }
 
+    /// The weight file of the model now, with its optimizer state.
+    fn model_file(&mut self) -> Result<Value, Error> {
+        let mlp = self.trainer.mlp()?;
+        let loss = score(&mlp, &self.data).0;
+        let model = Model {
+            mlp,
+            features: Some(self.params.features.clone()),
+            domain: self.params.dataset.domain(),
+            optimizer: Some(self.params.opt),
+            state: self.trainer.optimizer_state()?,
+            curve: Vec::new(),
+        };
+        let mut extra = self.extra.clone();
+        extra.insert("epochs".into(), json!(self.epoch));
+        extra.insert("final_loss".into(), json!(loss));
+        Ok(model.to_json(extra))
+    }
+
     fn frame(&mut self) -> Result<Frame, Error> {
         let mlp = self.trainer.mlp()?;
         let (loss, train_accuracy) = score(&mlp, &self.data);
@@ -524,18 +538,6 @@ impl Run {
         let net = &mlp.net;
         let layers =
             net.shapes().map(|s| json!({"w": &mlp.params[s.w..s.b], "b": &mlp.params[s.b..s.b + s.rows]})).collect();
-        let model = Model {
-            mlp: mlp.clone(),
-            features: Some(self.params.features.clone()),
-            domain: self.params.dataset.domain(),
-            optimizer: Some(self.params.opt),
-            state: self.trainer.optimizer_state()?,
-            curve: Vec::new(),
-        };
-        let mut extra = self.extra.clone();
-        extra.insert("epochs".into(), json!(self.epoch));
-        extra.insert("final_loss".into(), json!(loss));
-        *self.handle.model.lock().expect("model") = Some(Snapshot { epoch: self.epoch, model, extra });
         Ok(Frame {
             epoch: self.epoch,
             playing: self.playing,
