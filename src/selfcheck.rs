@@ -423,11 +423,35 @@ fn check_train_population(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error>
     Ok(())
 }
 
+/// The live page's forward pass over points against its twin
+/// ([`cpu::mlp::forward_points`]): a 2-h-h-1 net (the activation changing with `n`) at `n`
+/// random points, the output and every hidden unit (up to 64) compared.
+fn check_forward_points(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    use crate::net::{Activation, Net};
+    let activation = [Activation::Sigmoid, Activation::Tanh, Activation::Relu][n % 3];
+    let net = Net::new(vec![2, h, h, 1], activation).map_err(Error::Input)?;
+    let mlp = net.init(cx.rng.random());
+    let xt = cx.uniform(2 * n, -3.0, 3.0);
+    let shown: Vec<(usize, usize)> = (1..=2).flat_map(|l| (0..h).map(move |u| (l, u))).take(64).collect();
+    let (want, want_units) = cpu::mlp::forward_points(&mlp, &xt, &shown);
+    // Two sets sharing the outputs, as the page's grids do: the second starts after the first.
+    let first = cx.uniform(2 * 7, -3.0, 3.0);
+    let kernel = crate::gpu::points::PointsForward::new(cx.gpu, &net, &[(&first, &[]), (&xt, &shown)])?;
+    let mut sets = kernel.run(&mlp.params)?;
+    let (got, got_units) = sets.pop().expect("the second set");
+    let (got_first, _) = sets.pop().expect("the first set");
+    let what = format!("2-{h}-{h}-1 {} at {n} points", activation.name());
+    cx.record(format!("{what}, output"), &got, &want);
+    cx.record(format!("{what}, hidden units"), &got_units.concat(), &want_units.concat());
+    cx.record(format!("{what}, a first set of 7 points"), &got_first, &cpu::mlp::forward_points(&mlp, &first, &[]).0);
+    Ok(())
+}
+
 type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
 
 /// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
 /// whole epoch, so their twin is the CPU's [`cpu::epoch`].
-const CHECKS: [(&str, Check); 22] = [
+const CHECKS: [(&str, Check); 23] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
@@ -453,6 +477,7 @@ const CHECKS: [(&str, Check); 22] = [
     // mlp_reduce finishes every mlp_partials pass: checked with it.
     ("mlp_reduce", check_mlp_epoch),
     ("train_population", check_train_population),
+    ("forward_points", check_forward_points),
 ];
 
 /// One epoch of the step-by-step path against [`cpu::epoch`] at every (H, N) pair.

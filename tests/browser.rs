@@ -206,6 +206,33 @@ async fn the_page_learns_xor_in_a_real_browser() {
     assert_eq!(eval(&c, "return window.xorgpu.setup.net;").await, "2-3-1 tanh");
     assert_eq!(eval(&c, "return window.xorgpu.setup.optimizer;").await, "sgd, lr 1.5");
 
+    // A playground setup from its address: Adam's settings shown (and only Adam's), a test
+    // set, the loss falling as it plays.
+    let spiral =
+        "/?dataset=spiral&batch=300&noise=0.1&test=200&hidden=8,8&activation=tanh&optimizer=adam&lr=0.03&backend=gpu";
+    c.goto(&server.url(spiral)).await.unwrap();
+    wait_for(
+        &c,
+        "the spiral run",
+        "return !!window.xorgpu.frame && window.xorgpu.setup.net === '2-8-8-1 tanh';",
+        Duration::from_secs(60),
+    )
+    .await;
+    let shown = |id: &str| format!("return !document.getElementById('{id}').closest('label').hidden;");
+    assert_eq!(eval(&c, &shown("beta1")).await, true);
+    assert_eq!(eval(&c, &shown("momentum")).await, false);
+    let start_loss = eval(&c, "return window.xorgpu.frame.loss;").await.as_f64().unwrap();
+    c.find(Locator::Id("play")).await.unwrap().click().await.unwrap();
+    wait_for(&c, "3,000 epochs", "return window.xorgpu.frame.epoch >= 3000;", Duration::from_secs(120)).await;
+    let loss = eval(&c, "return window.xorgpu.frame.loss;").await.as_f64().unwrap();
+    assert!(loss < start_loss / 2.0, "the spiral's loss {start_loss} → {loss}");
+    assert!(eval(&c, "return window.xorgpu.frame.test_accuracy;").await.as_f64().unwrap() > 0.5);
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-spiral.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
     // A setup the server refuses: its message on the page, the field marked.
     type_into(&c, "hidden", "2,0").await;
     wait_for(&c, "the refusal", "return !document.getElementById('error').hidden;", Duration::from_secs(20)).await;

@@ -101,23 +101,32 @@ async function post(url, controller) {
 
 // ---------------------------------------------------------------- the setup and the address
 
-const FIELDS = ['dataset', 'batch', 'noise', 'test', 'seed', 'hidden', 'activation', 'optimizer', 'lr', 'l2', 'backend'];
+const FIELDS = ['dataset', 'batch', 'noise', 'test', 'seed', 'hidden', 'activation', 'optimizer', 'lr', 'l2', 'init_scale', 'backend'];
+// The settings each update rule reads; sent only for that rule.
+const RULE_FIELDS = { sgd: [], momentum: ['momentum'], adam: ['beta1', 'beta2', 'eps'] };
 
 function formParams() {
   const p = new URLSearchParams();
   for (const f of FIELDS) p.set(f, $(f).value.trim());
+  for (const f of RULE_FIELDS[$('optimizer').value] || []) p.set(f, $(f).value.trim());
   const features = [...document.querySelectorAll('#features input:checked')].map((i) => i.value);
   p.set('features', features.join(','));
   return p;
 }
 
 function applyParams(p) {
-  for (const f of FIELDS) if (p.has(f)) $(f).value = p.get(f);
+  for (const f of [...FIELDS, ...Object.values(RULE_FIELDS).flat()]) if (p.has(f)) $(f).value = p.get(f);
   if (p.has('features')) {
     const chosen = p.get('features').split(',');
     document.querySelectorAll('#features input').forEach((i) => { i.checked = chosen.includes(i.value); });
   }
   noiseLabel();
+  ruleFields();
+}
+
+/** Shows the settings of the chosen update rule alone. */
+function ruleFields() {
+  document.querySelectorAll('#setup .rule').forEach((label) => { label.hidden = !label.classList.contains($('optimizer').value); });
 }
 
 function noiseLabel() {
@@ -135,6 +144,7 @@ function fillChoices(info) {
   options('optimizer', info.optimizers.map((o) => [o.name, o.name]));
   options('backend', info.backends.map((b) => [b.name, `${b.name.toUpperCase()}: ${b.adapter}`]));
   $('backend').value = info.default_backend;
+  for (const o of info.optimizers) for (const f of RULE_FIELDS[o.name] || []) $(f).value = o[f];
   $('features').innerHTML = '';
   for (const f of info.features) {
     const label = document.createElement('label');
@@ -229,7 +239,7 @@ async function steer(action) {
 }
 
 function updateButtons() {
-  $('play').textContent = state.playing ? '⏸ Pause' : '▶ Play';
+  $('play').textContent = state.playing ? 'Pause' : '▶ Play';
   for (const id of ['play', 'step', 'reset']) $(id).disabled = !state.run;
   $('download').classList.toggle('disabled', !state.run);
 }
@@ -255,8 +265,8 @@ function draw() {
   $('test-loss').textContent = number(f.test_loss);
   $('train-acc').textContent = percent(f.train_accuracy);
   $('test-acc').textContent = percent(f.test_accuracy);
-  $('eps').textContent = rate(f.epochs_per_s);
-  $('sps').textContent = rate(f.samples_per_s);
+  $('epochs-per-s').textContent = rate(f.epochs_per_s);
+  $('samples-per-s').textContent = rate(f.samples_per_s);
   drawMap($('boundary'), f.grid, s.grid, (v) => v);
   drawLoss();
   updateNet(f);
@@ -532,6 +542,7 @@ async function main() {
     const name = event.target.name;
     if (name === 'optimizer') {
       $('lr').value = state.info.optimizers.find((o) => o.name === $('optimizer').value).lr;
+      ruleFields();
     }
     if (name === 'dataset') {
       const corners = $('dataset').value === 'corners';

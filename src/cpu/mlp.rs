@@ -38,6 +38,15 @@ pub fn forward<F: Float>(m: &Mlp<F>, xt: &[F]) -> Vec<Vec<F>> {
     a
 }
 
+/// The twin of `forward_points` (`shaders/points.wgsl`): the predictions at the points
+/// `xt: d₀ × P`, and each `shown` hidden unit's `(layer, unit)` outputs there (layer 1-based).
+pub fn forward_points<F: Float>(m: &Mlp<F>, xt: &[F], shown: &[(usize, usize)]) -> (Vec<F>, Vec<Vec<F>>) {
+    let mut a = forward(m, xt);
+    let p = xt.len() / m.net.inputs();
+    let units = shown.iter().map(|&(l, u)| a[l - 1][u * p..(u + 1) * p].to_vec()).collect();
+    (a.pop().expect("one layer or more"), units)
+}
+
 /// The predictions `A_L: 1 × N`.
 pub fn predict<F: Float>(m: &Mlp<F>, xt: &[F]) -> Vec<F> {
     forward(m, xt).pop().expect("one layer or more")

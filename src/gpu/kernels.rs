@@ -23,7 +23,7 @@ pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
 /// Each WGSL file, with the common prelude it is compiled with, by name: what the shader
 /// validation test walks.
-pub const SHADERS: [(&str, &str); 6] = [
+pub const SHADERS: [(&str, &str); 7] = [
     ("matmul.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/matmul.wgsl"))),
     (
         "elementwise.wgsl",
@@ -33,6 +33,7 @@ pub const SHADERS: [(&str, &str); 6] = [
     ("reduce.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/reduce.wgsl"))),
     ("sgd.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/sgd.wgsl"))),
     ("optim.wgsl", concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/optim.wgsl"))),
+    ("points.wgsl", super::points::SOURCE),
 ];
 
 /// A dispatch of `workgroups` workgroups as (x, y): x up to the per-dimension limit, the

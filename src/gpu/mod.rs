@@ -9,6 +9,7 @@ pub mod fused;
 pub mod fused_mlp;
 pub mod kernels;
 pub mod mlp;
+pub mod points;
 pub mod population;
 pub mod step;
 pub mod trainer;

@@ -238,7 +238,11 @@ async fn info(State(s): State<AppState>) -> Response {
         .collect();
     let optimizers: Vec<_> = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam]
         .iter()
-        .map(|k| json!({"name": k.name(), "lr": Optimizer::defaults(*k).lr}))
+        .map(|k| {
+            let o = Optimizer::defaults(*k);
+            let d = crate::net::optim::decimal;
+            json!({"name": k.name(), "lr": d(o.lr), "momentum": d(o.momentum), "beta1": d(o.beta1), "beta2": d(o.beta2), "eps": d(o.eps)})
+        })
         .collect();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),

@@ -18,6 +18,7 @@ use super::params::RunParams;
 use crate::backend::{BoxedTrainer, Plan};
 use crate::cpu;
 use crate::data::Dataset;
+use crate::gpu::points::PointsForward;
 use crate::gpu::Gpu;
 use crate::net::file::{into_inputs, Model};
 use crate::net::Mlp;
@@ -29,6 +30,8 @@ pub const FRAMES_PER_S: f64 = 30.0;
 /// The most of a run's time its frames may take (the weights read back, the boundary, the
 /// scores); past it frames come less often.
 pub const FRAME_SHARE: f64 = 0.03;
+/// The longest a playing run goes without a frame, whatever frames cost.
+pub const MAX_FRAME_GAP: f64 = 1.0;
 /// The boundary's grid: `GRID × GRID` points over the data's square.
 pub const GRID: usize = 50;
 /// Each hidden unit's small map: `UNIT_GRID × UNIT_GRID` points.
@@ -184,6 +187,16 @@ fn score(mlp: &Mlp, data: &Dataset) -> (f32, f64) {
     ((log_sum / n as f64) as f32, right as f64 / n as f64)
 }
 
+/// A hidden unit's map in a frame: its layer (1-based), its index, its values over the grid.
+type UnitMap = (usize, usize, Vec<f32>);
+
+/// A layer's parameters in a frame.
+#[derive(Serialize)]
+struct LayerWeights {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
 /// One frame of a run, as the page draws it.
 #[derive(Serialize)]
 struct Frame {
@@ -200,22 +213,24 @@ struct Frame {
     /// Seconds spent playing, frames included.
     seconds: f64,
     /// Each layer's `W` (row-major) and `B`.
-    layers: Vec<Value>,
+    layers: Vec<LayerWeights>,
     /// The output over the boundary grid, row by row from the top.
     grid: Vec<f32>,
-    /// `[layer, unit, map…]` for each hidden unit shown.
-    units: Vec<Value>,
+    /// `[layer, unit, map]` for each hidden unit shown.
+    units: Vec<UnitMap>,
 }
 
-/// What the thread keeps between frames.
+/// The page's pictures of a run: the boundary over the grid and the shown hidden units'
+/// maps, computed by the backend that trains (on the GPU, `forward_points`).
 struct Watch {
     grid: Dataset,
     unit_grid: Dataset,
     shown_units: Vec<(usize, usize)>,
+    gpu: Option<PointsForward>,
 }
 
 impl Watch {
-    fn new(p: &RunParams, domain: [f32; 2]) -> Result<Watch, Error> {
+    fn new(p: &RunParams, domain: [f32; 2], gpu: Option<&Gpu>) -> Result<Watch, Error> {
         let net = &p.net;
         let grid = into_inputs(net, Some(&p.features), grid_points(domain, GRID))?;
         let unit_grid = into_inputs(net, Some(&p.features), grid_points(domain, UNIT_GRID))?;
@@ -227,20 +242,25 @@ impl Watch {
                 }
             }
         }
-        Ok(Watch { grid, unit_grid, shown_units })
+        let gpu =
+            gpu.map(|g| PointsForward::new(g, net, &[(&grid.xt, &[]), (&unit_grid.xt, &shown_units)])).transpose()?;
+        Ok(Watch { grid, unit_grid, shown_units, gpu })
     }
 
     /// The boundary and the hidden units' maps of `mlp`.
-    fn maps(&self, mlp: &Mlp) -> (Vec<f32>, Vec<Value>) {
-        let grid = cpu::mlp::predict(mlp, &self.grid.xt);
-        let units = if self.shown_units.is_empty() {
-            Vec::new()
-        } else {
-            let a = cpu::mlp::forward(mlp, &self.unit_grid.xt);
-            let n = self.unit_grid.len();
-            self.shown_units.iter().map(|&(l, u)| json!([l, u, &a[l - 1][u * n..(u + 1) * n]])).collect()
+    fn maps(&self, mlp: &Mlp) -> Result<(Vec<f32>, Vec<UnitMap>), Error> {
+        let (grid, units) = match &self.gpu {
+            Some(kernel) => {
+                let mut sets = kernel.run(&mlp.params)?;
+                let units = sets.pop().expect("the unit grid").1;
+                (sets.pop().expect("the boundary grid").0, units)
+            }
+            None => {
+                let grid = cpu::mlp::forward_points(mlp, &self.grid.xt, &[]).0;
+                (grid, cpu::mlp::forward_points(mlp, &self.unit_grid.xt, &self.shown_units).1)
+            }
         };
-        (grid, units)
+        Ok((grid, self.shown_units.iter().zip(units).map(|(&(l, u), map)| (l, u, map)).collect()))
     }
 }
 
@@ -297,7 +317,7 @@ impl Run {
         let raw = p.dataset.generate(p.batch, p.noise, p.data_seed, 1)?;
         let test_raw = (p.test > 0).then(|| p.dataset.generate(p.test, p.noise, p.data_seed, 2)).transpose()?;
         let domain = p.dataset.domain();
-        let watch = Watch::new(p, domain)?;
+        let watch = Watch::new(p, domain, gpu.as_ref())?;
         let test = test_raw.as_ref().map(|t| into_inputs(&p.net, Some(&p.features), t.clone())).transpose()?;
         let shown = (points(&raw), test_raw.as_ref().map(points));
         let data = Arc::new(into_inputs(&p.net, Some(&p.features), raw)?);
@@ -381,6 +401,7 @@ impl Run {
         let mut steps = 0u64;
         let mut frame_due = true;
         let mut next_frame = Instant::now();
+        let mut frame_cost = 0.0f64;
         loop {
             // Controls: waited for while paused, taken as they come while playing.
             let next = if self.playing || steps > 0 || frame_due {
@@ -471,10 +492,15 @@ impl Run {
                 }
                 frame_due = false;
                 let took = started.elapsed().as_secs_f64();
+                log::debug!("run {id}: a frame took {:.2} ms", took * 1e3);
                 if self.playing {
                     self.play_seconds += took;
+                    // What a frame costs while training, smoothed: a frame taken paused (the
+                    // first, with the kernels' first compilation) or one slowed by a busy
+                    // machine says little about the next.
+                    frame_cost = if frame_cost == 0.0 { took } else { 0.7 * frame_cost + 0.3 * took };
                 }
-                let gap = (1.0 / FRAMES_PER_S).max(took * (1.0 - FRAME_SHARE) / FRAME_SHARE);
+                let gap = (frame_cost * (1.0 - FRAME_SHARE) / FRAME_SHARE).clamp(1.0 / FRAMES_PER_S, MAX_FRAME_GAP);
                 next_frame = Instant::now() + Duration::from_secs_f64(gap);
             }
         }
@@ -528,7 +554,7 @@ impl Run {
         let mlp = self.trainer.mlp()?;
         let (loss, train_accuracy) = score(&mlp, &self.data);
         let test = self.test.as_ref().map(|t| score(&mlp, t));
-        let (grid, units) = self.watch.maps(&mlp);
+        let (grid, units) = self.watch.maps(&mlp)?;
         let now = Instant::now();
         let window = now.duration_since(self.rate_from.1).as_secs_f64();
         if self.playing && window > 0.25 {
@@ -536,8 +562,10 @@ impl Run {
             self.rate_from = (self.epoch, now);
         }
         let net = &mlp.net;
-        let layers =
-            net.shapes().map(|s| json!({"w": &mlp.params[s.w..s.b], "b": &mlp.params[s.b..s.b + s.rows]})).collect();
+        let layers = net
+            .shapes()
+            .map(|s| LayerWeights { w: mlp.params[s.w..s.b].to_vec(), b: mlp.params[s.b..s.b + s.rows].to_vec() })
+            .collect();
         Ok(Frame {
             epoch: self.epoch,
             playing: self.playing,
