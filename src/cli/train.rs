@@ -13,6 +13,7 @@ use super::{
 };
 use crate::backend::Plan;
 use crate::cpu;
+use crate::cpu::mlp::{score, Score};
 use crate::data::features::{self, Feature};
 use crate::data::playground::DataSet;
 use crate::data::{Dataset, XOR_INPUTS};
@@ -327,29 +328,6 @@ struct RunInfo {
     path: Option<String>,
     /// What the run was predicted to need (see [`memory`]).
     need: memory::Need,
-}
-
-/// Loss and accuracy of the trained model on a set.
-#[derive(Clone, Copy)]
-struct Score {
-    loss: f32,
-    accuracy: f64,
-}
-
-fn score(mlp: &Mlp, data: &Dataset) -> Score {
-    // In pieces, so a batch of millions needs no more memory than a piece's activations: a
-    // few MB, well below what training itself holds, so the run's peak (which
-    // tests/memory.rs measures per sample) stays the training's.
-    const PIECE: usize = 1 << 14;
-    let n = data.len();
-    let (mut log_sum, mut right) = (0.0f64, 0usize);
-    for start in (0..n).step_by(PIECE) {
-        let piece = data.slice(start, (start + PIECE).min(n));
-        let p = cpu::mlp::predict(mlp, &piece.xt);
-        log_sum += cpu::bce_loss(&p, &piece.t) as f64 * piece.len() as f64;
-        right += p.iter().zip(&piece.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
-    }
-    Score { loss: (log_sum / n as f64) as f32, accuracy: right as f64 / n as f64 }
 }
 
 pub fn train_command(args: &TrainArgs) -> Result<(), Error> {

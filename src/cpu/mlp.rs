@@ -47,6 +47,30 @@ pub fn forward_points<F: Float>(m: &Mlp<F>, xt: &[F], shown: &[(usize, usize)]) 
     (a.pop().expect("one layer or more"), units)
 }
 
+/// Loss and accuracy of a model on a set.
+#[derive(Clone, Copy, Debug)]
+pub struct Score {
+    pub loss: f32,
+    pub accuracy: f64,
+}
+
+/// The mean BCE and the share of samples on the right side of 0.5, of `m` on `data`. In
+/// pieces, so a batch of millions needs no more memory than a piece's activations: a few
+/// MB, well below what training itself holds, so a run's peak (which tests/memory.rs
+/// measures per sample) stays the training's.
+pub fn score(m: &Mlp, data: &Dataset) -> Score {
+    const PIECE: usize = 1 << 14;
+    let n = data.len();
+    let (mut log_sum, mut right) = (0.0f64, 0usize);
+    for start in (0..n).step_by(PIECE) {
+        let piece = data.slice(start, (start + PIECE).min(n));
+        let p = predict(m, &piece.xt);
+        log_sum += bce_loss(&p, &piece.t) as f64 * piece.len() as f64;
+        right += p.iter().zip(&piece.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
+    }
+    Score { loss: (log_sum / n as f64) as f32, accuracy: right as f64 / n as f64 }
+}
+
 /// The predictions `A_L: 1 × N`.
 pub fn predict<F: Float>(m: &Mlp<F>, xt: &[F]) -> Vec<F> {
     forward(m, xt).pop().expect("one layer or more")

@@ -42,7 +42,7 @@ pub struct RunParams {
 }
 
 /// The parameters the page knows, in the order the help lists them.
-pub const NAMES: [&str; 19] = [
+pub const NAMES: [&str; 20] = [
     "backend",
     "dataset",
     "batch",
@@ -62,6 +62,7 @@ pub const NAMES: [&str; 19] = [
     "data_seed",
     "init_scale",
     "epochs",
+    "kernels",
 ];
 
 /// The most test samples the page takes (they are scored at every frame).
@@ -71,15 +72,7 @@ pub const MAX_TEST: usize = 100_000;
 /// A parameter given twice, one this page does not know, or a value the command line would
 /// refuse is named in the error.
 pub fn parse(pairs: &[(String, String)], default_backend: Where) -> Result<RunParams, String> {
-    let known = |k: &str| NAMES.contains(&k) || k == "kernels";
-    for (i, (k, _)) in pairs.iter().enumerate() {
-        if !known(k) {
-            return Err(format!("{k}: not a parameter of a run (known: {}, kernels)", NAMES.join(", ")));
-        }
-        if pairs[..i].iter().any(|(j, _)| j == k) {
-            return Err(format!("{k}: given twice"));
-        }
-    }
+    check_names(pairs, &NAMES, "a run")?;
     let get = |k: &str| pairs.iter().find(|(j, _)| j == k).map(|(_, v)| v.as_str());
     fn value<T>(k: &str, v: Option<&str>, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
         v.map(|v| parse(v).map_err(|e| format!("{k}: {e}"))).transpose()
@@ -149,6 +142,20 @@ pub fn parse(pairs: &[(String, String)], default_backend: Where) -> Result<RunPa
         epochs,
         kernels,
     })
+}
+
+/// Refuses a name `pairs` has that is not in `known`, or one it has twice: the answer for
+/// `what` ("a run") names it.
+pub fn check_names(pairs: &[(String, String)], known: &[&str], what: &str) -> Result<(), String> {
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if !known.contains(&k.as_str()) {
+            return Err(format!("{k}: not a parameter of {what} (known: {})", known.join(", ")));
+        }
+        if pairs[..i].iter().any(|(j, _)| j == k) {
+            return Err(format!("{k}: given twice"));
+        }
+    }
+    Ok(())
 }
 
 /// The hidden widths: `8,8`, or nothing (logistic regression).

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::params::RunParams;
 use crate::backend::{BoxedTrainer, Plan};
 use crate::cpu;
+use crate::cpu::mlp::{score, Score};
 use crate::data::Dataset;
 use crate::gpu::points::PointsForward;
 use crate::gpu::Gpu;
@@ -171,20 +172,6 @@ pub fn grid_points(domain: [f32; 2], k: usize) -> Dataset {
     let at = |i: usize| lo + (hi - lo) * (i as f32 + 0.5) / k as f32;
     let rows: Vec<[f32; 3]> = (0..k * k).map(|p| [at(p % k), at(k - 1 - p / k), 0.0]).collect();
     Dataset::from_rows(&rows)
-}
-
-/// Loss and accuracy of `mlp` on `data` (its inputs), in pieces.
-fn score(mlp: &Mlp, data: &Dataset) -> (f32, f64) {
-    const PIECE: usize = 1 << 14;
-    let n = data.len();
-    let (mut log_sum, mut right) = (0.0f64, 0usize);
-    for start in (0..n).step_by(PIECE) {
-        let piece = data.slice(start, (start + PIECE).min(n));
-        let p = cpu::mlp::predict(mlp, &piece.xt);
-        log_sum += cpu::bce_loss(&p, &piece.t) as f64 * piece.len() as f64;
-        right += p.iter().zip(&piece.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
-    }
-    ((log_sum / n as f64) as f32, right as f64 / n as f64)
 }
 
 /// A hidden unit's map in a frame: its layer (1-based), its index, its values over the grid.
@@ -535,7 +522,7 @@ impl Run {
     /// The weight file of the model now, with its optimizer state.
     fn model_file(&mut self) -> Result<Value, Error> {
         let mlp = self.trainer.mlp()?;
-        let loss = score(&mlp, &self.data).0;
+        let loss = score(&mlp, &self.data).loss;
         let model = Model {
             mlp,
             features: Some(self.params.features.clone()),
@@ -552,7 +539,7 @@ impl Run {
 
     fn frame(&mut self) -> Result<Frame, Error> {
         let mlp = self.trainer.mlp()?;
-        let (loss, train_accuracy) = score(&mlp, &self.data);
+        let Score { loss, accuracy: train_accuracy } = score(&mlp, &self.data);
         let test = self.test.as_ref().map(|t| score(&mlp, t));
         let (grid, units) = self.watch.maps(&mlp)?;
         let now = Instant::now();
@@ -572,8 +559,8 @@ impl Run {
             done: self.at_end(),
             loss,
             train_accuracy,
-            test_loss: test.map(|t| t.0),
-            test_accuracy: test.map(|t| t.1),
+            test_loss: test.map(|t| t.loss),
+            test_accuracy: test.map(|t| t.accuracy),
             epochs_per_s: self.epochs_per_s,
             samples_per_s: self.epochs_per_s * self.params.batch as f64,
             seconds: self.play_seconds,

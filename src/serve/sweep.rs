@@ -31,15 +31,7 @@ struct SweepParams {
 }
 
 fn parse(pairs: &[(String, String)], s: &super::Shared) -> Result<SweepParams, String> {
-    const NAMES: [&str; 6] = ["backends", "hidden", "min", "max", "factor", "seconds"];
-    for (i, (k, _)) in pairs.iter().enumerate() {
-        if !NAMES.contains(&k.as_str()) {
-            return Err(format!("{k}: not a parameter of a sweep (known: {})", NAMES.join(", ")));
-        }
-        if pairs[..i].iter().any(|(j, _)| j == k) {
-            return Err(format!("{k}: given twice"));
-        }
-    }
+    super::params::check_names(pairs, &["backends", "hidden", "min", "max", "factor", "seconds"], "a sweep")?;
     let get = |k: &str| pairs.iter().find(|(j, _)| j == k).map(|(_, v)| v.as_str());
     let backends = match get("backends") {
         None => {
