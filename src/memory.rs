@@ -130,6 +130,26 @@ pub fn peak_resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Caps glibc's heaps ("arenas") at `n`: by default a process may grow one per thread up
+/// to eight per core, and a server whose runs start threads of their own would keep each
+/// thread's free pages in an arena of its own. Elsewhere it does nothing.
+pub fn limit_heap_arenas(n: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const M_ARENA_MAX: i32 = -8;
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        // SAFETY: mallopt sets one of glibc's allocator parameters; called before the
+        // server's threads start.
+        unsafe {
+            mallopt(M_ARENA_MAX, n);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = n;
+}
+
 /// Hands the heap's free pages back to the system. glibc's allocator keeps what a thread
 /// freed in that thread's arena; a server whose runs come and go on threads of their own
 /// would otherwise stay at the size of its busiest moment. Elsewhere it does nothing.

@@ -358,7 +358,8 @@ async fn a_vanished_client_frees_its_run() {
 }
 
 /// 100 clients on loopback, ten at a time against four places, each starting a run (asking
-/// again when told "busy"), watching a few frames and leaving: the server keeps answering, every run ends, and its memory after
+/// again when told "busy"), watching a few frames and leaving, never more than four runs at
+/// once: the server keeps answering, every run ends, and its memory after
 /// them is within 10% of its level after the first client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_clients_come_and_go() {
@@ -400,6 +401,21 @@ async fn a_hundred_clients_come_and_go() {
     let after_first = server.resident_bytes();
     let start = Instant::now();
     let mut busy = 0;
+    // Watching throughout: never more than four runs at once, and four reached.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (server, c, watching) = (server.clone(), c.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                let runs = server.runs(&c).await;
+                assert!(runs <= 4, "{runs} runs at once, past --max-runs 4");
+                most = most.max(runs);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            most
+        })
+    };
     for wave in 0..10 {
         let tasks: Vec<_> = (0..10)
             .map(|i| {
@@ -416,14 +432,16 @@ async fn a_hundred_clients_come_and_go() {
         assert!(t.elapsed() < Duration::from_secs(2), "info took {:?}", t.elapsed());
         assert!(start.elapsed() < Duration::from_secs(300), "the load ran past five minutes");
     }
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most = watcher.await.unwrap();
     server.wait_runs(&c, 0, Duration::from_secs(10)).await;
     let after = server.resident_bytes();
     eprintln!(
-        "100 clients trained, told busy {busy} times on the way; resident {:.1} MB after the first, {:.1} MB after all",
+        "100 clients trained, at most {most} runs at once, told busy {busy} times (a start waits a second for a place first); resident {:.1} MB after the first, {:.1} MB after all",
         after_first as f64 / 1e6,
         after as f64 / 1e6
     );
-    assert!(busy > 0, "ten clients at a time against four places: some must have been told busy");
+    assert_eq!(most, 4, "ten clients at a time against four places fill them");
     assert!(
         after as f64 <= 1.10 * after_first as f64,
         "{after} bytes after the clients, {after_first} after the first"
@@ -476,6 +494,7 @@ async fn the_sweep_streams_its_points() {
         ("min=9&max=3", "max"),
         ("hidden=0", "hidden"),
         ("backends=tpu", "backends"),
+        ("backends=cpu,CPU", "backends"),
         ("seconds=0", "seconds"),
         ("x=1", "x"),
     ] {
@@ -521,4 +540,108 @@ fn the_page_and_the_banner() {
     let out =
         std::process::Command::new(env!("CARGO_BIN_EXE_xorgpu")).args(["serve", "--max-runs", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// What a hostile-input run found, held: a burst of commands is applied at once (stop does
+/// not wait behind them), a diverged run has no model to download and resets to the same
+/// run, a start right after a close finds the place, duplicate Hosts are refused, errors of
+/// the plan name the batch, unknown addresses answer in JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_divergence_and_odd_requests() {
+    let server = Server::start(&["--max-runs", "1"]);
+    let c = client();
+    // 300 commands, then stop: the stream ends at once.
+    let (mut events, setup) = start(&server, &c, "backend=cpu&dataset=spiral&batch=200&hidden=16,16").await;
+    let id = setup["id"].clone();
+    let sends: Vec<_> = (0..300)
+        .map(|k| {
+            let (c, url) =
+                (c.clone(), server.url(&format!("/api/run/{id}/{}", ["play", "pause", "step", "reset"][k % 4])));
+            tokio::spawn(async move { c.post(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for s in sends {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    let t = Instant::now();
+    steer(&server, &c, &id, "stop").await;
+    while events.next(MINUTE).await.is_some() {}
+    assert!(t.elapsed() < Duration::from_secs(3), "stop took {:?} behind a burst", t.elapsed());
+    // A start right after a close finds the place (the old run frees it a moment later).
+    let (events, _) = start(&server, &c, "backend=cpu").await;
+    drop(events);
+    let (events, _) = start(&server, &c, "backend=cpu").await;
+    drop(events);
+    server.wait_runs(&c, 0, Duration::from_secs(10)).await;
+    // Divergence: said in the page's words; no model to download; a reset replays it.
+    for backend in ["cpu", "gpu"] {
+        let (mut events, setup) = start(&server, &c, &format!("backend={backend}&lr=1e30&optimizer=adam")).await;
+        let id = &setup["id"];
+        events.expect("frame").await;
+        let mut stops = Vec::new();
+        for _ in 0..2 {
+            steer(&server, &c, id, "play").await;
+            let why = loop {
+                let (name, data) = events.next(MINUTE).await.expect("the stream ended");
+                if name == "stopped" {
+                    break data;
+                }
+            };
+            assert!(why.contains("diverged") && why.contains("learning rate") && !why.contains("--lr"), "{why}");
+            let r = c.get(server.url(&format!("/api/run/{id}/model"))).send().await.unwrap();
+            assert_eq!(r.status(), 409, "{backend}: a diverged run's model");
+            stops.push(why);
+            steer(&server, &c, id, "reset").await;
+            events.frames_until(MINUTE, |f| f["epoch"].as_u64() == Some(0)).await;
+        }
+        assert_eq!(stops[0], stops[1], "{backend}: a reset replays the run");
+        drop(events);
+        server.wait_runs(&c, 0, Duration::from_secs(10)).await;
+    }
+    // The plan's refusals name the batch; unknown addresses and methods answer in JSON.
+    let r = c.post(server.url("/api/run?backend=cpu&batch=4294967296000")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("\"batch: "));
+    for (request, status) in [(c.get(server.url("/nothing")), 404), (c.get(server.url("/api/run")), 405)] {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), status);
+        let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert!(body["error"].is_string());
+    }
+    let r = c.post(server.url("/api/run?%0A=1")).send().await.unwrap();
+    assert!(!r.text().await.unwrap().contains("\n"), "a name is quoted, not printed raw");
+    // Two Host headers: refused (the server cannot tell which is meant).
+    use std::io::{Read, Write};
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut socket = std::net::TcpStream::connect(&address).unwrap();
+    let request = format!("POST /api/run HTTP/1.1\r\nHost: {address}\r\nHost: evil.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+/// Ctrl-C while a run is inside a long block of epochs: the server waits a little for it,
+/// then exits 0 all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_does_not_wait_for_a_long_block() {
+    let mut server = Server::start(&[]);
+    let c = client();
+    // Eight layers of 256 on 20,000 samples: an epoch takes seconds on this CPU.
+    let (mut events, setup) =
+        start(&server, &c, "backend=cpu&hidden=256,256,256,256,256,256,256,256&batch=20000").await;
+    events.expect("frame").await;
+    steer(&server, &c, &setup["id"], "play").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    std::process::Command::new("kill").args(["-INT", &server.child.id().to_string()]).status().unwrap();
+    let code = loop {
+        if let Some(code) = server.child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "still running 15 s after Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(code.success(), "{code:?}");
+    eprintln!("exited {:?} after Ctrl-C", t.elapsed());
 }

@@ -261,10 +261,12 @@ function draw() {
   const s = state.setup;
   if (!f || !s) return;
   $('epoch').textContent = f.epoch;
-  $('train-loss').textContent = number(f.loss);
-  $('test-loss').textContent = number(f.test_loss);
-  $('train-acc').textContent = percent(f.train_accuracy);
-  $('test-acc').textContent = percent(f.test_accuracy);
+  // A large set is scored on its first samples: said beside the figures.
+  const part = (scored, all) => (scored !== null && scored < all ? ` (first ${scored.toLocaleString('en')})` : '');
+  $('train-loss').textContent = number(f.loss) + part(f.scored, s.batch);
+  $('test-loss').textContent = number(f.test_loss) + part(f.test_scored, s.test);
+  $('train-acc').textContent = percent(f.train_accuracy) + part(f.scored, s.batch);
+  $('test-acc').textContent = percent(f.test_accuracy) + part(f.test_scored, s.test);
   $('epochs-per-s').textContent = rate(f.epochs_per_s);
   $('samples-per-s').textContent = rate(f.samples_per_s);
   drawMap($('boundary'), f.grid, s.grid, (v) => v);

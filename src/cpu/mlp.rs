@@ -59,8 +59,13 @@ pub struct Score {
 /// MB, well below what training itself holds, so a run's peak (which tests/memory.rs
 /// measures per sample) stays the training's.
 pub fn score(m: &Mlp, data: &Dataset) -> Score {
+    score_head(m, data, data.len())
+}
+
+/// [`score`] on the first `n` samples of `data`.
+pub fn score_head(m: &Mlp, data: &Dataset, n: usize) -> Score {
     const PIECE: usize = 1 << 14;
-    let n = data.len();
+    let n = n.min(data.len());
     let (mut log_sum, mut right) = (0.0f64, 0usize);
     for start in (0..n).step_by(PIECE) {
         let piece = data.slice(start, (start + PIECE).min(n));

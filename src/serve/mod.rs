@@ -42,7 +42,7 @@ use crate::gpu::Gpu;
 use crate::net::optim::{Optimizer, OptimizerKind};
 use crate::Error;
 use params::Where;
-use run::{Control, Runs, StopOnDrop};
+use run::{Control, ModelRefusal, Refusal, Runs, StopOnDrop};
 
 /// The page, embedded.
 const INDEX_HTML: &str = include_str!("../../web/index.html");
@@ -73,15 +73,20 @@ struct Shared {
 type AppState = Arc<Shared>;
 
 /// Set while a server runs: Ctrl-C asks it to stop instead of exiting at once.
-static SHUTDOWN: OnceLock<Arc<tokio::sync::Notify>> = OnceLock::new();
+static SHUTDOWN: OnceLock<tokio::sync::watch::Sender<bool>> = OnceLock::new();
 static SHUTDOWN_ASKED: AtomicBool = AtomicBool::new(false);
+
+/// How long a stopping server waits for its runs to end: a run in the middle of a long
+/// block of epochs (or making a huge data set) notices only after it, and is left to the
+/// process's exit.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Asks a running server to stop cleanly; false where there is none, or where it was asked
 /// already (a second Ctrl-C then exits at once).
 pub fn interrupt() -> bool {
     match SHUTDOWN.get() {
-        Some(notify) if !SHUTDOWN_ASKED.swap(true, Ordering::SeqCst) => {
-            notify.notify_one();
+        Some(stop) if !SHUTDOWN_ASKED.swap(true, Ordering::SeqCst) => {
+            stop.send_replace(true);
             true
         }
         _ => false,
@@ -105,6 +110,10 @@ pub fn serve(options: &Options) -> Result<(), Error> {
             Err(e) => return Err(e),
         }
     };
+    // A few heaps for all the runs' threads, and their free pages handed back as each run
+    // ends (`run::Slot`): a server stays near its size after its first run, whatever came
+    // and went since.
+    crate::memory::limit_heap_arenas(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -131,17 +140,24 @@ pub fn serve(options: &Options) -> Result<(), Error> {
         println!("serving on http://{local}/ ({backend}; at most {} runs at once; Ctrl-C stops)", options.max_runs);
         use std::io::Write;
         std::io::stdout().flush().ok();
-        let notify = SHUTDOWN.get_or_init(|| Arc::new(tokio::sync::Notify::new())).clone();
+        let stopping = SHUTDOWN.get_or_init(|| tokio::sync::watch::channel(false).0).subscribe();
         SHUTDOWN_ASKED.store(false, Ordering::SeqCst);
+        let mut asked = stopping.clone();
         let stop = async move {
-            notify.notified().await;
+            let _ = asked.wait_for(|stop| *stop).await;
             eprintln!("stopping: ending every run");
             runs.stop_all();
         };
-        axum::serve(listener, router(shared))
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(|e| Error::Input(format!("the server failed: {e}")))?;
+        let mut asked = stopping;
+        let grace = async move {
+            let _ = asked.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let server = axum::serve(listener, router(shared)).with_graceful_shutdown(stop);
+        tokio::select! {
+            served = server => served.map_err(|e| Error::Input(format!("the server failed: {e}")))?,
+            () = grace => eprintln!("some runs were still busy {SHUTDOWN_GRACE:?} after Ctrl-C; leaving them"),
+        }
         println!("stopped");
         Ok(())
     })
@@ -157,6 +173,12 @@ fn router(shared: AppState) -> Router {
         .route("/api/run/{id}/model", get(model))
         .route("/api/run/{id}/{action}", post(steer))
         .route("/api/sweep", post(sweep::start))
+        .fallback(|uri: axum::http::Uri| async move {
+            refuse(StatusCode::NOT_FOUND, format!("no page {:?} here", uri.path()))
+        })
+        .method_not_allowed_fallback(|| async {
+            refuse(StatusCode::METHOD_NOT_ALLOWED, "not a method this address takes (runs start with POST)")
+        })
         .with_state(shared)
 }
 
@@ -181,6 +203,11 @@ fn failure(e: Error) -> Response {
 /// Refuses a request whose `Host` is not an address of this server's kind (an IP address
 /// or localhost, with any port) or whose `Origin`, where given, is not `http://` + that host.
 pub(crate) fn check_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
+    for name in [header::HOST, header::ORIGIN] {
+        if headers.get_all(&name).iter().count() > 1 {
+            return Err(Box::new(refuse(StatusCode::BAD_REQUEST, format!("{name} given twice"))));
+        }
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.parse::<u16>().is_ok() => name,
@@ -261,6 +288,28 @@ async fn info(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
+/// How long a start waits for a place before it is answered "busy": a page that closes
+/// its run and starts another at once finds the old one's place freed a few ms later.
+const WAIT_FOR_PLACE: Duration = Duration::from_secs(1);
+
+/// A place for a run taking `host_bytes`, waiting up to [`WAIT_FOR_PLACE`] while the
+/// server is busy; else the answer: 503 busy, or 400 where memory is short.
+async fn place(s: &Shared, host_bytes: u64) -> Result<(run::Slot, std::sync::mpsc::Receiver<Control>), Response> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_PLACE;
+    loop {
+        let ended = s.runs.ended.notified();
+        match s.runs.reserve(host_bytes) {
+            Ok(place) => return Ok(place),
+            Err(Refusal::Memory(why)) => return Err(refuse(StatusCode::BAD_REQUEST, why)),
+            Err(Refusal::Busy(why)) => {
+                if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                    return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, why));
+                }
+            }
+        }
+    }
+}
+
 /// A stream of a thread's events that stops its run when the page goes.
 fn stream(events: tokio::sync::mpsc::Receiver<Event>, stop: StopOnDrop) -> Response {
     let stream = ReceiverStream::new(events).map(move |e| {
@@ -289,14 +338,19 @@ async fn start_run(
         Ok(g) => g,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    // The command line's own checks: what the device takes and the memory the run needs.
+    // The command line's own checks: what the device takes and the memory the run needs,
+    // said as the parameter's problem (the batch's, or the kernels' where they were chosen).
     let plan = match Plan::choose(gpu.as_ref(), &p.net, &p.opt, p.batch, p.kernels) {
         Ok(plan) => plan,
+        Err(Error::Input(why)) => {
+            let name = if p.kernels.is_some() && why.contains("kernels cannot") { "kernels" } else { "batch" };
+            return refuse(StatusCode::BAD_REQUEST, format!("{name}: {why}"));
+        }
         Err(e) => return failure(e),
     };
-    let (slot, control) = match s.runs.reserve() {
-        Ok(r) => r,
-        Err(busy) => return refuse(StatusCode::SERVICE_UNAVAILABLE, busy),
+    let (slot, control) = match place(&s, plan.need.host).await {
+        Ok(place) => place,
+        Err(answer) => return answer,
     };
     let stop = StopOnDrop(s.runs.clone(), slot.id);
     let events = run::start(slot, control, p, plan, gpu);
@@ -332,7 +386,9 @@ async fn model(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
             ([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], body)
                 .into_response()
         }
-        Ok(Err(why)) => refuse(StatusCode::NOT_FOUND, why),
+        Ok(Err(ModelRefusal::NoRun(why))) => refuse(StatusCode::NOT_FOUND, why),
+        Ok(Err(ModelRefusal::Busy(why))) => refuse(StatusCode::SERVICE_UNAVAILABLE, why),
+        Ok(Err(ModelRefusal::Stopped(why))) => refuse(StatusCode::CONFLICT, why),
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("the model could not be read: {e}")),
     }
 }

@@ -75,7 +75,7 @@ pub fn parse(pairs: &[(String, String)], default_backend: Where) -> Result<RunPa
     check_names(pairs, &NAMES, "a run")?;
     let get = |k: &str| pairs.iter().find(|(j, _)| j == k).map(|(_, v)| v.as_str());
     fn value<T>(k: &str, v: Option<&str>, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
-        v.map(|v| parse(v).map_err(|e| format!("{k}: {e}"))).transpose()
+        v.map(|v| parse(v.trim()).map_err(|e| format!("{k}: {e}"))).transpose()
     }
     fn choice<T: ValueEnum>(k: &str, v: Option<&str>) -> Result<Option<T>, String> {
         value(k, v, |s| {
@@ -149,10 +149,10 @@ pub fn parse(pairs: &[(String, String)], default_backend: Where) -> Result<RunPa
 pub fn check_names(pairs: &[(String, String)], known: &[&str], what: &str) -> Result<(), String> {
     for (i, (k, _)) in pairs.iter().enumerate() {
         if !known.contains(&k.as_str()) {
-            return Err(format!("{k}: not a parameter of {what} (known: {})", known.join(", ")));
+            return Err(format!("{}: not a parameter of {what} (known: {})", k.escape_debug(), known.join(", ")));
         }
         if pairs[..i].iter().any(|(j, _)| j == k) {
-            return Err(format!("{k}: given twice"));
+            return Err(format!("{}: given twice", k.escape_debug()));
         }
     }
     Ok(())

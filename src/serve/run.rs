@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::params::RunParams;
 use crate::backend::{BoxedTrainer, Plan};
 use crate::cpu;
-use crate::cpu::mlp::{score, Score};
+use crate::cpu::mlp::{score, score_head, Score};
 use crate::data::Dataset;
 use crate::gpu::points::PointsForward;
 use crate::gpu::Gpu;
@@ -33,8 +33,15 @@ pub const FRAMES_PER_S: f64 = 30.0;
 pub const FRAME_SHARE: f64 = 0.03;
 /// The longest a playing run goes without a frame, whatever frames cost.
 pub const MAX_FRAME_GAP: f64 = 1.0;
-/// The boundary's grid: `GRID × GRID` points over the data's square.
+/// The boundary's grid: `GRID × GRID` points over the data's square (half as many a side
+/// for a net past [`WIDE_MACS`], whose forward pass costs hundreds of times more).
 pub const GRID: usize = 50;
+/// Multiply-adds a sample past which a net's pictures are drawn coarser.
+pub const WIDE_MACS: usize = 10_000;
+/// Multiply-adds a frame's scores may take on each set (about 50 ms of the CPU reference):
+/// a larger set is scored on its first samples, as many as that allows (at least 1,000),
+/// and the frame says how many.
+pub const SCORE_MACS: usize = 50_000_000;
 /// Each hidden unit's small map: `UNIT_GRID × UNIT_GRID` points.
 pub const UNIT_GRID: usize = 16;
 /// The most hidden units whose maps a frame carries (the first of each layer, up to 16 a
@@ -55,7 +62,7 @@ pub enum Control {
     Stop,
     /// The model now, as a weight file (weights and optimizer state of one epoch), with
     /// that epoch.
-    Model(Sender<(u64, Value)>),
+    Model(Sender<Result<(u64, Value), ModelRefusal>>),
 }
 
 impl Control {
@@ -71,9 +78,24 @@ impl Control {
     }
 }
 
+/// Why a run's model cannot be had.
+#[derive(Debug)]
+pub enum ModelRefusal {
+    /// No such run.
+    NoRun(String),
+    /// The run is busy (starting, or in a long block) and did not answer in time.
+    Busy(String),
+    /// The run stopped on an error (it diverged): its weights are not a model.
+    Stopped(String),
+}
+
 /// A live run as the routes see it.
 pub struct Handle {
     control: Mutex<Sender<Control>>,
+    /// Host bytes the run will allocate and has not yet (0 once it has started): counted
+    /// against what the next run may take, so that two runs asked for at once cannot each
+    /// count the same free memory.
+    starting_bytes: AtomicU64,
 }
 
 /// The runs going on, at most `max` at once.
@@ -81,24 +103,49 @@ pub struct Runs {
     max: usize,
     next: AtomicU64,
     live: Mutex<HashMap<u64, Arc<Handle>>>,
+    /// Told whenever a run ends, for a start waiting for a place.
+    pub ended: tokio::sync::Notify,
+}
+
+/// Why a run could not have a place.
+#[derive(Debug)]
+pub enum Refusal {
+    /// `max` runs are going.
+    Busy(String),
+    /// The host's free memory, less what starting runs are about to take, is too little.
+    Memory(String),
 }
 
 /// A run's place in [`Runs`], given back when dropped (when its thread ends).
 pub struct Slot {
     runs: Arc<Runs>,
     pub id: u64,
+    handle: Arc<Handle>,
+}
+
+impl Slot {
+    /// The run has made its data and trainer: its memory is in use, no longer reserved.
+    pub fn started(&self) {
+        self.handle.starting_bytes.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.runs.live.lock().expect("runs").remove(&self.id);
         crate::memory::return_freed_memory();
+        self.runs.ended.notify_waiters();
     }
 }
 
 impl Runs {
     pub fn new(max: usize) -> Arc<Runs> {
-        Arc::new(Runs { max, next: AtomicU64::new(1), live: Mutex::new(HashMap::new()) })
+        Arc::new(Runs {
+            max,
+            next: AtomicU64::new(1),
+            live: Mutex::new(HashMap::new()),
+            ended: tokio::sync::Notify::new(),
+        })
     }
 
     pub fn max(&self) -> usize {
@@ -109,20 +156,32 @@ impl Runs {
         self.live.lock().expect("runs").len()
     }
 
-    /// A slot, or the words of a "busy" answer when `max` runs are going.
-    pub fn reserve(self: &Arc<Self>) -> Result<(Slot, Receiver<Control>), String> {
+    /// A slot for a run that will take `host_bytes` of the host's memory, or why not.
+    pub fn reserve(self: &Arc<Self>, host_bytes: u64) -> Result<(Slot, Receiver<Control>), Refusal> {
         let mut live = self.live.lock().expect("runs");
         if live.len() >= self.max {
-            return Err(format!(
+            return Err(Refusal::Busy(format!(
                 "busy: {} runs are going, the most this server takes at once (serve --max-runs); try again when one ends",
                 live.len()
-            ));
+            )));
+        }
+        let reserved: u64 = live.values().map(|h| h.starting_bytes.load(Ordering::Relaxed)).sum();
+        if reserved > 0 {
+            let free = crate::experiments::host_available_bytes().unwrap_or(u64::MAX);
+            if host_bytes.saturating_add(reserved) > free {
+                return Err(Refusal::Memory(format!(
+                    "batch: the run needs {} of host memory and {} is free, of which runs starting now take {}; try again when they have started",
+                    gb(host_bytes),
+                    gb(free),
+                    gb(reserved)
+                )));
+            }
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        let handle = Arc::new(Handle { control: Mutex::new(tx) });
-        live.insert(id, handle);
-        Ok((Slot { runs: self.clone(), id }, rx))
+        let handle = Arc::new(Handle { control: Mutex::new(tx), starting_bytes: AtomicU64::new(host_bytes) });
+        live.insert(id, handle.clone());
+        Ok((Slot { runs: self.clone(), id, handle }, rx))
     }
 
     /// Sends `c` to run `id`; false where there is no such run.
@@ -133,12 +192,16 @@ impl Runs {
 
     /// Run `id`'s model now: the epoch and the weight file. Blocks until the run's thread
     /// is between two blocks of epochs (milliseconds), or fails after `limit`.
-    pub fn model(&self, id: u64, limit: Duration) -> Result<(u64, Value), String> {
+    pub fn model(&self, id: u64, limit: Duration) -> Result<(u64, Value), ModelRefusal> {
         let (tx, rx) = std::sync::mpsc::channel();
         if !self.control(id, Control::Model(tx)) {
-            return Err(format!("no run {id} (it ended, or never began)"));
+            return Err(ModelRefusal::NoRun(format!("no run {id} (it ended, or never began)")));
         }
-        rx.recv_timeout(limit).map_err(|_| format!("run {id} did not answer within {limit:?} (still starting?)"))
+        rx.recv_timeout(limit).unwrap_or_else(|_| {
+            Err(ModelRefusal::Busy(format!(
+                "run {id} did not answer within {limit:?} (starting, or in a long block of epochs); try again"
+            )))
+        })
     }
 
     /// Tells every run to stop (the server is stopping).
@@ -147,6 +210,10 @@ impl Runs {
             let _ = handle.control.lock().expect("control").send(Control::Stop);
         }
     }
+}
+
+fn gb(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
 /// Sends `Stop` to its run when dropped: the page's stream holds one, so a page that
@@ -174,6 +241,11 @@ pub fn grid_points(domain: [f32; 2], k: usize) -> Dataset {
     Dataset::from_rows(&rows)
 }
 
+/// Multiply-adds of one sample's forward pass.
+fn macs(net: &crate::net::Net) -> usize {
+    net.widths.windows(2).map(|w| w[0] * w[1]).sum()
+}
+
 /// A hidden unit's map in a frame: its layer (1-based), its index, its values over the grid.
 type UnitMap = (usize, usize, Vec<f32>);
 
@@ -195,6 +267,10 @@ struct Frame {
     train_accuracy: f64,
     test_loss: Option<f32>,
     test_accuracy: Option<f64>,
+    /// The training and test samples the scores are of (the first so many; see
+    /// [`SCORE_MACS`]).
+    scored: usize,
+    test_scored: Option<usize>,
     epochs_per_s: f64,
     samples_per_s: f64,
     /// Seconds spent playing, frames included.
@@ -210,6 +286,8 @@ struct Frame {
 /// The page's pictures of a run: the boundary over the grid and the shown hidden units'
 /// maps, computed by the backend that trains (on the GPU, `forward_points`).
 struct Watch {
+    /// The boundary grid's side.
+    side: usize,
     grid: Dataset,
     unit_grid: Dataset,
     shown_units: Vec<(usize, usize)>,
@@ -219,7 +297,8 @@ struct Watch {
 impl Watch {
     fn new(p: &RunParams, domain: [f32; 2], gpu: Option<&Gpu>) -> Result<Watch, Error> {
         let net = &p.net;
-        let grid = into_inputs(net, Some(&p.features), grid_points(domain, GRID))?;
+        let side = if macs(net) <= WIDE_MACS { GRID } else { GRID / 2 };
+        let grid = into_inputs(net, Some(&p.features), grid_points(domain, side))?;
         let unit_grid = into_inputs(net, Some(&p.features), grid_points(domain, UNIT_GRID))?;
         let mut shown_units = Vec::new();
         for l in 1..net.layers() {
@@ -231,7 +310,7 @@ impl Watch {
         }
         let gpu =
             gpu.map(|g| PointsForward::new(g, net, &[(&grid.xt, &[]), (&unit_grid.xt, &shown_units)])).transpose()?;
-        Ok(Watch { grid, unit_grid, shown_units, gpu })
+        Ok(Watch { side, grid, unit_grid, shown_units, gpu })
     }
 
     /// The boundary and the hidden units' maps of `mlp`.
@@ -364,7 +443,7 @@ impl Run {
             "test": p.test,
             "features": p.features,
             "domain": p.dataset.domain(),
-            "grid": GRID,
+            "grid": self.watch.side,
             "unit_grid": UNIT_GRID,
             "host_bytes": self.plan.need.host,
             "device_bytes": self.plan.need.device,
@@ -390,41 +469,38 @@ impl Run {
         let mut next_frame = Instant::now();
         let mut frame_cost = 0.0f64;
         loop {
-            // Controls: waited for while paused, taken as they come while playing.
-            let next = if self.playing || steps > 0 || frame_due {
-                control.try_recv().map_err(|e| e == TryRecvError::Disconnected)
-            } else {
-                match control.recv_timeout(Duration::from_millis(500)) {
-                    Ok(c) => Ok(c),
-                    Err(RecvTimeoutError::Timeout) if events.is_closed() => return Ok(()),
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => Err(true),
+            // Controls: every one that has come, applied in order, then one frame for them
+            // all (a burst of clicks is not a burst of frames); waited for while paused.
+            let idle = !(self.playing || steps > 0 || frame_due);
+            let Some(controls) = Self::controls(control, idle, events) else { return Ok(()) };
+            for c in controls {
+                match c {
+                    Control::Stop => return Ok(()),
+                    Control::Play if self.stopped_by.is_none() && !self.at_end() => {
+                        self.playing = true;
+                        self.rate_from = (self.epoch, Instant::now());
+                    }
+                    Control::Pause | Control::Play => {
+                        self.playing = false;
+                        frame_due = true;
+                    }
+                    Control::Step if self.stopped_by.is_none() && !self.at_end() => {
+                        self.playing = false;
+                        steps += 1;
+                    }
+                    Control::Step => frame_due = true,
+                    Control::Model(reply) => {
+                        let answer = match &self.stopped_by {
+                            Some(why) => Err(ModelRefusal::Stopped(format!("{why}; there is no model to save"))),
+                            None => Ok((self.epoch, self.model_file()?)),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                    Control::Reset => {
+                        self.reset()?;
+                        (steps, block, frame_due) = (0, 1, true);
+                    }
                 }
-            };
-            match next {
-                Ok(Control::Stop) | Err(true) => return Ok(()),
-                Ok(Control::Play) if self.stopped_by.is_none() && !self.at_end() => {
-                    self.playing = true;
-                    self.rate_from = (self.epoch, Instant::now());
-                }
-                Ok(Control::Play) => frame_due = true,
-                Ok(Control::Pause) => {
-                    self.playing = false;
-                    frame_due = true;
-                }
-                Ok(Control::Step) if self.stopped_by.is_none() && !self.at_end() => {
-                    self.playing = false;
-                    steps += 1;
-                }
-                Ok(Control::Step) => frame_due = true,
-                Ok(Control::Model(reply)) => {
-                    let _ = reply.send((self.epoch, self.model_file()?));
-                }
-                Ok(Control::Reset) => {
-                    self.reset()?;
-                    frame_due = true;
-                }
-                Err(false) => {}
             }
             if self.playing || steps > 0 {
                 let left = self.params.epochs.map_or(u64::MAX, |e| e - self.epoch);
@@ -449,7 +525,12 @@ impl Run {
                 }
                 if let Err(e) = result {
                     self.playing = false;
-                    self.stopped_by = Some(e.to_string());
+                    self.stopped_by = Some(match e {
+                        Error::Diverged { epoch, why } => {
+                            format!("training diverged at epoch {epoch}: {why}; try a smaller learning rate")
+                        }
+                        e => e.to_string(),
+                    });
                     frame_due = true;
                 }
                 if self.at_end() {
@@ -489,6 +570,31 @@ impl Run {
                 }
                 let gap = (frame_cost * (1.0 - FRAME_SHARE) / FRAME_SHARE).clamp(1.0 / FRAMES_PER_S, MAX_FRAME_GAP);
                 next_frame = Instant::now() + Duration::from_secs_f64(gap);
+            }
+        }
+    }
+
+    /// The controls that have come (waiting up to half a second for one when `idle`), or
+    /// None when the run is to end: its page left (the stream closed, or every sender gone).
+    fn controls(
+        control: &Receiver<Control>,
+        idle: bool,
+        events: &tokio::sync::mpsc::Sender<Event>,
+    ) -> Option<Vec<Control>> {
+        let mut all = Vec::new();
+        if idle {
+            match control.recv_timeout(Duration::from_millis(500)) {
+                Ok(c) => all.push(c),
+                Err(RecvTimeoutError::Timeout) if events.is_closed() => return None,
+                Err(RecvTimeoutError::Timeout) => return Some(all),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        loop {
+            match control.try_recv() {
+                Ok(c) => all.push(c),
+                Err(TryRecvError::Empty) => return Some(all),
+                Err(TryRecvError::Disconnected) => return None,
             }
         }
     }
@@ -539,8 +645,11 @@ impl Run {
 
     fn frame(&mut self) -> Result<Frame, Error> {
         let mlp = self.trainer.mlp()?;
-        let Score { loss, accuracy: train_accuracy } = score(&mlp, &self.data);
-        let test = self.test.as_ref().map(|t| score(&mlp, t));
+        let most = (SCORE_MACS / macs(&mlp.net).max(1)).max(1000);
+        let scored = self.data.len().min(most);
+        let Score { loss, accuracy: train_accuracy } = score_head(&mlp, &self.data, scored);
+        let test_scored = self.test.as_ref().map(|t| t.len().min(most));
+        let test = self.test.as_ref().zip(test_scored).map(|(t, k)| score_head(&mlp, t, k));
         let (grid, units) = self.watch.maps(&mlp)?;
         let now = Instant::now();
         let window = now.duration_since(self.rate_from.1).as_secs_f64();
@@ -561,6 +670,8 @@ impl Run {
             train_accuracy,
             test_loss: test.map(|t| t.loss),
             test_accuracy: test.map(|t| t.accuracy),
+            scored,
+            test_scored,
             epochs_per_s: self.epochs_per_s,
             samples_per_s: self.epochs_per_s * self.params.batch as f64,
             seconds: self.play_seconds,
@@ -568,5 +679,40 @@ impl Run {
             grid,
             units,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two runs asked for at once cannot both count the same free memory: while the first
+    /// is starting, what it will take is held against the second.
+    #[test]
+    fn starting_runs_hold_their_memory() {
+        let runs = Runs::new(4);
+        let free = crate::experiments::host_available_bytes().expect("this machine says its free memory");
+        let big = free / 10 * 6;
+        let (first, _c1) = runs.reserve(big).expect("the first fits");
+        match runs.reserve(big) {
+            Err(Refusal::Memory(why)) => assert!(why.starts_with("batch: ") && why.contains("starting"), "{why}"),
+            Err(Refusal::Busy(why)) => panic!("the second should be refused for memory, not {why}"),
+            Ok(_) => panic!("the second should be refused for memory"),
+        }
+        // Started: its memory is in use, and the free memory says so itself.
+        first.started();
+        let (second, _c2) = runs.reserve(big).expect("counted by what is free now");
+        drop((first, second));
+        assert_eq!(runs.count(), 0);
+    }
+
+    #[test]
+    fn past_the_most_runs_is_busy() {
+        let runs = Runs::new(2);
+        let a = runs.reserve(0).unwrap();
+        let _b = runs.reserve(0).unwrap();
+        assert!(matches!(runs.reserve(0), Err(Refusal::Busy(why)) if why.starts_with("busy")));
+        drop(a);
+        assert!(runs.reserve(0).is_ok());
     }
 }

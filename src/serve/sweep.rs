@@ -17,6 +17,7 @@ use crate::data::Dataset;
 use crate::experiments::scale::{batches, point, PointSpec};
 use crate::net::optim::Optimizer;
 use crate::net::Net;
+use crate::Error;
 
 /// The largest batch the page's sweep goes to: past it one point takes long on a CPU.
 pub const MAX_SWEEP_BATCH: usize = 1 << 24;
@@ -41,15 +42,22 @@ fn parse(pairs: &[(String, String)], s: &super::Shared) -> Result<SweepParams, S
             }
             all
         }
-        Some(list) => list
-            .split(',')
-            .map(|b| match b.trim() {
-                "cpu" => Ok(super::params::Where::Cpu),
-                "gpu" if s.gpu.is_some() => Ok(super::params::Where::Gpu),
-                "gpu" => Err("backends: this server has no GPU; use backends=cpu".to_string()),
-                other => Err(format!("backends: {other:?} is not one of cpu, gpu")),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(list) => {
+            let mut backends = Vec::new();
+            for b in list.split(',') {
+                let b = match b.trim().to_lowercase().as_str() {
+                    "cpu" => super::params::Where::Cpu,
+                    "gpu" if s.gpu.is_some() => super::params::Where::Gpu,
+                    "gpu" => return Err("backends: this server has no GPU; use backends=cpu".to_string()),
+                    other => return Err(format!("backends: {other:?} is not one of cpu, gpu")),
+                };
+                if backends.contains(&b) {
+                    return Err(format!("backends: {list:?} names a backend twice"));
+                }
+                backends.push(b);
+            }
+            backends
+        }
     };
     let hidden = get("hidden").map(hidden_width).transpose().map_err(|e| format!("hidden: {e}"))?.unwrap_or(2);
     let size = |k: &str, default: usize| -> Result<usize, String> {
@@ -73,7 +81,7 @@ fn parse(pairs: &[(String, String)], s: &super::Shared) -> Result<SweepParams, S
     let seconds = match get("seconds").map(str::parse::<f64>) {
         None => 0.2,
         Some(Ok(t)) if (0.01..=10.0).contains(&t) => t,
-        Some(_) => return Err("seconds: expected seconds a point from 0.01 to 10".into()),
+        Some(_) => return Err("seconds: expected the seconds to spend on each point, from 0.01 to 10".into()),
     };
     Ok(SweepParams { backends, hidden, sizes: batches(min, max, factor), seconds })
 }
@@ -95,14 +103,18 @@ pub(super) async fn start(
     // The largest point of each backend must fit before any runs (they run one at a time).
     for &b in &p.backends {
         let gpu = s.device(b).expect("backends were checked");
-        if let Err(e) = Plan::choose(gpu.as_ref(), &net, &Optimizer::sgd(2.0), largest, None) {
-            return failure(e);
+        match Plan::choose(gpu.as_ref(), &net, &Optimizer::sgd(2.0), largest, None) {
+            Ok(_) => {}
+            Err(Error::Input(why)) => return refuse(StatusCode::BAD_REQUEST, format!("max: {why}")),
+            Err(e) => return failure(e),
         }
     }
-    let (slot, control) = match s.runs.reserve() {
-        Ok(r) => r,
-        Err(busy) => return refuse(StatusCode::SERVICE_UNAVAILABLE, busy),
+    // Its points are made and freed one at a time, each checked above: nothing to reserve.
+    let (slot, control) = match super::place(&s, 0).await {
+        Ok(place) => place,
+        Err(answer) => return answer,
     };
+    slot.started();
     let stop = StopOnDrop(s.runs.clone(), slot.id);
     let (events, rx) = tokio::sync::mpsc::channel(4);
     let gpu = s.gpu.clone();
