@@ -4,16 +4,18 @@
 //! reloads the address to find the same setup, shows a refused setup's message, and runs
 //! the batch sweep. A screenshot is left in the test's target folder.
 
-mod common;
+// Only these two binaries build the HTTP client: in `common` every test binary would.
+#[path = "common/server.rs"]
+mod server;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::server::Server;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use server::Server;
 
 /// chromedriver on a free port, killed when dropped.
 struct Driver {

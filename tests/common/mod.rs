@@ -1,8 +1,6 @@
 //! Helpers the integration tests share.
 #![allow(dead_code)]
 
-pub mod server;
-
 use std::sync::OnceLock;
 
 use rand::SeedableRng;

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! `xorgpu serve` as a test drives it: the real binary on a free loopback port, and a
 //! reader of its event streams.
 
