@@ -145,7 +145,7 @@ pub fn serve(options: &Options) -> Result<(), Error> {
         let mut asked = stopping.clone();
         let stop = async move {
             let _ = asked.wait_for(|stop| *stop).await;
-            eprintln!("stopping: ending every run");
+            let _ = writeln!(std::io::stderr(), "stopping: ending every run");
             runs.stop_all();
         };
         let mut asked = stopping;
@@ -156,9 +156,12 @@ pub fn serve(options: &Options) -> Result<(), Error> {
         let server = axum::serve(listener, router(shared)).with_graceful_shutdown(stop);
         tokio::select! {
             served = server => served.map_err(|e| Error::Input(format!("the server failed: {e}")))?,
-            () = grace => eprintln!("some runs were still busy {SHUTDOWN_GRACE:?} after Ctrl-C; leaving them"),
+            () = grace => {
+                let _ = writeln!(std::io::stderr(), "some runs were still busy {SHUTDOWN_GRACE:?} after Ctrl-C; leaving them");
+            }
         }
-        println!("stopped");
+        // Whoever started the server may have stopped reading its output: not worth a panic.
+        let _ = writeln!(std::io::stdout(), "stopped");
         Ok(())
     })
 }

@@ -451,7 +451,7 @@ impl Run {
         })
     }
 
-    /// The run's loop: controls, training in blocks of 20 to 60 ms, and frames.
+    /// The run's loop: controls, training in blocks of 50 to 150 ms, and frames.
     fn serve(
         &mut self,
         id: u64,
@@ -510,12 +510,13 @@ impl Run {
                 let took = started.elapsed().as_secs_f64();
                 if self.playing {
                     self.play_seconds += took;
-                    // Blocks of 20 to 60 ms: long enough that a block's submission and
-                    // read-back (a millisecond or two on a software GPU) are noise, short
-                    // enough that a pause or a frame waits for little.
-                    if took < 0.02 && block < MAX_BLOCK {
+                    // Blocks of 50 to 150 ms: long enough that a block's submission and
+                    // read-back (milliseconds on a busy software GPU: blocks of 20 to 60 ms
+                    // cost XOR a third of its speed there) are noise, short enough that a
+                    // pause waits for little; frames come between blocks.
+                    if took < 0.05 && block < MAX_BLOCK {
                         block *= 2;
-                    } else if took > 0.06 && block > 1 {
+                    } else if took > 0.15 && block > 1 {
                         block /= 2;
                     }
                 }
