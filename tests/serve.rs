@@ -55,6 +55,10 @@ async fn a_run_learns_xor_on_each_backend_with_the_loss_falling() {
         assert_eq!(setup["backend"], backend);
         assert_eq!(setup["net"], "2-2-1 sigmoid");
         assert_eq!(setup["points"]["train"].as_array().unwrap().len(), 4, "the XOR table");
+        // Started: the memory held for it while it made its data is let go.
+        let info: Value =
+            serde_json::from_str(&c.get(server.url("/api/info")).send().await.unwrap().text().await.unwrap()).unwrap();
+        assert_eq!(info["starting_bytes"], 0, "{backend}: a started run still holds memory against others");
         // Paused at epoch 0 until play.
         let first = events.expect("frame").await;
         assert_eq!((first["epoch"].as_u64(), first["playing"].as_bool()), (Some(0), Some(false)));

@@ -280,6 +280,7 @@ async fn info(State(s): State<AppState>) -> Response {
         "default_backend": s.default_backend(),
         "max_runs": s.runs.max(),
         "runs": s.runs.count(),
+        "starting_bytes": s.runs.starting_bytes(),
         "datasets": datasets,
         "activations": ["sigmoid", "tanh", "relu"],
         "optimizers": optimizers,

@@ -156,6 +156,11 @@ impl Runs {
         self.live.lock().expect("runs").len()
     }
 
+    /// Host bytes held for runs still making their data and trainers.
+    pub fn starting_bytes(&self) -> u64 {
+        self.live.lock().expect("runs").values().map(|h| h.starting_bytes.load(Ordering::Relaxed)).sum()
+    }
+
     /// A slot for a run that will take `host_bytes` of the host's memory, or why not.
     pub fn reserve(self: &Arc<Self>, host_bytes: u64) -> Result<(Slot, Receiver<Control>), Refusal> {
         let mut live = self.live.lock().expect("runs");
@@ -348,6 +353,9 @@ struct Run {
     rate_from: (u64, Instant),
     epochs_per_s: f64,
     extra: serde_json::Map<String, Value>,
+    /// The points the page draws, `{"train": [[x1, x2, y], …], "test": …}`: sent once, with
+    /// the setup.
+    shown: Option<Value>,
 }
 
 /// Starts run `slot` of `params` on a thread of its own; its events (the setup, frames, an
@@ -364,7 +372,11 @@ pub fn start(
         .name(format!("run {}", slot.id))
         .spawn(move || {
             let id = slot.id;
-            let result = Run::new(params, plan, gpu).and_then(|mut run| run.serve(id, &control, &events).map(|()| run));
+            let result = Run::new(params, plan, gpu).and_then(|mut run| {
+                // Its data and trainer are made: their memory is in use, no longer held.
+                slot.started();
+                run.serve(id, &control, &events).map(|()| run)
+            });
             match result {
                 Ok(run) => log::info!("run {id} ended at epoch {}", run.epoch),
                 Err(e) => {
@@ -384,8 +396,8 @@ impl Run {
         let test_raw = (p.test > 0).then(|| p.dataset.generate(p.test, p.noise, p.data_seed, 2)).transpose()?;
         let domain = p.dataset.domain();
         let watch = Watch::new(p, domain, gpu.as_ref())?;
-        let test = test_raw.as_ref().map(|t| into_inputs(&p.net, Some(&p.features), t.clone())).transpose()?;
-        let shown = (points(&raw), test_raw.as_ref().map(points));
+        let shown = json!({"train": points(&raw), "test": test_raw.as_ref().map(points)});
+        let test = test_raw.map(|t| into_inputs(&p.net, Some(&p.features), t)).transpose()?;
         let data = Arc::new(into_inputs(&p.net, Some(&p.features), raw)?);
         let initial = p.net.init_scaled(p.seed, p.init_scale);
         let trainer = plan.trainer(gpu.clone(), &initial, data.clone(), p.opt, None, None)?;
@@ -400,7 +412,7 @@ impl Run {
         ] {
             extra.insert(k.into(), v);
         }
-        let mut run = Run {
+        Ok(Run {
             params,
             plan,
             gpu,
@@ -416,15 +428,14 @@ impl Run {
             rate_from: (0, Instant::now()),
             epochs_per_s: 0.0,
             extra,
-        };
-        run.extra.insert("points".into(), json!({"train": shown.0, "test": shown.1}));
-        Ok(run)
+            shown: Some(shown),
+        })
     }
 
     /// The setup event: what runs, where, and the points to draw.
     fn setup(&mut self, id: u64) -> Value {
         let p = &self.params;
-        let points = self.extra.remove("points").unwrap_or(Value::Null);
+        let points = self.shown.take().unwrap_or(Value::Null);
         json!({
             "id": id,
             "backend": p.backend,
