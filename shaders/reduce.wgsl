@@ -41,3 +41,33 @@ fn sum_rows(
         out[dims.out_offset + row * dims.out_row_stride + chunk] = dims.scale * total;
     }
 }
+
+// sum_cols: the sum down the rows, out[out_offset + j] = scale · Σ_r input[r, j] for a
+// rows × n input, as a tree of passes over groups of COLS_GROUP rows. One pass: thread
+// (group g, column j) adds rows g·COLS_GROUP … in order and writes out[out_offset +
+// g·out_row_stride + j]. For the partial sums of a product whose slices lie one after
+// another (the tiled weight gradient's): one thread per output and no barriers, where
+// sum_rows would take a workgroup and its tree per output. A fixed order, so the same
+// input gives the same bits.
+const COLS_GROUP: u32 = 32u;
+
+@compute @workgroup_size(WG)
+fn sum_cols(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let idx = workgroup_index(wid, nwg) * WG + lid;
+    let groups = (dims.rows + COLS_GROUP - 1u) / COLS_GROUP;
+    if idx >= dims.n * groups {
+        return;
+    }
+    let j = idx % dims.n;
+    let g = idx / dims.n;
+    let r1 = min(dims.rows, (g + 1u) * COLS_GROUP);
+    var acc = 0.0;
+    for (var r = g * COLS_GROUP; r < r1; r++) {
+        acc += input[dims.in_offset + r * dims.n + j];
+    }
+    out[dims.out_offset + g * dims.out_row_stride + j] = dims.scale * acc;
+}

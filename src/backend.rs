@@ -28,6 +28,9 @@ pub enum KernelChoice {
     /// Whole epochs in one or two kernels: many epochs per dispatch when the batch fits
     /// one workgroup, else one pass over the data per epoch.
     Fused,
+    /// Per layer GEMM-style products over tiles of samples, for any width: the default
+    /// for nets too wide for the fused kernels.
+    Tiled,
 }
 
 /// The kernels a run trains with and what it needs, decided by [`Plan::choose`].
@@ -56,9 +59,9 @@ impl Plan {
         batch: usize,
         kernels: Option<KernelChoice>,
     ) -> Result<Plan, Error> {
-        // The 2-H-1 paths train the 2-H-1 sigmoid net by plain SGD; every other model takes
-        // the general ones.
-        let classic = net.classic_hidden().filter(|_| opt.is_plain_sgd());
+        // The 2-H-1 paths train the 2-H-1 sigmoid net by plain SGD; every other model, and
+        // any asked to take the tiled kernels, takes the general ones.
+        let classic = net.classic_hidden().filter(|_| opt.is_plain_sgd() && kernels != Some(KernelChoice::Tiled));
         let mut reason = None;
         let mlp_path = match (gpu, classic) {
             (Some(g), None) => Some(match kernels {
@@ -70,6 +73,7 @@ impl Plan {
                 }
                 Some(KernelChoice::Step) => MlpPath::Step,
                 Some(KernelChoice::Fused) => MlpPath::Fused,
+                Some(KernelChoice::Tiled) => MlpPath::Tiled,
             }),
             _ => None,
         };
@@ -77,6 +81,7 @@ impl Plan {
             (Some(g), Some(h)) => Some(match kernels.unwrap_or(KernelChoice::Fused) {
                 KernelChoice::Step => Path::Step,
                 KernelChoice::Fused => Path::fastest(g, h, batch),
+                KernelChoice::Tiled => unreachable!("the tiled kernels take the general path"),
             }),
             _ => None,
         };

@@ -73,7 +73,8 @@ pub fn need(runner: Runner, hidden: usize, batch: usize) -> Option<Need> {
 /// the label) on the host for the fast CPU trainer (which works through the batch in chunks
 /// and keeps nothing per sample), or the data and wgpu's staging copy of it when a GPU
 /// (`Some((path, software))`) trains: on the step path the device holds every activation and
-/// three working matrices besides the data, on the fused path the data alone.
+/// three working matrices besides the data, on the tiled path every activation and two,
+/// on the fused path the data alone.
 pub fn mlp_per_sample(net: &crate::net::Net, gpu: Option<(crate::gpu::mlp::MlpPath, bool)>) -> Need {
     let data = 4 * (net.inputs() as u64 + 1);
     let units: u64 = net.widths[1..].iter().map(|&d| d as u64).sum();
@@ -83,6 +84,8 @@ pub fn mlp_per_sample(net: &crate::net::Net, gpu: Option<(crate::gpu::mlp::MlpPa
             let device = match path {
                 crate::gpu::mlp::MlpPath::Step => data + 4 * (units + 3 * net.widest() as u64),
                 crate::gpu::mlp::MlpPath::Fused => data,
+                // The data, every activation, two dZ and the weight gradient's slices.
+                crate::gpu::mlp::MlpPath::Tiled => crate::gpu::tiled::tiled_bytes(net, 1 << 20).1.div_ceil(1 << 20),
             };
             Need { host: 2 * data + if software { device } else { 0 }, device }
         }

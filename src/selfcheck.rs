@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::cpu;
 use crate::data::Dataset;
 use crate::gpu::kernels::{self, adam_table, adam_table_len, Dispatch, Kernels, Operand, OptimBuffers, Scratch};
+use crate::gpu::tiled::TiledKernels;
 use crate::gpu::trainer::Path;
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::model::Params;
@@ -56,8 +57,8 @@ pub fn kernel_names() -> Vec<&'static str> {
 
 /// Runs every check at every (H, N) pair with inputs drawn from `seed`, in table order.
 pub fn check_kernels(gpu: &Gpu, hidden: &[usize], batches: &[usize], seed: u64) -> Result<Vec<CheckResult>, Error> {
-    let kernels = Kernels::new(gpu)?;
-    let mut cx = Ctx { gpu, kernels, rng: ChaCha8Rng::seed_from_u64(seed), results: Vec::new(), current: "" };
+    let (kernels, tiled) = (Kernels::new(gpu)?, TiledKernels::new(gpu)?);
+    let mut cx = Ctx { gpu, kernels, tiled, rng: ChaCha8Rng::seed_from_u64(seed), results: Vec::new(), current: "" };
     for (name, check) in CHECKS {
         cx.current = name;
         for &n in batches {
@@ -72,6 +73,7 @@ pub fn check_kernels(gpu: &Gpu, hidden: &[usize], batches: &[usize], seed: u64) 
 struct Ctx<'a> {
     gpu: &'a Gpu,
     kernels: Kernels,
+    tiled: TiledKernels,
     rng: ChaCha8Rng,
     results: Vec<CheckResult>,
     /// The kernel whose check is running.
@@ -270,6 +272,85 @@ fn check_sum_rows(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+fn check_sum_cols(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    // n rows of h columns: past 32 rows more than one pass (100,003 rows take four).
+    let a = cx.uniform(1 + n * h, 0.1, 1.0);
+    let a_buf = cx.gpu.storage_from("a", &a);
+    let out = cx.poisoned("out", 3 + h);
+    // A first pass leaves n / 32 rows of h.
+    let scratch = Scratch::new(cx.gpu, h * kernels::COLS_GROUP as usize, n);
+    cx.run(&cx.kernels.sum_cols(cx.gpu, &a_buf, 1, n, h, &out, 3, 1.0, &scratch))?;
+    cx.record(format!("sum_cols {n} rows × {h}"), &cx.read(&out, 3, h)?, &cpu::sum_cols(&a[1..], h));
+    Ok(())
+}
+
+/// The layer shapes (rows, cols) a tiled check takes at width `h`: a first layer of 2
+/// inputs, a layer of `4h + 1` rows (65 at h = 16, a row of tiles past the square
+/// tile's 64), and an output layer fed by it.
+fn layer_shapes(h: usize) -> [(usize, usize); 3] {
+    [(h, 2), (4 * h + 1, h), (1, 4 * h + 1)]
+}
+
+/// The packed parameters of one layer, `[W | B]` at an offset (as a layer past the first
+/// sits in the packed vector), and where W and B start.
+fn layer_params(cx: &mut Ctx, rows: usize, cols: usize) -> (Vec<f32>, usize, usize) {
+    let w = 5;
+    (cx.uniform(w + rows * cols + rows, -1.0, 1.0), w, w + rows * cols)
+}
+
+fn check_layer_forward(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    use crate::net::Activation;
+    for (case, (rows, cols)) in layer_shapes(h).into_iter().enumerate() {
+        let f = [Activation::Sigmoid, Activation::Tanh, Activation::Relu][(case + h + n) % 3];
+        let (params, w, b) = layer_params(cx, rows, cols);
+        let a_prev = cx.uniform(cols * n, -2.0, 2.0);
+        let p_buf = cx.gpu.storage_from("params", &params);
+        let a_buf = cx.gpu.storage_from("a_prev", &a_prev);
+        let out = cx.poisoned("a", rows * n);
+        cx.run(&[cx.tiled.layer_forward(cx.gpu, f, &p_buf, (w, b), &a_buf, &out, (rows, cols, n))])?;
+        let want = cpu::layer_forward(f, &params[w..b], &params[b..], &a_prev, rows, cols);
+        cx.record(format!("layer_forward {rows}×{cols} {} N={n}", f.name()), &cx.read(&out, 0, rows * n)?, &want);
+    }
+    Ok(())
+}
+
+fn check_layer_backward(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    use crate::net::Activation;
+    // Back from an output layer (one row: k = 1), and through both wide shapes.
+    for (case, (rows, cols)) in [(1, h), (h, 4 * h + 1), (4 * h + 1, h)].into_iter().enumerate() {
+        let f = [Activation::Sigmoid, Activation::Tanh, Activation::Relu][(case + h + n) % 3];
+        let (params, w, b) = layer_params(cx, rows, cols);
+        let d_z = cx.uniform(rows * n, -1.0, 1.0);
+        let a_prev = cpu::activate(f, &cx.uniform(cols * n, -2.0, 2.0));
+        let p_buf = cx.gpu.storage_from("params", &params);
+        let d_buf = cx.gpu.storage_from("d_z", &d_z);
+        let a_buf = cx.gpu.storage_from("a_prev", &a_prev);
+        let out = cx.poisoned("d_z_prev", cols * n);
+        cx.run(&[cx.tiled.layer_backward(cx.gpu, f, &p_buf, w, &d_buf, &a_buf, &out, (rows, cols, n))])?;
+        let want = cpu::layer_backward(f, &params[w..b], &d_z, &a_prev, rows, cols);
+        cx.record(format!("layer_backward {rows}×{cols} {} N={n}", f.name()), &cx.read(&out, 0, cols * n)?, &want);
+    }
+    Ok(())
+}
+
+fn check_layer_grad(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    for (rows, cols) in layer_shapes(h) {
+        // Every product negative, as in check_matmul: a sum over the batch that cancels is
+        // known only to ε·Σ|terms|.
+        let d_z = cx.uniform(rows * n, 0.1, 1.0);
+        let a_prev = cx.uniform(cols * n, -1.0, -0.1);
+        let d_buf = cx.gpu.storage_from("d_z", &d_z);
+        let a_buf = cx.gpu.storage_from("a_prev", &a_prev);
+        let out = cx.poisoned("grads", 7 + rows * cols);
+        let scratch = Scratch::with_split(cx.gpu, rows * cols, n, crate::gpu::tiled::GRAD_K_SPLIT);
+        let d = cx.tiled.layer_grad(cx.gpu, &cx.kernels, &d_buf, &a_buf, &out, 7, (rows, cols, n), &scratch);
+        cx.run(&d)?;
+        let want = cpu::layer_grad(&d_z, &a_prev, rows, cols);
+        cx.record(format!("layer_grad {rows}×{cols} N={n}"), &cx.read(&out, 7, rows * cols)?, &want);
+    }
+    Ok(())
+}
+
 fn check_sgd_update(cx: &mut Ctx, h: usize, _n: usize) -> Result<(), Error> {
     let len = 4 * h + 1;
     let params = cx.uniform(len, -1.0, 1.0);
@@ -451,7 +532,7 @@ type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
 
 /// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
 /// whole epoch, so their twin is the CPU's [`cpu::epoch`].
-const CHECKS: [(&str, Check); 23] = [
+const CHECKS: [(&str, Check); 27] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
@@ -468,6 +549,10 @@ const CHECKS: [(&str, Check); 23] = [
     ("bce_loss", check_bce_loss),
     ("bce_grad", check_bce_grad),
     ("sum_rows", check_sum_rows),
+    ("sum_cols", check_sum_cols),
+    ("layer_forward", check_layer_forward),
+    ("layer_backward", check_layer_backward),
+    ("layer_grad", check_layer_grad),
     ("sgd_update", check_sgd_update),
     ("train_tiny", check_train_tiny),
     ("epoch_partials", check_epoch_partials),
@@ -485,6 +570,7 @@ pub fn check_step_epochs(gpu: &Gpu, hidden: &[usize], batches: &[usize], seed: u
     let mut cx = Ctx {
         gpu,
         kernels: Kernels::new(gpu)?,
+        tiled: TiledKernels::new(gpu)?,
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
         results: Vec::new(),
         current: "step epoch",

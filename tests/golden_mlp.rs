@@ -114,6 +114,10 @@ fn every_path_trains_to_pytorchs_weights() {
             ("fast cpu, any net".into(), Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None))),
             ("gpu, step kernels".into(), Box::new(MlpGpuTrainer::new(gpu(), &mlp, &data, opt, None).unwrap())),
             (
+                "gpu, tiled kernels".into(),
+                Box::new(MlpGpuTrainer::with_path(gpu(), &mlp, &data, opt, None, MlpPath::Tiled).unwrap()),
+            ),
+            (
                 "gpu, fused, direct sums".into(),
                 Box::new(
                     MlpGpuTrainer::with_reduction(gpu(), &mlp, &data, opt, None, MlpPath::Fused, Some(true)).unwrap(),

@@ -36,10 +36,11 @@ fn every_kernel_has_a_check() {
     let net = xorgpu::net::Net::new(vec![2, 3, 1], Activation::Tanh).unwrap();
     let fused_mlp = xorgpu::gpu::fused_mlp::source(&net, true);
     let population = xorgpu::gpu::population::source(&population_setup(Activation::Relu, OptimizerKind::Sgd), 3);
+    let tiled = xorgpu::gpu::tiled::source(xorgpu::gpu::tiled::SQUARE);
     let mut entry_points: Vec<String> = SHADERS
         .iter()
         .map(|(_, src)| *src)
-        .chain([fused.as_str(), fused_mlp.as_str(), population.as_str()])
+        .chain([fused.as_str(), fused_mlp.as_str(), population.as_str(), tiled.as_str()])
         .flat_map(|src| {
             src.split("@compute").skip(1).map(|rest| {
                 let after = &rest[rest.find("fn ").expect("entry point") + 3..];
@@ -102,8 +103,16 @@ fn shaders_validate() {
         let setup = xorgpu::population::Setup { inputs: d, ..population_setup(act, opt) };
         (format!("population.wgsl {d}-{h}-1 {act:?} {opt:?}"), xorgpu::gpu::population::source(&setup, h))
     });
-    let all =
-        SHADERS.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(fused).chain(fused_mlp).chain(population);
+    // The tiled kernels, each tile shape.
+    use xorgpu::gpu::tiled::{source, SQUARE, THIN};
+    let tiled = [SQUARE, THIN].map(|shape| (format!("tiled.wgsl {shape:?}"), source(shape)));
+    let all = SHADERS
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .chain(fused)
+        .chain(fused_mlp)
+        .chain(population)
+        .chain(tiled);
     for (name, source) in all {
         let module =
             naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));

@@ -1,5 +1,5 @@
 //! Any MLP: the reference against finite differences in f64, and every general path (the
-//! GPU's step kernels, the CPU trainer) against the f64 reference element by element, over
+//! GPU's step and tiled kernels, the CPU trainer) against the f64 reference element by element, over
 //! widths, depths, batches, activations and optimizers covered pairwise.
 
 mod common;
@@ -193,7 +193,7 @@ fn the_cover_meets_every_pair_within_its_cost() {
     eprintln!("{} cases, {} multiply-adds a pass in all", cases.len(), cases.iter().map(Case::cost).sum::<usize>());
 }
 
-/// Every case, on every general path (the GPU's step kernels; where the net is narrow
+/// Every case, on every general path (the GPU's step and tiled kernels; where the net is narrow
 /// enough, the fused pair with each thread's sums written directly and with the workgroup's
 /// tree; the CPU reference and the fast CPU trainer): the gradient element by element
 /// against the f64 reference; one epoch's update against the rule applied in f64 to the
@@ -220,6 +220,7 @@ fn every_general_path_matches_the_reference_pairwise() {
             ("cpu reference", Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, None))),
             ("fast cpu", Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None))),
             ("gpu step", Box::new(gpu_on(MlpPath::Step, None).unwrap())),
+            ("gpu tiled", Box::new(gpu_on(MlpPath::Tiled, None).unwrap())),
         ];
         if xorgpu::gpu::fused_mlp::unfit(&net).is_none() {
             fused_cases += 1;
@@ -323,10 +324,11 @@ fn a_saved_run_resumes_exactly() {
                 0 => Box::new(MlpCpuTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
                 1 => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
                 2 => Box::new(MlpGpuTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap()),
+                3 => Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &data, opt, state, MlpPath::Tiled).unwrap()),
                 _ => Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &data, opt, state, MlpPath::Fused).unwrap()),
             }
         };
-        for on_gpu in 0..4 {
+        for on_gpu in 0..5 {
             let mut straight = make(&mlp, None, on_gpu);
             straight.run_epochs(&mut [0.0; 6]).unwrap();
             let mut first = make(&mlp, None, on_gpu);

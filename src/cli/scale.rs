@@ -157,10 +157,12 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
             if inputs == 1 { "" } else { "s" }
         )));
     }
-    let general = net.classic_hidden().is_none();
+    // The tiled kernels are general: a 2-H-1 net asked to take them takes the general path.
+    let general = net.classic_hidden().is_none() || args.kernels == KernelChoice::Tiled;
     let mlp_path = match (general, args.kernels) {
         (false, _) => None,
         (true, KernelChoice::Step) => Some(MlpPath::Step),
+        (true, KernelChoice::Tiled) => Some(MlpPath::Tiled),
         // Fused is the default choice: let each point choose, refusing only where asked.
         (true, KernelChoice::Fused) => None,
     };

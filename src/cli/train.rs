@@ -125,7 +125,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
     /// Which GPU kernels train [default: fused where the net fits them (the 2-H-1 sigmoid
-    /// net by plain SGD, or any net up to 32 units a layer and 600 parameters), else step].
+    /// net by plain SGD, or any net up to 32 units a layer and 600 parameters), else tiled].
     #[arg(long, value_enum)]
     pub kernels: Option<KernelChoice>,
     /// After training, time each kernel with timestamp queries and print where an epoch's
@@ -361,7 +361,7 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
             eprintln!("warning: {} {verb} only to the GPU; ignored on the CPU", ignored.join(", "));
         }
     }
-    // Any other net: the fused pair where it is narrow enough, else the step kernels (the
+    // Any other net: the fused pair where it is narrow enough, else the tiled kernels (the
     // reason said with --profile and in the log); --kernels chooses, and is refused where
     // the chosen path cannot take the run. Before the data is made: a batch the device
     // cannot take costs nothing.

@@ -130,6 +130,30 @@ pub fn activate_backward<F: Float>(f: Activation, da: &[F], a: &[F]) -> Vec<F> {
     }
 }
 
+/// `A = f(W·A_prev + B)`: one layer's forward pass, `W: rows × cols`, `B: rows × 1`,
+/// `A_prev: cols × n` (written). The tiled path's `layer_forward` computes it in one kernel;
+/// here it is the step path's three.
+pub fn layer_forward<F: Float>(f: Activation, w: &[F], b: &[F], a_prev: &[F], rows: usize, cols: usize) -> Vec<F> {
+    let n = a_prev.len() / cols.max(1);
+    let mut z = matmul(w, false, a_prev, false, rows, cols, n);
+    add_bias(&mut z, b, n);
+    activate(f, &z)
+}
+
+/// `dZ_prev = (Wᵀ·dZ) ⊙ f′(A_prev)`: back through a layer and the activation below it,
+/// `W: rows × cols`, `dZ: rows × n`, `A_prev: cols × n` (written).
+pub fn layer_backward<F: Float>(f: Activation, w: &[F], d_z: &[F], a_prev: &[F], rows: usize, cols: usize) -> Vec<F> {
+    let n = d_z.len() / rows.max(1);
+    activate_backward(f, &matmul(w, true, d_z, false, cols, rows, n), a_prev)
+}
+
+/// `dW = dZ·A_prevᵀ`: a layer's weight gradient, `dZ: rows × n`, `A_prev: cols × n`,
+/// `dW: rows × cols` (written).
+pub fn layer_grad<F: Float>(d_z: &[F], a_prev: &[F], rows: usize, cols: usize) -> Vec<F> {
+    let n = d_z.len() / rows.max(1);
+    matmul(d_z, false, a_prev, true, rows, n, cols)
+}
+
 /// `log p`, clamped at −100 as PyTorch does, with p below the smallest normal f32 taken
 /// as 0 (above it `ln p` > −88 needs no clamp). No `max()`: a NaN p must give a NaN loss,
 /// which is how a diverging run is caught.
@@ -158,6 +182,11 @@ pub fn bce_grad<F: Float>(s2: &[F], t: &[F]) -> Vec<F> {
 /// `out[r] = Σₙ a[r, n]` for `a: rows × n`: the sum along the batch axis (written).
 pub fn sum_rows<F: Float>(a: &[F], n: usize) -> Vec<F> {
     a.chunks(n).map(|row| sum(row.iter().copied())).collect()
+}
+
+/// `out[j] = Σ_r a[r, j]` for `a: rows × n` (written): the sum down the rows.
+pub fn sum_cols<F: Float>(a: &[F], n: usize) -> Vec<F> {
+    (0..n).map(|j| sum(a.iter().skip(j).step_by(n.max(1)).copied())).collect()
 }
 
 /// `p ← p − lr · dp`, element-wise over the packed parameters (updated in place).

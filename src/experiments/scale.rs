@@ -139,7 +139,8 @@ pub fn default_max_batch_mlp(gpu: Option<&Gpu>, net: &Net, path: Option<MlpPath>
 
 /// Builds the trainer for one point and measures it.
 pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
-    if spec.net.classic_hidden().is_none() {
+    // A general path asked for (the tiled kernels) takes even the 2-H-1 net.
+    if spec.net.classic_hidden().is_none() || spec.mlp_path.is_some() {
         return point_mlp(backend, gpu, data, spec);
     }
     let params = Params::init(spec.hidden, spec.seed);
@@ -174,7 +175,7 @@ pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) 
 }
 
 /// [`point`] for a net other than 2-H-1 sigmoid: plain SGD at the spec's rate on the general
-/// paths (the fast CPU trainer; the GPU's fused pair or step kernels).
+/// paths (the fast CPU trainer; the GPU's fused pair, tiled or step kernels).
 fn point_mlp(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
     let mlp = spec.net.init(spec.seed);
     let batch = data.len();

@@ -18,6 +18,8 @@ pub const REDUCE_CHUNK: u32 = WG * 4;
 /// The slice of the inner dimension one matmul thread sums alone before sum_rows takes
 /// over (see `shaders/matmul.wgsl`).
 pub const K_SPLIT: u32 = 256;
+/// Rows one thread of a sum_cols pass adds (`COLS_GROUP` in `shaders/reduce.wgsl`).
+pub const COLS_GROUP: u32 = 32;
 /// WebGPU's limit on workgroups along one dimension of a dispatch.
 pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
@@ -82,10 +84,14 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Enough for reductions of up to `rows` rows of `n` elements.
+    /// Enough for reductions of up to `rows` rows of `n` elements, and matmul's slices.
     pub fn new(gpu: &Gpu, rows: usize, n: usize) -> Self {
-        let partials = rows * (n.div_ceil(K_SPLIT as usize)).max(n.div_ceil(REDUCE_CHUNK as usize));
-        let pass = rows * n.div_ceil(REDUCE_CHUNK as usize);
+        Self::with_split(gpu, rows, n, K_SPLIT as usize)
+    }
+
+    /// Enough for reductions of up to `rows` rows of `n` elements cut in slices of `k_split`.
+    pub fn with_split(gpu: &Gpu, rows: usize, n: usize, k_split: usize) -> Self {
+        let (partials, pass) = Self::lens(rows, n, k_split);
         Scratch {
             partials: gpu.storage("scratch partials", partials),
             ping: gpu.storage("scratch ping", pass),
@@ -96,6 +102,12 @@ impl Scratch {
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         self.partials.size() + self.ping.size() + self.pong.size()
+    }
+
+    /// Floats of `partials` and of each of `ping` and `pong`, for [`Scratch::with_split`].
+    pub fn lens(rows: usize, n: usize, k_split: usize) -> (usize, usize) {
+        let chunks = n.div_ceil(REDUCE_CHUNK as usize);
+        (rows * n.div_ceil(k_split).max(chunks), rows * chunks)
     }
 }
 
@@ -352,7 +364,7 @@ impl Kernels {
                 &["add_bias", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward"],
             )?,
             loss: family("loss.wgsl", &[Uniform, Read, Read, ReadWrite], &["bce_loss", "bce_grad"])?,
-            reduce: family("reduce.wgsl", &[Uniform, Read, ReadWrite], &["sum_rows"])?,
+            reduce: family("reduce.wgsl", &[Uniform, Read, ReadWrite], &["sum_rows", "sum_cols"])?,
             sgd: family("sgd.wgsl", &[Uniform, Read, ReadWrite], &["sgd_update"])?,
             optim: family(
                 "optim.wgsl",
@@ -631,6 +643,47 @@ impl Kernels {
                 break;
             }
             (src, src_offset, cols) = (dst, 0, chunks);
+        }
+        dispatches
+    }
+
+    /// `out[out_offset + j] = scale · Σ_r input[in_offset + r·n + j]` for a `rows × n`
+    /// input (written): passes over groups of [`COLS_GROUP`] rows until one row is left.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sum_cols(
+        &self,
+        gpu: &Gpu,
+        input: &wgpu::Buffer,
+        in_offset: usize,
+        rows: usize,
+        n: usize,
+        out: &wgpu::Buffer,
+        out_offset: usize,
+        scale: f32,
+        scratch: &Scratch,
+    ) -> Vec<Dispatch> {
+        let mut dispatches = Vec::new();
+        let (mut src, mut src_offset, mut rows) = (input, in_offset as u32, rows.max(1) as u32);
+        let targets = [&scratch.ping, &scratch.pong];
+        for pass in 0.. {
+            let groups = rows.div_ceil(COLS_GROUP);
+            let last = groups == 1;
+            let dst = if last { out } else { targets[pass % 2] };
+            assert!(last || dst.size() >= 4 * groups as u64 * n as u64, "sum_cols: the scratch is too small");
+            let dims = ReduceDims {
+                rows,
+                n: n as u32,
+                in_offset: src_offset,
+                out_offset: if last { out_offset as u32 } else { 0 },
+                out_row_stride: n as u32,
+                scale: if last { scale } else { 1.0 },
+                _pad: [0; 2],
+            };
+            dispatches.push(self.reduce.dispatch(gpu, "sum_cols", &dims, &[src, dst], per_element(groups * n as u32)));
+            if last {
+                break;
+            }
+            (src, src_offset, rows) = (dst, 0, groups);
         }
         dispatches
     }

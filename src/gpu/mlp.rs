@@ -1,11 +1,13 @@
-//! The GPU trainer for any net, on either path: the step kernels ([`super::step`], any
-//! width) or the fused pair ([`super::fused_mlp`], narrow nets), then the same update
-//! kernels. Buffers, pipelines and every dispatch are built once; an epoch is replayed from
+//! The GPU trainer for any net, on one of three paths: the fused pair
+//! ([`super::fused_mlp`], narrow nets), the tiled layer kernels ([`super::tiled`], any
+//! width) or the step kernels ([`super::step`], the readable yardstick), then the same
+//! update kernels. Buffers, pipelines and every dispatch are built once; an epoch is replayed from
 //! them, many to a command buffer, with no read-back until the block ends.
 
 use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels};
 use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
 use super::step::{self, StepBuffers};
+use super::tiled::{self, TiledBuffers, TiledKernels};
 use super::trainer::{MAX_EPOCHS_PER_SUBMIT, SAMPLE_EPOCHS_PER_SUBMIT};
 use super::Gpu;
 use crate::data::Dataset;
@@ -21,15 +23,18 @@ pub enum MlpPath {
     Step,
     /// One pass over the data per epoch, each sample's whole pass in private memory.
     Fused,
+    /// Per layer a GEMM-style product over tiles of samples, the element-wise steps fused
+    /// into it; every activation in a buffer.
+    Tiled,
 }
 
 impl MlpPath {
     /// The path for `net` on `n` samples when the user does not choose, and why: the fused
-    /// pair where the net is narrow enough for it, else the step kernels.
+    /// pair where the net is narrow enough for it, else the tiled kernels.
     pub fn choose(gpu: &Gpu, net: &Net, n: usize) -> (MlpPath, String) {
         match unfit(gpu, net, n, MlpPath::Fused) {
             None => (MlpPath::Fused, "fused: one pass over the data per epoch".into()),
-            Some(why) => (MlpPath::Step, format!("step: not fused because {why}")),
+            Some(why) => (MlpPath::Tiled, format!("tiled: not fused because {why}")),
         }
     }
 
@@ -37,6 +42,7 @@ impl MlpPath {
         match self {
             MlpPath::Step => "step",
             MlpPath::Fused => "fused",
+            MlpPath::Tiled => "tiled",
         }
     }
 }
@@ -50,6 +56,11 @@ pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
             let largest = step::max_batch(gpu, net);
             (n > largest)
                 .then(|| format!("batch {n} is past the {largest} the step kernels take with {}", net.describe()))
+        }
+        MlpPath::Tiled => {
+            let largest = tiled::max_batch(gpu, net);
+            (n > largest)
+                .then(|| format!("batch {n} is past the {largest} the tiled kernels take with {}", net.describe()))
         }
         MlpPath::Fused => fused_mlp::unfit(net).or_else(|| {
             let data = 4 * net.inputs() as u128 * n as u128;
@@ -143,6 +154,7 @@ impl MlpGpuTrainer {
         state.check(opt.kind, p).map_err(Error::Input)?;
         let k = Kernels::new(&gpu)?;
         let fused = if path == MlpPath::Fused { Some(FusedMlpKernels::new(&gpu, &net, direct)?) } else { None };
+        let tiled = if path == MlpPath::Tiled { Some(TiledKernels::new(&gpu)?) } else { None };
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
             let xt = g.storage_from("xt: d0 × N", &data.xt);
@@ -157,14 +169,20 @@ impl MlpGpuTrainer {
             let staging = g.staging(MAX_BLOCK.max(p));
             let mut bytes: u64 =
                 [&xt, &t, &params, &grads, &m, &v, &adam, &loss_history].iter().map(|b| b.size()).sum();
-            let (gradient, evaluate, loss) = match &fused {
-                None => {
+            let (gradient, evaluate, loss) = match (&fused, &tiled) {
+                (None, None) => {
                     let b = StepBuffers::new(g, &net, n);
                     bytes += b.bytes();
                     let (gradient, evaluate) = step::step_gradient(g, &k, &net, &xt, &t, &params, &grads, n, &b);
                     (gradient, evaluate, LossRoute::Copy(b.loss_now))
                 }
-                Some(f) => {
+                (None, Some(tk)) => {
+                    let b = TiledBuffers::new(g, &net, n);
+                    bytes += b.bytes();
+                    let (gradient, evaluate) = tiled::tiled_gradient(g, &k, tk, &net, &xt, &t, &params, &grads, n, &b);
+                    (gradient, evaluate, LossRoute::Copy(b.loss_now))
+                }
+                (Some(f), _) => {
                     let groups = f.groups_for(n);
                     let partials = g.storage("partials: (P + 1) × groups", f.partials_len(groups));
                     let slot = g.storage("state: [loss slot]", 1);

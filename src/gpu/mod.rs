@@ -12,6 +12,7 @@ pub mod mlp;
 pub mod points;
 pub mod population;
 pub mod step;
+pub mod tiled;
 pub mod trainer;
 
 use std::sync::{Arc, Mutex};
