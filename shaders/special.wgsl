@@ -38,3 +38,66 @@ fn special_ops(
     }
     out[i] = a + b + c + d;
 }
+
+// The multiply-add yardstick: how many f32 multiply-adds a second this device runs, against
+// which a wide net's epoch is read. Eight independent chains a thread, four steps each a
+// round; x ← x·m + c with m and c from the seed (so no compiler can fold the chain), |m| < 1
+// so it converges and nothing overflows. Named values and x·m + c rather than an array and
+// fma(): llvmpipe ran that form at half the rate, below what the fused kernels reach.
+@compute @workgroup_size(WG)
+fn fma_ops(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = workgroup_index(wid, nwg) * WG + lid;
+    if i >= dims.threads {
+        return;
+    }
+    let s = seeds[i];
+    let m = 0.5 + 0.25 * sin(s);
+    let c = 0.125 * s;
+    var x0 = s;
+    var x1 = s + 0.5;
+    var x2 = s - 0.5;
+    var x3 = s * 0.5;
+    var x4 = s + 1.0;
+    var x5 = s - 1.0;
+    var x6 = s * 0.25;
+    var x7 = s + 0.25;
+    for (var r = 0u; r < dims.rounds; r++) {
+        x0 = x0 * m + c;
+        x1 = x1 * m + c;
+        x2 = x2 * m + c;
+        x3 = x3 * m + c;
+        x4 = x4 * m + c;
+        x5 = x5 * m + c;
+        x6 = x6 * m + c;
+        x7 = x7 * m + c;
+        x0 = x0 * m + c;
+        x1 = x1 * m + c;
+        x2 = x2 * m + c;
+        x3 = x3 * m + c;
+        x4 = x4 * m + c;
+        x5 = x5 * m + c;
+        x6 = x6 * m + c;
+        x7 = x7 * m + c;
+        x0 = x0 * m + c;
+        x1 = x1 * m + c;
+        x2 = x2 * m + c;
+        x3 = x3 * m + c;
+        x4 = x4 * m + c;
+        x5 = x5 * m + c;
+        x6 = x6 * m + c;
+        x7 = x7 * m + c;
+        x0 = x0 * m + c;
+        x1 = x1 * m + c;
+        x2 = x2 * m + c;
+        x3 = x3 * m + c;
+        x4 = x4 * m + c;
+        x5 = x5 * m + c;
+        x6 = x6 * m + c;
+        x7 = x7 * m + c;
+    }
+    out[i] = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;
+}

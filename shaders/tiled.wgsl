@@ -6,10 +6,10 @@
 //   layer_grad:     dW_l = dZ_l · A_{l−1}ᵀ                   (m = d_l, k = N, p = d_{l−1})
 //
 // The host prepends the tile's shape (src/gpu/tiled.rs): TY × TX threads (TY·TX = WG), each
-// owning RM rows × RN columns of a TM × TN tile of C (TM = TY·RM, TN = TX·RN), and TK, the
-// depth of the slices of op(A) and op(B) staged in workgroup memory. A thread's rows are
-// i0 + ty + r·TY and its columns j0 + tx + c·TX, so neighbouring threads read neighbouring
-// words of the B slice and write neighbouring words of C.
+// owning RM rows × 4 columns of a TM × TN tile of C (TM = TY·RM, TN = TX·4), a vec4 of sums
+// a row, and TK, the depth of the slices of op(A) and op(B) staged in workgroup memory. A
+// thread's rows are i0 + ty + r·TY and its columns j0 + tx + q·TX, so neighbouring threads
+// read neighbouring words of the B slice and write neighbouring words of C.
 //
 // Operands are strided as in matmul.wgsl: element (i, kk) of op(A) is
 // a[a_offset + i·a_row + kk·a_col], (kk, j) of op(B) is b[b_offset + kk·b_row + j·b_col],
@@ -47,11 +47,11 @@ struct TiledDims {
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 const TM: u32 = TY * RM;
-const TN: u32 = TX * RN;
+const TN: u32 = TX * 4u;
 
 var<workgroup> tile_a: array<f32, TM * TK>;  // op(A)[i0 .. i0 + TM, k0 .. k0 + TK]
-var<workgroup> tile_b: array<f32, TK * TN>;  // op(B)[k0 .. k0 + TK, j0 .. j0 + TN]
-var<private> acc: array<f32, RM * RN>;
+// op(B)[k0 .. k0 + TK, j0 .. j0 + TN], a vec4 of four neighbouring columns per word.
+var<workgroup> tile_b: array<vec4<f32>, TK * TX>;
 
 struct Tile {
     i0: u32,
@@ -79,13 +79,11 @@ fn tile_of(w: u32) -> Tile {
     return Tile((rest % tiles_m()) * TM, (rest / tiles_m()) * TN, k0, min(k0 + dims.k_split, dims.k), split);
 }
 
-// acc = Σ_{kk ∈ [k0, k1)} op(A)[i, kk] · op(B)[kk, j] over the thread's rows and columns,
-// kk in increasing order; zero outside the matrices. Every thread of the workgroup calls
-// it (it holds barriers).
-fn multiply_tile(t: Tile, lid: u32) {
-    for (var r = 0u; r < RM * RN; r++) {
-        acc[r] = 0.0;
-    }
+// Σ_{kk ∈ [k0, k1)} op(A)[i, kk] · op(B)[kk, j] over the thread's rows i (one vec4 each)
+// and its four columns j, kk in increasing order; zero outside the matrices. Every thread
+// of the workgroup calls it (it holds barriers).
+fn multiply_tile(t: Tile, lid: u32) -> array<vec4<f32>, RM> {
+    var acc: array<vec4<f32>, RM>;
     let tx = lid % TX;
     let ty = lid / TX;
     for (var k0 = t.k0; k0 < t.k1; k0 += TK) {
@@ -115,27 +113,19 @@ fn multiply_tile(t: Tile, lid: u32) {
             if t.j0 + j < dims.p && kk < kn {
                 v = b[dims.b_offset + (k0 + kk) * dims.b_row + (t.j0 + j) * dims.b_col];
             }
-            tile_b[kk * TN + j] = v;
+            tile_b[kk * TX + j / 4u][j % 4u] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < kn; kk++) {
-            var av: array<f32, RM>;
-            var bv: array<f32, RN>;
+            let bv = tile_b[kk * TX + tx];
             for (var r = 0u; r < RM; r++) {
-                av[r] = tile_a[(ty + r * TY) * TK + kk];
-            }
-            for (var q = 0u; q < RN; q++) {
-                bv[q] = tile_b[kk * TN + tx + q * TX];
-            }
-            for (var r = 0u; r < RM; r++) {
-                for (var q = 0u; q < RN; q++) {
-                    acc[r * RN + q] += av[r] * bv[q];
-                }
+                acc[r] += tile_a[(ty + r * TY) * TK + kk] * bv;
             }
         }
         // The next slice overwrites the tiles only after every thread has read them.
         workgroupBarrier();
     }
+    return acc;
 }
 
 fn activate(z: f32) -> f32 {
@@ -185,13 +175,13 @@ fn layer_forward(
         return;
     }
     let t = tile_of(workgroup_index(wid, nwg));
-    multiply_tile(t, lid);
+    let acc = multiply_tile(t, lid);
     for (var r = 0u; r < RM; r++) {
         let i = t.i0 + lid / TX + r * TY;
-        for (var q = 0u; q < RN; q++) {
-            let j = t.j0 + lid % TX + q * TX;
+        for (var q = 0u; q < 4u; q++) {
+            let j = t.j0 + 4u * (lid % TX) + q;
             if i < dims.m && j < dims.p {
-                c[dims.c_offset + i * dims.c_row + j * dims.c_col] = activate(acc[r * RN + q] + e[dims.e_offset + i]);
+                c[dims.c_offset + i * dims.c_row + j * dims.c_col] = activate(acc[r][q] + e[dims.e_offset + i]);
             }
         }
     }
@@ -209,14 +199,14 @@ fn layer_backward(
         return;
     }
     let t = tile_of(workgroup_index(wid, nwg));
-    multiply_tile(t, lid);
+    let acc = multiply_tile(t, lid);
     for (var r = 0u; r < RM; r++) {
         let i = t.i0 + lid / TX + r * TY;
-        for (var q = 0u; q < RN; q++) {
-            let j = t.j0 + lid % TX + q * TX;
+        for (var q = 0u; q < 4u; q++) {
+            let j = t.j0 + 4u * (lid % TX) + q;
             if i < dims.m && j < dims.p {
                 let at = i * dims.c_row + j * dims.c_col;
-                c[dims.c_offset + at] = activate_backward(acc[r * RN + q], e[dims.e_offset + at]);
+                c[dims.c_offset + at] = activate_backward(acc[r][q], e[dims.e_offset + at]);
             }
         }
     }
@@ -233,14 +223,14 @@ fn layer_grad(
         return;
     }
     let t = tile_of(workgroup_index(wid, nwg));
-    multiply_tile(t, lid);
+    let acc = multiply_tile(t, lid);
     for (var r = 0u; r < RM; r++) {
         let i = t.i0 + lid / TX + r * TY;
-        for (var q = 0u; q < RN; q++) {
-            let j = t.j0 + lid % TX + q * TX;
+        for (var q = 0u; q < 4u; q++) {
+            let j = t.j0 + 4u * (lid % TX) + q;
             if i < dims.m && j < dims.p {
                 let out = i * dims.c_row + j * dims.c_col;
-                c[dims.c_offset + t.split * dims.m * dims.p + out] = acc[r * RN + q];
+                c[dims.c_offset + t.split * dims.m * dims.p + out] = acc[r][q];
             }
         }
     }

@@ -46,6 +46,8 @@ pub struct Profile {
     pub submissions_per_epoch: f64,
     /// Bytes one epoch must move at the least: the data read once (12 bytes a sample).
     pub bytes_per_epoch: u64,
+    /// Multiply-adds one epoch must do: [`crate::net::Net::macs_per_sample`] a sample.
+    pub macs_per_epoch: u64,
 }
 
 /// What a training run ends with.

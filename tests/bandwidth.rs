@@ -65,7 +65,7 @@ fn the_special_function_yardstick_computes_its_chains() {
     let (src, out) = (gpu.storage_from("seeds", &seeds), gpu.storage_from("out", &vec![f32::NAN; threads]));
     let kernel = SpecialOps::new(&gpu).unwrap();
     for rounds in [1, 37] {
-        let seconds = kernel.run(&gpu, &src, &out, threads, rounds).unwrap();
+        let seconds = kernel.run(&gpu, "special_ops", &src, &out, threads, rounds).unwrap();
         assert!(seconds > 0.0 && seconds.is_finite());
         let mut got = vec![f32::NAN; threads];
         gpu.read(&out, 0, &gpu.staging(threads), &mut got).unwrap();
@@ -75,5 +75,29 @@ fn the_special_function_yardstick_computes_its_chains() {
         }
     }
     let rate = special_ops_rate(&gpu).unwrap();
+    assert!(rate.is_finite() && rate > 1e6, "{rate}");
+}
+
+/// The multiply-add yardstick computes what its CPU twin does (eight converging chains a
+/// thread, at an awkward thread count over NaN), and its rate is a rate.
+#[test]
+fn the_multiply_add_yardstick_computes_its_chains() {
+    use xorgpu::gpu::ceiling::{fma_ops_twin, fma_rate, SpecialOps};
+    let gpu = gpu();
+    let threads = 1000 + common::rng().random_range(0..100);
+    let seeds: Vec<f32> = (0..threads).map(|i| i as f32 / threads as f32 * 6.0 - 3.0).collect();
+    let (src, out) = (gpu.storage_from("seeds", &seeds), gpu.storage_from("out", &vec![f32::NAN; threads]));
+    let kernel = SpecialOps::new(&gpu).unwrap();
+    for rounds in [1, 37] {
+        let seconds = kernel.run(&gpu, "fma_ops", &src, &out, threads, rounds).unwrap();
+        assert!(seconds > 0.0 && seconds.is_finite());
+        let mut got = vec![f32::NAN; threads];
+        gpu.read(&out, 0, &gpu.staging(threads), &mut got).unwrap();
+        for (i, (&g, &s)) in got.iter().zip(&seeds).enumerate() {
+            let want = fma_ops_twin(s, rounds);
+            assert!((g - want).abs() <= 1e-5 * want.abs().max(1.0), "thread {i}, {rounds} rounds: {g} vs {want}");
+        }
+    }
+    let rate = fma_rate(&gpu).unwrap();
     assert!(rate.is_finite() && rate > 1e6, "{rate}");
 }

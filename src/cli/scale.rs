@@ -102,21 +102,29 @@ fn factor(s: &str) -> Result<usize, String> {
     }
 }
 
-const HEADER: &str =
-    "backend      batch      epochs   s/epoch  gpu s/epoch      samples/s   final loss   device bytes  read GB/s  % copy";
+const HEADER: &str = "backend      batch      epochs   s/epoch  gpu s/epoch      samples/s   final loss   device bytes  read GB/s  % copy   % fma";
 
-/// A table row. `copy`: the device's copy bandwidth (bytes read + written per second), which
-/// the GPU rows' read rate (12 bytes a sample over the GPU time, else the wall time) is
-/// set against.
-fn row(r: &Record, copy: Option<f64>) -> String {
+/// What the GPU rows are read against: the device's copy bandwidth (bytes read + written
+/// per second) and multiply-add rate, and what a sample of the net reads and computes.
+struct Yardsticks {
+    copy: Option<f64>,
+    fma: Option<f64>,
+    bytes_per_sample: f64,
+    macs_per_sample: f64,
+}
+
+/// A table row: the GPU rows' read rate (the sample's inputs and label, over the GPU time,
+/// else the wall time) against the copy bandwidth, and their multiply-adds against the rate.
+fn row(r: &Record, y: &Yardsticks) -> String {
     let gpu = r.gpu_seconds_per_epoch.map_or("-".to_string(), |s| format!("{s:.3e}"));
-    let read = 12.0 * r.batch as f64 / r.gpu_seconds_per_epoch.unwrap_or(r.seconds_per_epoch);
-    let share = match (r.backend.as_str(), copy) {
-        ("gpu", Some(c)) => format!("{:.1}", 100.0 * read / c),
+    let seconds = r.gpu_seconds_per_epoch.unwrap_or(r.seconds_per_epoch);
+    let read = y.bytes_per_sample * r.batch as f64 / seconds;
+    let share = |rate: Option<f64>, done: f64| match (r.backend.as_str(), rate) {
+        ("gpu", Some(c)) => format!("{:.1}", 100.0 * done / c),
         _ => "-".to_string(),
     };
     format!(
-        "{:<7} {:>10} {:>11} {:>9.3e} {:>12} {:>14.4e} {:>12.6} {:>14} {:>10.2} {:>7}",
+        "{:<7} {:>10} {:>11} {:>9.3e} {:>12} {:>14.4e} {:>12.6} {:>14} {:>10.2} {:>7} {:>7}",
         r.backend,
         r.batch,
         r.epochs,
@@ -126,7 +134,8 @@ fn row(r: &Record, copy: Option<f64>) -> String {
         r.final_loss,
         r.device_bytes,
         read / 1e9,
-        share
+        share(y.copy, read),
+        share(y.fma, y.macs_per_sample * r.batch as f64 / seconds)
     )
 }
 
@@ -213,15 +222,23 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
             say("GPU time per epoch: not measured (this adapter has no timestamp queries); wall time only");
         }
     }
-    // The yardstick for the large batches: an epoch reads 12 bytes a sample, a copy reads
-    // and writes each byte.
-    let copy = match &gpu {
+    // The yardsticks for the large batches: an epoch reads each sample's inputs and label
+    // (a copy reads and writes each byte), and does the net's multiply-adds.
+    let (copy, fma) = match &gpu {
         Some(g) => {
             let c = copy_bandwidth(g)?;
             say(&format!("gpu copy bandwidth: {c}; % copy is of the faster"));
-            Some(c.bytes_per_s())
+            let f = crate::gpu::ceiling::fma_rate(g)?;
+            say(&format!("gpu multiply-adds: {f:.3e}/s (fma_ops, f32, median of 5); % fma is of it"));
+            (Some(c.bytes_per_s()), Some(f))
         }
-        None => None,
+        None => (None, None),
+    };
+    let yardsticks = Yardsticks {
+        copy,
+        fma,
+        bytes_per_sample: 4.0 * (net.inputs() + 1) as f64,
+        macs_per_sample: net.macs_per_sample() as f64,
     };
     say(&format!("cpu: {cpu}"));
     say(&format!("net: {}", net.describe()));
@@ -275,7 +292,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
                 SweepBackend::Gpu => point("gpu", gpu.as_ref(), data, &spec)?,
                 SweepBackend::Cpu => point("cpu", None, data, &spec)?,
             };
-            bar.suspend(|| say(&row(&record, copy)));
+            bar.suspend(|| say(&row(&record, &yardsticks)));
             records.push(record);
             bar.inc(1);
         }

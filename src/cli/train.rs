@@ -638,8 +638,9 @@ impl LossCurve {
     }
 }
 
-/// `--profile`: the device time of each kernel over a few more epochs, and the bytes the
-/// epoch reads per second against what the device copies per second.
+/// `--profile`: the device time of each kernel over a few more epochs, the bytes the epoch
+/// reads per second against what the device copies per second, and its multiply-adds per
+/// second against what the device runs.
 fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Option<&Gpu>) -> Result<(), Error> {
     // Enough epochs to time well, few enough to stay short at any batch.
     let epochs = (1usize << 24).div_ceil(batch).clamp(3, 1000);
@@ -671,6 +672,18 @@ fn print_profile(trainer: &mut dyn Trainer, json: bool, batch: usize, gpu: Optio
                     &format!(
                         "  copy bandwidth {copy}; the epoch reads at {:.1}% of the faster",
                         100.0 * p.bytes_per_epoch as f64 / total / copy.bytes_per_s()
+                    ),
+                );
+                // The yardstick for wide nets, whose epochs are multiply-adds more than reads.
+                let fma = crate::gpu::ceiling::fma_rate(g)?;
+                let achieved = p.macs_per_epoch as f64 / total;
+                say(
+                    json,
+                    &format!(
+                        "  multiply-adds: {} an epoch, {:.3e}/s achieved; the device runs {fma:.3e}/s (fma_ops, f32, median of 5): {:.1}% of it",
+                        p.macs_per_epoch,
+                        achieved,
+                        100.0 * achieved / fma
                     ),
                 );
             }

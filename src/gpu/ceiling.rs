@@ -1,7 +1,9 @@
-//! The yardstick for a compute-bound population: how many exponentials and divisions a
-//! second this device runs (`shaders/special.wgsl`), against which a population's
+//! The yardsticks for compute-bound work (`shaders/special.wgsl`): how many exponentials
+//! and divisions a second this device runs (`special_ops`), against which a population's
 //! network-epochs per second are read (a 2-H-1 sigmoid network-epoch on N samples is about
-//! N·(2H + 5) of them, see [`special_ops_per_epoch`]).
+//! N·(2H + 5) of them, see [`special_ops_per_epoch`]); and how many f32 multiply-adds
+//! (`fma_ops`), against which a wide net's epoch is read (see
+//! [`crate::net::Net::macs_per_sample`]).
 
 use std::time::Instant;
 
@@ -19,10 +21,13 @@ struct SpecialDims {
     _pad: [u32; 2],
 }
 
-/// Exponentials and divisions per round of a thread: four chains, one of each a step.
+/// Exponentials and divisions per round of a `special_ops` thread: four chains, one of
+/// each a step.
 pub const OPS_PER_ROUND: u64 = 8;
+/// Multiply-adds per round of an `fma_ops` thread: eight chains, four steps.
+pub const FMA_PER_ROUND: u64 = 32;
 
-/// The kernel, compiled.
+/// The yardstick kernels, compiled.
 pub struct SpecialOps {
     family: Family,
 }
@@ -35,16 +40,18 @@ impl SpecialOps {
             "special.wgsl",
             source,
             &[Binding::Uniform, Binding::Read, Binding::ReadWrite],
-            &["special_ops"],
+            &["special_ops", "fma_ops"],
         )?;
         Ok(SpecialOps { family })
     }
 
-    /// Runs `rounds` rounds on one thread per seed, writing each thread's sum of its four
-    /// chains to `out`; the wall time in seconds, submission and wait included.
+    /// Runs `rounds` rounds of `kernel` (`special_ops` or `fma_ops`) on one thread per
+    /// seed, writing each thread's sum of its chains to `out`; the wall time in seconds,
+    /// submission and wait included.
     pub fn run(
         &self,
         gpu: &Gpu,
+        kernel: &'static str,
         seeds: &wgpu::Buffer,
         out: &wgpu::Buffer,
         threads: usize,
@@ -52,8 +59,8 @@ impl SpecialOps {
     ) -> Result<f64, Error> {
         let dims = SpecialDims { threads: threads as u32, rounds, _pad: [0; 2] };
         let [x, y] = grid((threads as u32).div_ceil(WG));
-        let dispatch = gpu.scoped("binding special_ops", || {
-            self.family.dispatch(gpu, "special_ops", &dims, &[seeds, out], [x, y, 1])
+        let dispatch = gpu.scoped(&format!("binding {kernel}"), || {
+            self.family.dispatch(gpu, kernel, &dims, &[seeds, out], [x, y, 1])
         })?;
         let start = Instant::now();
         super::kernels::submit(gpu, &[dispatch])?;
@@ -72,23 +79,48 @@ pub fn special_ops_twin(seed: f32, rounds: u32) -> f32 {
     a + b + c + d
 }
 
-/// Exponentials and divisions a second: a warm-up, then rounds enough for about 50 ms a
-/// submission over enough threads to fill any GPU (2^20; 2^14 on a CPU adapter), median of 5.
+/// The CPU twin of one thread of `fma_ops`: the eight chains from `seed`, summed.
+pub fn fma_ops_twin(seed: f32, rounds: u32) -> f32 {
+    let (m, c) = (0.5 + 0.25 * seed.sin(), 0.125 * seed);
+    let s = seed;
+    let mut x = [s, s + 0.5, s - 0.5, s * 0.5, s + 1.0, s - 1.0, s * 0.25, s + 0.25];
+    for _ in 0..rounds * 4 {
+        for v in &mut x {
+            *v = *v * m + c;
+        }
+    }
+    x.iter().sum()
+}
+
+/// Exponentials and divisions a second (`special_ops`): a warm-up, then rounds enough for
+/// about 50 ms a submission over enough threads to fill any GPU, median of 5.
 pub fn special_ops_rate(gpu: &Gpu) -> Result<f64, Error> {
+    rate(gpu, "special_ops", OPS_PER_ROUND)
+}
+
+/// f32 multiply-adds a second (`fma_ops`), measured as [`special_ops_rate`] is.
+pub fn fma_rate(gpu: &Gpu) -> Result<f64, Error> {
+    rate(gpu, "fma_ops", FMA_PER_ROUND)
+}
+
+/// Operations a second of `kernel` (`per_round` a thread a round): a warm-up, then rounds
+/// enough for about 50 ms a submission over enough threads to fill any GPU (2^20; 2^14 on
+/// a CPU adapter), median of 5.
+fn rate(gpu: &Gpu, kernel: &'static str, per_round: u64) -> Result<f64, Error> {
     let threads: usize = if gpu.is_software() { 1 << 14 } else { 1 << 20 };
     let seeds: Vec<f32> = (0..threads).map(|i| (i % 1000) as f32 / 500.0 - 1.0).collect();
-    let (seeds, out) = gpu.scoped("allocating special_ops buffers", || {
+    let (seeds, out) = gpu.scoped(&format!("allocating {kernel} buffers"), || {
         (gpu.storage_from("seeds", &seeds), gpu.storage("out", threads))
     })?;
-    let kernel = SpecialOps::new(gpu)?;
-    kernel.run(gpu, &seeds, &out, threads, 16)?;
-    let one = kernel.run(gpu, &seeds, &out, threads, 64)?;
+    let yardstick = SpecialOps::new(gpu)?;
+    yardstick.run(gpu, kernel, &seeds, &out, threads, 16)?;
+    let one = yardstick.run(gpu, kernel, &seeds, &out, threads, 64)?;
     let rounds = ((64.0 * 0.05 / one.max(1e-9)) as u32).clamp(64, 1 << 16);
     let mut rates = (0..5)
         .map(|_| {
-            kernel
-                .run(gpu, &seeds, &out, threads, rounds)
-                .map(|s| (threads as u64 * rounds as u64 * OPS_PER_ROUND) as f64 / s)
+            yardstick
+                .run(gpu, kernel, &seeds, &out, threads, rounds)
+                .map(|s| (threads as u64 * rounds as u64 * per_round) as f64 / s)
         })
         .collect::<Result<Vec<f64>, Error>>()?;
     rates.sort_by(f64::total_cmp);

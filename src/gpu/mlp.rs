@@ -390,6 +390,7 @@ impl Trainer for MlpGpuTrainer {
             dispatches_per_epoch: self.epoch.len() as f64,
             submissions_per_epoch: 1.0 / self.epochs_per_submit() as f64,
             bytes_per_epoch: 4 * (self.net.inputs() as u64 + 1) * self.n as u64,
+            macs_per_epoch: self.net.macs_per_sample() * self.n as u64,
         }))
     }
 

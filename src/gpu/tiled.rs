@@ -29,25 +29,24 @@ use crate::Error;
 /// that a large batch still fills the device with slices.
 pub const GRAD_K_SPLIT: usize = 1024;
 
-/// A tile's shape: `ty × tx` threads (`WG` in all), each with `rm × rn` outputs, and the
-/// depth `tk` of the slices staged in workgroup memory.
+/// A tile's shape: `ty × tx` threads (`WG` in all), each with `rm × 4` outputs (a vec4 a
+/// row), and the depth `tk` of the slices staged in workgroup memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TileShape {
     pub ty: u32,
     pub tx: u32,
     pub rm: u32,
-    pub rn: u32,
     pub tk: u32,
 }
 
 /// 64 × 64 outputs a workgroup, 4 × 4 a thread: each staged value is used 4 times from a
 /// register and each thread does 16 multiply-adds per 8 reads of workgroup memory. Its
 /// slices take 8 KB of workgroup memory (WebGPU guarantees 16).
-pub const SQUARE: TileShape = TileShape { ty: 16, tx: 16, rm: 4, rn: 4, tk: 16 };
+pub const SQUARE: TileShape = TileShape { ty: 16, tx: 16, rm: 4, tk: 16 };
 /// 4 × 256 outputs a workgroup, for products with at most 4 rows (the output layer's
 /// forward pass, the first layer's weight gradient turned over): a square tile there
 /// would compute 64 rows to keep one.
-pub const THIN: TileShape = TileShape { ty: 1, tx: 256, rm: 4, rn: 1, tk: 8 };
+pub const THIN: TileShape = TileShape { ty: 4, tx: 64, rm: 1, tk: 8 };
 
 impl TileShape {
     fn rows(self) -> usize {
@@ -55,7 +54,7 @@ impl TileShape {
     }
 
     fn cols(self) -> usize {
-        (self.tx * self.rn) as usize
+        (self.tx * 4) as usize
     }
 
     /// The shape for a product of `m` rows.
@@ -73,9 +72,9 @@ impl TileShape {
 pub fn source(shape: TileShape) -> String {
     assert_eq!(shape.ty * shape.tx, WG, "a tile's threads are one workgroup");
     let mut s = String::from(include_str!("../../shaders/common.wgsl"));
-    let TileShape { ty, tx, rm, rn, tk } = shape;
-    let _ = writeln!(s, "\n// The tile: {ty} × {tx} threads, {rm} × {rn} outputs each, slices {tk} deep.");
-    for (name, v) in [("TY", ty), ("TX", tx), ("RM", rm), ("RN", rn), ("TK", tk)] {
+    let TileShape { ty, tx, rm, tk } = shape;
+    let _ = writeln!(s, "\n// The tile: {ty} × {tx} threads, {rm} × 4 outputs each, slices {tk} deep.");
+    for (name, v) in [("TY", ty), ("TX", tx), ("RM", rm), ("TK", tk)] {
         let _ = writeln!(s, "const {name}: u32 = {v}u;");
     }
     s.push_str(include_str!("../../shaders/tiled.wgsl"));

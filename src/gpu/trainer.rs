@@ -420,6 +420,7 @@ impl GpuTrainer {
             dispatches_per_epoch,
             submissions_per_epoch: 1.0 / per_submit,
             bytes_per_epoch: 12 * self.n as u64,
+            macs_per_epoch: crate::net::Net::classic(self.hidden).macs_per_sample() * self.n as u64,
         }))
     }
 

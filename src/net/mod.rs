@@ -133,6 +133,12 @@ impl Net {
         last.b + last.rows
     }
 
+    /// Multiply-adds of one sample's gradient: per layer `W_l·A_{l−1}` and `dZ_l·A_{l−1}ᵀ`,
+    /// and above the first `W_lᵀ·dZ_l`, each `d_l·d_{l−1}`.
+    pub fn macs_per_sample(&self) -> u64 {
+        self.shapes().enumerate().map(|(i, s)| (s.rows * s.cols) as u64 * if i == 0 { 2 } else { 3 }).sum()
+    }
+
     /// Packed index `i` in the math's names: `w2[j,c]`, `b2[j]`.
     pub fn param_name(&self, i: usize) -> String {
         for (l, s) in self.shapes().enumerate().map(|(k, s)| (k + 1, s)) {
