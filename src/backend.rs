@@ -72,7 +72,7 @@ impl Plan {
                     path
                 }
                 Some(KernelChoice::Step) => MlpPath::Step,
-                Some(KernelChoice::Fused) => MlpPath::Fused,
+                Some(KernelChoice::Fused) => MlpPath::fused_for(g, net, batch),
                 Some(KernelChoice::Tiled) => MlpPath::Tiled,
             }),
             _ => None,

@@ -83,7 +83,7 @@ pub fn mlp_per_sample(net: &crate::net::Net, gpu: Option<(crate::gpu::mlp::MlpPa
         Some((path, software)) => {
             let device = match path {
                 crate::gpu::mlp::MlpPath::Step => data + 4 * (units + 3 * net.widest() as u64),
-                crate::gpu::mlp::MlpPath::Fused => data,
+                crate::gpu::mlp::MlpPath::Fused | crate::gpu::mlp::MlpPath::Tiny => data,
                 // The data, every activation, two dZ and the weight gradient's slices.
                 crate::gpu::mlp::MlpPath::Tiled => crate::gpu::tiled::tiled_bytes(net, 1 << 20).1.div_ceil(1 << 20),
             };

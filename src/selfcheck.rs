@@ -460,6 +460,45 @@ fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The many-epochs kernel for any net (train_mlp_tiny) does whole epochs, the update
+/// included, so its twin is epochs of [`cpu::mlp`]: a 2-h-h-1 net (the activation changing
+/// with h, the rule with n, L2 on every other size) from random weights on `n` random
+/// samples where the batch is small enough for it; three epochs (Adam one: see
+/// check_train_population), weights, the optimizer's state and the losses compared.
+fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
+    use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
+    use crate::net::optim::OptState;
+    use crate::net::{Activation, Net};
+    let activation = [Activation::Sigmoid, Activation::Tanh, Activation::Relu][h % 3];
+    let net = Net::new(vec![2, h, h, 1], activation).map_err(Error::Input)?;
+    // Each case compiles a kernel of its own (the net, the rule and the workgroup are written
+    // into it): 3 and 64 samples add no shape that 4 and 63 do not.
+    if crate::gpu::mlp::unfit(cx.gpu, &net, n, MlpPath::Tiny).is_some() || n == 3 || n == 64 {
+        return Ok(());
+    }
+    let kind = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam][n % 3];
+    // ε = 10⁻³ as in check_train_population.
+    let l2 = if (h + n).is_multiple_of(2) { 0.01 } else { 0.0 };
+    let opt = Optimizer { lr: 0.1, l2, eps: 1e-3, ..Optimizer::defaults(kind) };
+    let epochs = if kind == OptimizerKind::Adam { 1 } else { 3 };
+    let seed = cx.rng.random();
+    let mlp = net.init(seed);
+    let data = Dataset::noisy_xor(n, 0.3, seed)?;
+    let mut want = mlp.clone();
+    let mut state = OptState::new(opt.kind, net.param_count());
+    let want_losses: Vec<f32> =
+        (0..epochs).map(|_| cpu::mlp::epoch(&mut want, &data.xt, &data.t, &opt, &mut state)).collect();
+    let mut trainer = MlpGpuTrainer::with_path(cx.gpu.clone(), &mlp, &data, opt, None, MlpPath::Tiny)?;
+    let mut losses = vec![f32::NAN; epochs];
+    trainer.run_epochs(&mut losses)?;
+    let what = format!("2-{h}-{h}-1 {} {}, N={n}, {epochs} epochs", activation.name(), opt.describe());
+    cx.record(format!("{what}, weights"), &trainer.mlp()?.params, &want.params);
+    let got_state = trainer.optimizer_state()?;
+    cx.record(format!("{what}, state"), &[got_state.m, got_state.v].concat(), &[state.m, state.v].concat());
+    cx.record(format!("{what}, losses"), &losses, &want_losses);
+    Ok(())
+}
+
 fn check_epoch_partials(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     check_epoch(cx, h, n, Path::Fused)
 }
@@ -480,7 +519,11 @@ fn check_train_population(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error>
     let setup = Setup {
         inputs: 2,
         activation,
-        optimizer: Optimizer::defaults(optimizer),
+        // ε = 10⁻³: Adam's step is lr·g/(|g| + ε), as sensitive to g's relative error as g is
+        // small, and a sum over the samples that cancels to near 0 has a large one in f32
+        // (one draw in about ten gave 2.3e-5 at PyTorch's 10⁻⁸). With ε past such gradients
+        // the step is smooth in g and the comparison measures the kernel, not the rounding.
+        optimizer: Optimizer { eps: 1e-3, ..Optimizer::defaults(optimizer) },
         // Adam's step is about ±lr wherever a gradient is near 0, so a last-bit difference
         // there grows by a step each epoch: one step is what compares weight by weight.
         epochs: if optimizer == OptimizerKind::Adam { 1 } else { 5 },
@@ -532,7 +575,7 @@ type Check = fn(&mut Ctx, usize, usize) -> Result<(), Error>;
 
 /// Each kernel's name, which is also its CPU twin's, and its check. The fused kernels do a
 /// whole epoch, so their twin is the CPU's [`cpu::epoch`].
-const CHECKS: [(&str, Check); 27] = [
+const CHECKS: [(&str, Check); 28] = [
     ("matmul", check_matmul),
     ("add_bias", check_add_bias),
     ("sigmoid", check_sigmoid),
@@ -561,6 +604,7 @@ const CHECKS: [(&str, Check); 27] = [
     ("mlp_partials", check_mlp_epoch),
     // mlp_reduce finishes every mlp_partials pass: checked with it.
     ("mlp_reduce", check_mlp_epoch),
+    ("train_mlp_tiny", check_mlp_tiny),
     ("train_population", check_train_population),
     ("forward_points", check_forward_points),
 ];

@@ -130,6 +130,11 @@ fn every_path_trains_to_pytorchs_weights() {
                 ),
             ),
         ];
+        // The many-epochs kernel where the batch is small enough for it.
+        if xorgpu::gpu::mlp::unfit(&gpu(), &mlp.net, data.len(), MlpPath::Tiny).is_none() {
+            let t = MlpGpuTrainer::with_path(gpu(), &mlp, &data, opt, None, MlpPath::Tiny).unwrap();
+            trainers.push(("gpu, many-epochs kernel".into(), Box::new(t)));
+        }
         // The 2-H-1 sigmoid net by plain SGD has its own paths too.
         if let (Some(params), true) = (mlp.to_params(), opt.is_plain_sgd()) {
             trainers.push(("fast cpu".into(), Box::new(FastCpuTrainer::new(params.clone(), data.clone(), opt.lr))));

@@ -37,10 +37,11 @@ fn every_kernel_has_a_check() {
     let fused_mlp = xorgpu::gpu::fused_mlp::source(&net, true);
     let population = xorgpu::gpu::population::source(&population_setup(Activation::Relu, OptimizerKind::Sgd), 3);
     let tiled = xorgpu::gpu::tiled::source(xorgpu::gpu::tiled::SQUARE);
+    let mlp_tiny = xorgpu::gpu::mlp_tiny::source(&net, OptimizerKind::Adam, 4);
     let mut entry_points: Vec<String> = SHADERS
         .iter()
         .map(|(_, src)| *src)
-        .chain([fused.as_str(), fused_mlp.as_str(), population.as_str(), tiled.as_str()])
+        .chain([fused.as_str(), fused_mlp.as_str(), population.as_str(), tiled.as_str(), mlp_tiny.as_str()])
         .flat_map(|src| {
             src.split("@compute").skip(1).map(|rest| {
                 let after = &rest[rest.find("fn ").expect("entry point") + 3..];
@@ -103,6 +104,18 @@ fn shaders_validate() {
         let setup = xorgpu::population::Setup { inputs: d, ..population_setup(act, opt) };
         (format!("population.wgsl {d}-{h}-1 {act:?} {opt:?}"), xorgpu::gpu::population::source(&setup, h))
     });
+    // The many-epochs kernel: each rule, workgroups of 8 and 64.
+    let mlp_tiny: Vec<(String, String)> =
+        [(OptimizerKind::Sgd, 4), (OptimizerKind::Momentum, 100), (OptimizerKind::Adam, 256)]
+            .iter()
+            .zip(&nets)
+            .map(|(&(rule, n), net)| {
+                (
+                    format!("mlp_tiny.wgsl {} {rule:?} N={n}", net.describe()),
+                    xorgpu::gpu::mlp_tiny::source(net, rule, n),
+                )
+            })
+            .collect();
     // The tiled kernels, each tile shape.
     use xorgpu::gpu::tiled::{source, SQUARE, THIN};
     let tiled = [SQUARE, THIN].map(|shape| (format!("tiled.wgsl {shape:?}"), source(shape)));
@@ -112,6 +125,7 @@ fn shaders_validate() {
         .chain(fused)
         .chain(fused_mlp)
         .chain(population)
+        .chain(mlp_tiny)
         .chain(tiled);
     for (name, source) in all {
         let module =

@@ -195,7 +195,8 @@ fn the_cover_meets_every_pair_within_its_cost() {
 
 /// Every case, on every general path (the GPU's step and tiled kernels; where the net is narrow
 /// enough, the fused pair with each thread's sums written directly and with the workgroup's
-/// tree; the CPU reference and the fast CPU trainer): the gradient element by element
+/// tree, and on a small enough batch the many-epochs kernel; the CPU reference and the fast
+/// CPU trainer): the gradient element by element
 /// against the f64 reference; one epoch's update against the rule applied in f64 to the
 /// reference gradient (the error allowed is the gradient's, carried through the rule); and
 /// three epochs' losses against the CPU reference's.
@@ -205,7 +206,7 @@ fn every_general_path_matches_the_reference_pairwise() {
     let mut rng = rng();
     let mut problems = Vec::new();
     let mut worst: Vec<(String, f64)> = Vec::new();
-    let mut fused_cases = 0;
+    let (mut fused_cases, mut tiny_cases) = (0, 0);
     for (i, case) in pairwise_cases().into_iter().enumerate() {
         let inputs = if i % 2 == 0 { 2 } else { 5 };
         let net = Net::new(widths(inputs, case.width, case.depth), case.activation).unwrap();
@@ -222,6 +223,10 @@ fn every_general_path_matches_the_reference_pairwise() {
             ("gpu step", Box::new(gpu_on(MlpPath::Step, None).unwrap())),
             ("gpu tiled", Box::new(gpu_on(MlpPath::Tiled, None).unwrap())),
         ];
+        if xorgpu::gpu::mlp::unfit(&gpu, &net, case.batch, MlpPath::Tiny).is_none() {
+            tiny_cases += 1;
+            trainers.push(("gpu tiny", Box::new(gpu_on(MlpPath::Tiny, None).unwrap())));
+        }
         if xorgpu::gpu::fused_mlp::unfit(&net).is_none() {
             fused_cases += 1;
             trainers.push(("gpu fused, direct sums", Box::new(gpu_on(MlpPath::Fused, Some(true)).unwrap())));
@@ -303,6 +308,7 @@ fn every_general_path_matches_the_reference_pairwise() {
     }
     eprintln!("largest gradient error over its allowance: {worst:?}");
     assert!(fused_cases >= 10, "the fused pair ran in {fused_cases} cases");
+    assert!(tiny_cases >= 5, "the many-epochs kernel ran in {tiny_cases} cases");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -325,10 +331,15 @@ fn a_saved_run_resumes_exactly() {
                 1 => Box::new(FastMlpTrainer::new(mlp.clone(), data.clone(), opt, state.cloned())),
                 2 => Box::new(MlpGpuTrainer::new(gpu.clone(), mlp, &data, opt, state).unwrap()),
                 3 => Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &data, opt, state, MlpPath::Tiled).unwrap()),
-                _ => Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &data, opt, state, MlpPath::Fused).unwrap()),
+                4 => Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &data, opt, state, MlpPath::Fused).unwrap()),
+                // The many-epochs kernel on a batch small enough for it.
+                _ => {
+                    let small = data.head(60);
+                    Box::new(MlpGpuTrainer::with_path(gpu.clone(), mlp, &small, opt, state, MlpPath::Tiny).unwrap())
+                }
             }
         };
-        for on_gpu in 0..5 {
+        for on_gpu in 0..6 {
             let mut straight = make(&mlp, None, on_gpu);
             straight.run_epochs(&mut [0.0; 6]).unwrap();
             let mut first = make(&mlp, None, on_gpu);
@@ -379,4 +390,34 @@ fn the_fast_cpu_trainer_is_the_same_on_any_thread_count() {
     let one = with_threads(1);
     assert_eq!(one, with_threads(2));
     assert_eq!(one, with_threads(3));
+}
+
+/// The many-epochs kernel runs every epoch it is given: 3,000 epochs (blocks of 1,000, many
+/// dispatches each on a CPU adapter, whose loop guard would end a long one early) of
+/// 2-16-16-1 tanh by SGD on 4 and 200 samples, each epoch's loss against the fast CPU
+/// trainer's. An epoch skipped or a loss left unwritten would part the curves.
+#[test]
+fn the_many_epochs_kernel_runs_every_epoch() {
+    let gpu = gpu();
+    let mut rng = rng();
+    let net = Net::new(vec![2, 16, 16, 1], Activation::Tanh).unwrap();
+    for n in [4, 200] {
+        let mlp = random_mlp(&mut rng, &net);
+        let data = random_data(&mut rng, 2, n);
+        let opt = Optimizer { lr: 0.05, ..Optimizer::defaults(OptimizerKind::Sgd) };
+        let mut tiny = MlpGpuTrainer::with_path(gpu.clone(), &mlp, &data, opt, None, MlpPath::Tiny).unwrap();
+        let mut cpu = FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None);
+        for block in 0..3 {
+            let (mut got, mut want) = (vec![f32::NAN; 1000], vec![f32::NAN; 1000]);
+            tiny.run_epochs(&mut got).unwrap();
+            cpu.run_epochs(&mut want).unwrap();
+            for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-4 * w.abs() + 1e-6,
+                    "N={n}: epoch {}: {g} on the many-epochs kernel, {w} on the CPU",
+                    1000 * block + e + 1
+                );
+            }
+        }
+    }
 }

@@ -51,11 +51,21 @@ pub const FUSED_MAX_PARAMS: usize = 600;
 /// the compiler cannot resolve, llvmpipe kept them in memory and a 2-16-16-1 epoch of 2^16
 /// samples took 93 ms instead of 12).
 pub fn source(net: &Net, direct: bool) -> String {
+    let mut s = net_prelude(net);
+    let _ = writeln!(s, "const DIRECT: bool = {direct};");
+    s.push_str(&unrolled(net));
+    s.push_str(&super::fused::stash_sums_code(net.param_count()));
+    s.push_str(include_str!("../../shaders/fused_mlp.wgsl"));
+    s
+}
+
+/// The common prelude and the net's constants (`P`, `D0`) and activation (`hidden_act`,
+/// `hidden_back`): what the kernels written for a net start with.
+pub(super) fn net_prelude(net: &Net) -> String {
     let mut s = String::from(include_str!("../../shaders/common.wgsl"));
     let _ = writeln!(s, "\n// The net: {}.", net.describe());
     let _ = writeln!(s, "const P: u32 = {}u;", net.param_count());
     let _ = writeln!(s, "const D0: u32 = {}u;", net.inputs());
-    let _ = writeln!(s, "const DIRECT: bool = {direct};");
     // The activation, and `g ⊙ f′` from its output y (ReLU selects, so an infinite g at a
     // unit below the kink gives 0 as the CPU's does, not ∞·0).
     let (act, back) = match net.activation {
@@ -66,14 +76,13 @@ pub fn source(net: &Net, direct: bool) -> String {
     };
     let _ = writeln!(s, "fn hidden_act(z: f32) -> f32 {{ return {act}; }}");
     let _ = writeln!(s, "fn hidden_back(g: f32, y: f32) -> f32 {{ return {back}; }}");
-    s.push_str(&unrolled(net));
-    s.push_str(include_str!("../../shaders/fused_mlp.wgsl"));
     s
 }
 
-/// The three functions with every index a literal: `x_c` the inputs, `a_l_j` layer l's
-/// outputs, `d_l_j` its dZ.
-fn unrolled(net: &Net) -> String {
+/// The per-sample functions with every index a literal: `load_weights`, `add_sample` (`x_c`
+/// the inputs, `a_l_j` layer l's outputs, `d_l_j` its dZ), `clear_sums` and
+/// `write_partials`.
+pub(super) fn unrolled(net: &Net) -> String {
     let layers = net.layers();
     let p = net.param_count();
     let mut c = String::from(
@@ -115,9 +124,11 @@ fn unrolled(net: &Net) -> String {
             }
         }
     }
-    c.push_str("}\n\n");
-    c.push_str(&super::fused::stash_sums_code(p));
-    c.push_str("\nfn write_partials(thread: u32, threads: u32) {\n");
+    c.push_str("}\n\nfn clear_sums() {\n");
+    for v in 0..=p {
+        let _ = writeln!(c, "    acc[{v}] = 0.0;");
+    }
+    c.push_str("}\n\nfn write_partials(thread: u32, threads: u32) {\n");
     for v in 0..=p {
         let _ = writeln!(c, "    partials[{v}u * threads + thread] = acc[{v}];");
     }

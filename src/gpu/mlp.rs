@@ -6,6 +6,7 @@
 
 use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels};
 use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
+use super::mlp_tiny::{self, TinyMlpBuffers, TinyMlpKernel};
 use super::step::{self, StepBuffers};
 use super::tiled::{self, TiledBuffers, TiledKernels};
 use super::trainer::{MAX_EPOCHS_PER_SUBMIT, SAMPLE_EPOCHS_PER_SUBMIT};
@@ -26,15 +27,29 @@ pub enum MlpPath {
     /// Per layer a GEMM-style product over tiles of samples, the element-wise steps fused
     /// into it; every activation in a buffer.
     Tiled,
+    /// A small batch in one workgroup: many epochs a dispatch, the update included.
+    Tiny,
 }
 
 impl MlpPath {
-    /// The path for `net` on `n` samples when the user does not choose, and why: the fused
-    /// pair where the net is narrow enough for it, else the tiled kernels.
+    /// The path for `net` on `n` samples when the user does not choose, and why: where
+    /// the net is narrow enough for the fused code, the many-epochs kernel on a small batch
+    /// and the fused pair on any other; else the tiled kernels.
     pub fn choose(gpu: &Gpu, net: &Net, n: usize) -> (MlpPath, String) {
-        match unfit(gpu, net, n, MlpPath::Fused) {
-            None => (MlpPath::Fused, "fused: one pass over the data per epoch".into()),
-            Some(why) => (MlpPath::Tiled, format!("tiled: not fused because {why}")),
+        match (unfit(gpu, net, n, MlpPath::Fused), unfit(gpu, net, n, MlpPath::Tiny)) {
+            (None, None) => (MlpPath::Tiny, "tiny: many epochs per dispatch in one workgroup".into()),
+            (None, Some(why)) => (MlpPath::Fused, format!("fused: one pass over the data per epoch (not tiny: {why})")),
+            (Some(why), _) => (MlpPath::Tiled, format!("tiled: not fused because {why}")),
+        }
+    }
+
+    /// The fused kernels for `net` on `n` samples, as `--kernels fused` asks: the
+    /// many-epochs kernel where the batch is small enough for it, else the fused pair.
+    pub fn fused_for(gpu: &Gpu, net: &Net, n: usize) -> MlpPath {
+        if unfit(gpu, net, n, MlpPath::Tiny).is_none() {
+            MlpPath::Tiny
+        } else {
+            MlpPath::Fused
         }
     }
 
@@ -43,6 +58,7 @@ impl MlpPath {
             MlpPath::Step => "step",
             MlpPath::Fused => "fused",
             MlpPath::Tiled => "tiled",
+            MlpPath::Tiny => "tiny",
         }
     }
 }
@@ -57,6 +73,7 @@ pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
             (n > largest)
                 .then(|| format!("batch {n} is past the {largest} the step kernels take with {}", net.describe()))
         }
+        MlpPath::Tiny => mlp_tiny::unfit(gpu, net, n),
         MlpPath::Tiled => {
             let largest = tiled::max_batch(gpu, net);
             (n > largest)
@@ -85,6 +102,9 @@ enum LossRoute {
     Copy(wgpu::Buffer),
     /// The fused pair writes the slot itself, counted in `state`, which the host resets.
     Slot(wgpu::Buffer),
+    /// The many-epochs kernel writes the slots itself, each dispatch up to `per_dispatch`
+    /// epochs; its `state` holds the slot, the epochs left in the block and Adam's table.
+    Tiny { state: wgpu::Buffer, per_dispatch: usize },
 }
 
 /// The GPU trainer for any net.
@@ -97,7 +117,6 @@ pub struct MlpGpuTrainer {
     /// Steps taken: the state's count at the start plus the epochs run since.
     steps: u64,
     params: wgpu::Buffer,
-    grads: wgpu::Buffer,
     m: wgpu::Buffer,
     v: wgpu::Buffer,
     /// Adam's table of step scalars, written once per block.
@@ -105,7 +124,11 @@ pub struct MlpGpuTrainer {
     loss: LossRoute,
     loss_history: wgpu::Buffer,
     staging: wgpu::Buffer,
-    /// The gradient's dispatches, then the update's.
+    /// Where [`MlpGpuTrainer::gradient`]'s dispatches leave the gradient: `grads`, or the
+    /// many-epochs kernel's partial sums.
+    grads_at: wgpu::Buffer,
+    /// The gradient's dispatches, then the update's (the many-epochs kernel: one dispatch,
+    /// up to a dispatch's worth of epochs).
     epoch: Vec<Dispatch>,
     /// The gradient into `grads` and the loss, without the update.
     gradient: Vec<Dispatch>,
@@ -155,6 +178,7 @@ impl MlpGpuTrainer {
         let k = Kernels::new(&gpu)?;
         let fused = if path == MlpPath::Fused { Some(FusedMlpKernels::new(&gpu, &net, direct)?) } else { None };
         let tiled = if path == MlpPath::Tiled { Some(TiledKernels::new(&gpu)?) } else { None };
+        let tiny = if path == MlpPath::Tiny { Some(TinyMlpKernel::new(&gpu, &net, opt.kind, n)?) } else { None };
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
             let xt = g.storage_from("xt: d0 × N", &data.xt);
@@ -169,20 +193,8 @@ impl MlpGpuTrainer {
             let staging = g.staging(MAX_BLOCK.max(p));
             let mut bytes: u64 =
                 [&xt, &t, &params, &grads, &m, &v, &adam, &loss_history].iter().map(|b| b.size()).sum();
-            let (gradient, evaluate, loss) = match (&fused, &tiled) {
-                (None, None) => {
-                    let b = StepBuffers::new(g, &net, n);
-                    bytes += b.bytes();
-                    let (gradient, evaluate) = step::step_gradient(g, &k, &net, &xt, &t, &params, &grads, n, &b);
-                    (gradient, evaluate, LossRoute::Copy(b.loss_now))
-                }
-                (None, Some(tk)) => {
-                    let b = TiledBuffers::new(g, &net, n);
-                    bytes += b.bytes();
-                    let (gradient, evaluate) = tiled::tiled_gradient(g, &k, tk, &net, &xt, &t, &params, &grads, n, &b);
-                    (gradient, evaluate, LossRoute::Copy(b.loss_now))
-                }
-                (Some(f), _) => {
+            let (gradient, evaluate, loss) = match (&fused, &tiled, &tiny) {
+                (Some(f), _, _) => {
                     let groups = f.groups_for(n);
                     let partials = g.storage("partials: (P + 1) × groups", f.partials_len(groups));
                     let slot = g.storage("state: [loss slot]", 1);
@@ -201,6 +213,40 @@ impl MlpGpuTrainer {
                     // The epoch's gradient dispatches advance the slot; evaluations do not.
                     (training, once, LossRoute::Slot(slot))
                 }
+                (None, Some(tk), _) => {
+                    let b = TiledBuffers::new(g, &net, n);
+                    bytes += b.bytes();
+                    let (gradient, evaluate) = tiled::tiled_gradient(g, &k, tk, &net, &xt, &t, &params, &grads, n, &b);
+                    (gradient, evaluate, LossRoute::Copy(b.loss_now))
+                }
+                (None, None, Some(tiny)) => {
+                    let partials = g.storage("partials: (P + 1) × threads", tiny.partials_len());
+                    let state =
+                        g.storage("state: [slot, epochs left, Adam's table]", TinyMlpKernel::state_len(MAX_BLOCK));
+                    bytes += partials.size() + state.size();
+                    let b = TinyMlpBuffers {
+                        xt: &xt,
+                        t: &t,
+                        params: &params,
+                        partials: &partials,
+                        losses: &loss_history,
+                        state: &state,
+                        m: &m,
+                        v: &v,
+                    };
+                    let train = tiny.dispatch(g, &b, n, &opt, mlp_tiny::Mode::Update);
+                    let gradient = tiny.dispatch(g, &b, n, &opt, mlp_tiny::Mode::Gradient);
+                    let evaluate = tiny.dispatch(g, &b, n, &opt, mlp_tiny::Mode::Loss);
+                    let loss = LossRoute::Tiny { state, per_dispatch: tiny.epochs_per_dispatch };
+                    let built = (params, m, v, adam, loss, loss_history, staging, vec![train], vec![gradient]);
+                    return (built, vec![evaluate], partials, bytes);
+                }
+                (None, None, None) => {
+                    let b = StepBuffers::new(g, &net, n);
+                    bytes += b.bytes();
+                    let (gradient, evaluate) = step::step_gradient(g, &k, &net, &xt, &t, &params, &grads, n, &b);
+                    (gradient, evaluate, LossRoute::Copy(b.loss_now))
+                }
             };
             let b = OptimBuffers { params: &params, grads: &grads, m: &m, v: &v, adam: &adam };
             let mut epoch = gradient.clone();
@@ -215,9 +261,10 @@ impl MlpGpuTrainer {
             // The fused path's gradient for the tests is the evaluation's pass (it writes
             // `grads` too, and leaves the slot where it is).
             let gradient = if fused.is_some() { evaluate.clone() } else { gradient };
-            (params, grads, m, v, adam, loss, loss_history, staging, epoch, gradient, evaluate, bytes)
+            ((params, m, v, adam, loss, loss_history, staging, epoch, gradient), evaluate, grads, bytes)
         })?;
-        let (params, grads, m, v, adam, loss, loss_history, staging, epoch, gradient, evaluate, device_bytes) = built;
+        let ((params, m, v, adam, loss, loss_history, staging, epoch, gradient), evaluate, grads_at, device_bytes) =
+            built;
         let trainer = MlpGpuTrainer {
             gpu,
             net,
@@ -226,13 +273,13 @@ impl MlpGpuTrainer {
             opt,
             steps: state.step,
             params,
-            grads,
             m,
             v,
             adam,
             loss,
             loss_history,
             staging,
+            grads_at,
             epoch,
             gradient,
             evaluate,
@@ -256,6 +303,14 @@ impl MlpGpuTrainer {
         self.device_bytes
     }
 
+    /// Epochs one dispatch of the epoch's kernels runs: 1, or the many-epochs kernel's.
+    fn epochs_per_dispatch(&self) -> usize {
+        match &self.loss {
+            LossRoute::Tiny { per_dispatch, .. } => *per_dispatch,
+            _ => 1,
+        }
+    }
+
     /// Epochs one submission carries: [`SAMPLE_EPOCHS_PER_SUBMIT`] sample-epochs, 1 to
     /// [`MAX_EPOCHS_PER_SUBMIT`].
     pub fn epochs_per_submit(&self) -> usize {
@@ -271,6 +326,11 @@ impl MlpGpuTrainer {
     /// Readies a block of `epochs` epochs: Adam's step table from the next step on, the
     /// fused path's loss slot at 0.
     fn start_block(&self, epochs: usize) {
+        if let LossRoute::Tiny { state, .. } = &self.loss {
+            let words = TinyMlpKernel::state(&self.opt, self.steps + 1, epochs);
+            self.gpu.queue.write_buffer(state, 0, bytemuck::cast_slice(&words));
+            return;
+        }
         if self.opt.kind == OptimizerKind::Adam {
             let table = adam_table(&self.opt, self.steps + 1, epochs);
             self.gpu.queue.write_buffer(&self.adam, 0, bytemuck::cast_slice(&table));
@@ -315,6 +375,12 @@ impl MlpGpuTrainer {
                     record_all(&mut pass, &self.epoch);
                 }
             }
+            LossRoute::Tiny { per_dispatch, .. } => {
+                let mut pass = encoder.begin_compute_pass(&pass_desc(true, true));
+                for _ in 0..count.div_ceil(*per_dispatch) {
+                    record_all(&mut pass, &self.epoch);
+                }
+            }
         }
     }
 
@@ -335,7 +401,7 @@ impl MlpGpuTrainer {
 
     /// Runs `dispatches` once with the fused path's loss slot at 0 (an evaluation).
     fn once(&self, dispatches: &[Dispatch]) -> Result<(), Error> {
-        if let LossRoute::Slot(slot) = &self.loss {
+        if let LossRoute::Slot(slot) | LossRoute::Tiny { state: slot, .. } = &self.loss {
             self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
         }
         super::kernels::submit(&self.gpu, dispatches)
@@ -387,7 +453,7 @@ impl Trainer for MlpGpuTrainer {
         Ok(Some(Profile {
             epochs,
             kernels,
-            dispatches_per_epoch: self.epoch.len() as f64,
+            dispatches_per_epoch: self.epoch.len() as f64 / self.epochs_per_dispatch() as f64,
             submissions_per_epoch: 1.0 / self.epochs_per_submit() as f64,
             bytes_per_epoch: 4 * (self.net.inputs() as u64 + 1) * self.n as u64,
             macs_per_epoch: self.net.macs_per_sample() * self.n as u64,
@@ -398,15 +464,15 @@ impl Trainer for MlpGpuTrainer {
         self.once(&self.evaluate)?;
         let from = match &self.loss {
             LossRoute::Copy(loss_now) => loss_now,
-            LossRoute::Slot(_) => &self.loss_history,
+            LossRoute::Slot(_) | LossRoute::Tiny { .. } => &self.loss_history,
         };
         Ok(self.read(from, 1)?[0])
     }
 
     fn gradients(&mut self) -> Result<Vec<f32>, Error> {
         let p = self.net.param_count();
-        self.gpu.queue.write_buffer(&self.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; p]));
+        self.gpu.queue.write_buffer(&self.grads_at, 0, bytemuck::cast_slice(&vec![f32::NAN; p]));
         self.once(&self.gradient)?;
-        self.read(&self.grads, p)
+        self.read(&self.grads_at, p)
     }
 }

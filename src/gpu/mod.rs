@@ -9,6 +9,7 @@ pub mod fused;
 pub mod fused_mlp;
 pub mod kernels;
 pub mod mlp;
+pub mod mlp_tiny;
 pub mod points;
 pub mod population;
 pub mod step;
