@@ -133,7 +133,8 @@ fn train_mlp_tiny(@builtin(local_invocation_index) lid: u32) {
             partials[p] = grads_sh[p];
         }
     }
-    if training && lid == 0u {
+    // (An empty dispatch, the block's epochs already run, leaves the state alone.)
+    if training && lid == 0u && run > 0u {
         state[0] = slot + run;
         state[1] -= run;
         state[2] = k0 + run;

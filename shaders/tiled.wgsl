@@ -8,8 +8,9 @@
 // The host prepends the tile's shape (src/gpu/tiled.rs): TY × TX threads (TY·TX = WG), each
 // owning RM rows × 4 columns of a TM × TN tile of C (TM = TY·RM, TN = TX·4), a vec4 of sums
 // a row, and TK, the depth of the slices of op(A) and op(B) staged in workgroup memory. A
-// thread's rows are i0 + ty + r·TY and its columns j0 + tx + q·TX, so neighbouring threads
-// read neighbouring words of the B slice and write neighbouring words of C.
+// thread's rows are i0 + ty + r·TY and its columns the four j0 + 4·tx + q: one vec4 of the
+// B slice a step (neighbouring threads, neighbouring vec4s), and four neighbouring words of
+// C written a row.
 //
 // Operands are strided as in matmul.wgsl: element (i, kk) of op(A) is
 // a[a_offset + i·a_row + kk·a_col], (kk, j) of op(B) is b[b_offset + kk·b_row + j·b_col],

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use crate::cpu::fast::FastCpuTrainer;
 use crate::cpu::fast_mlp::FastMlpTrainer;
 use crate::data::Dataset;
-use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
+use crate::gpu::mlp::{MlpGpuOptions, MlpGpuTrainer, MlpPath};
 use crate::gpu::trainer::{check_fits, Path, DEFAULT_EPOCHS_PER_DISPATCH};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::memory::{self, Need, Runner};
@@ -61,7 +61,8 @@ impl Plan {
     ) -> Result<Plan, Error> {
         // The 2-H-1 paths train the 2-H-1 sigmoid net by plain SGD; every other model, and
         // any asked to take the tiled kernels, takes the general ones.
-        let classic = net.classic_hidden().filter(|_| opt.is_plain_sgd() && kernels != Some(KernelChoice::Tiled));
+        let tiled_gpu = gpu.is_some() && kernels == Some(KernelChoice::Tiled);
+        let classic = net.classic_hidden().filter(|_| opt.is_plain_sgd() && !tiled_gpu);
         let mut reason = None;
         let mlp_path = match (gpu, classic) {
             (Some(g), None) => Some(match kernels {
@@ -132,7 +133,8 @@ impl Plan {
             }
             (Some(gpu), None) => {
                 let path = self.mlp_path.expect("a general path on the GPU");
-                Box::new(MlpGpuTrainer::with_path(gpu, mlp, &data, opt, state.as_ref(), path)?)
+                let options = MlpGpuOptions { epochs_per_dispatch, ..MlpGpuOptions::default() };
+                Box::new(MlpGpuTrainer::with_options(gpu, mlp, &data, opt, state.as_ref(), path, options)?)
             }
             (None, Some(_)) => Box::new(FastCpuTrainer::new(mlp.to_params().expect("a 2-H-1 net"), data, opt.lr)),
             (None, None) => Box::new(FastMlpTrainer::new(mlp.clone(), data, opt, state)),

@@ -342,7 +342,8 @@ fn check_layer_grad(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
         let d_buf = cx.gpu.storage_from("d_z", &d_z);
         let a_buf = cx.gpu.storage_from("a_prev", &a_prev);
         let out = cx.poisoned("grads", 7 + rows * cols);
-        let scratch = Scratch::with_split(cx.gpu, rows * cols, n, crate::gpu::tiled::GRAD_K_SPLIT);
+        let (partials, pass) = crate::gpu::tiled::scratch_lens(rows * cols, rows, n);
+        let scratch = Scratch::with_lens(cx.gpu, partials, pass);
         let d = cx.tiled.layer_grad(cx.gpu, &cx.kernels, &d_buf, &a_buf, &out, 7, (rows, cols, n), &scratch);
         cx.run(&d)?;
         let want = cpu::layer_grad(&d_z, &a_prev, rows, cols);
@@ -462,9 +463,10 @@ fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
 
 /// The many-epochs kernel for any net (train_mlp_tiny) does whole epochs, the update
 /// included, so its twin is epochs of [`cpu::mlp`]: a 2-h-h-1 net (the activation changing
-/// with h, the rule with n, L2 on every other size) from random weights on `n` random
-/// samples where the batch is small enough for it; three epochs (Adam one: see
-/// check_train_population), weights, the optimizer's state and the losses compared.
+/// with h, the rule with h + n, L2 on every other size) from random weights on `n` random
+/// samples where the batch is small enough for it; three epochs, each in a dispatch of its
+/// own (so Adam's step and the loss slot are carried from one dispatch to the next), weights,
+/// the optimizer's state and the losses compared.
 fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
     use crate::net::optim::OptState;
@@ -476,11 +478,11 @@ fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     if crate::gpu::mlp::unfit(cx.gpu, &net, n, MlpPath::Tiny).is_some() || n == 3 || n == 64 {
         return Ok(());
     }
-    let kind = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam][n % 3];
+    let kind = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam][(h + n) % 3];
     // ε = 10⁻³ as in check_train_population.
     let l2 = if (h + n).is_multiple_of(2) { 0.01 } else { 0.0 };
     let opt = Optimizer { lr: 0.1, l2, eps: 1e-3, ..Optimizer::defaults(kind) };
-    let epochs = if kind == OptimizerKind::Adam { 1 } else { 3 };
+    let epochs = 3;
     let seed = cx.rng.random();
     let mlp = net.init(seed);
     let data = Dataset::noisy_xor(n, 0.3, seed)?;
@@ -488,7 +490,8 @@ fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     let mut state = OptState::new(opt.kind, net.param_count());
     let want_losses: Vec<f32> =
         (0..epochs).map(|_| cpu::mlp::epoch(&mut want, &data.xt, &data.t, &opt, &mut state)).collect();
-    let mut trainer = MlpGpuTrainer::with_path(cx.gpu.clone(), &mlp, &data, opt, None, MlpPath::Tiny)?;
+    let options = crate::gpu::mlp::MlpGpuOptions { epochs_per_dispatch: Some(1), ..Default::default() };
+    let mut trainer = MlpGpuTrainer::with_options(cx.gpu.clone(), &mlp, &data, opt, None, MlpPath::Tiny, options)?;
     let mut losses = vec![f32::NAN; epochs];
     trainer.run_epochs(&mut losses)?;
     let what = format!("2-{h}-{h}-1 {} {}, N={n}, {epochs} epochs", activation.name(), opt.describe());

@@ -508,3 +508,14 @@ fn review_findings_hold() {
     ]);
     fails(&["--backend", "cpu", "--init", &path("c.json"), "--features", "x1,x2,x1x2"], 2, "columns of a data file");
 }
+
+/// `--kernels` is a GPU setting: on the CPU, `--kernels tiled` trains exactly the run without
+/// it (the 2-H-1 net keeps its own CPU trainer), which says it ignored the option.
+#[test]
+fn kernels_change_nothing_on_the_cpu() {
+    let base = ["--backend", "cpu", "--epochs", "300", "--batch", "64"];
+    let plain = json_run(&base);
+    let tiled = json_run(&[&base[..], &["--kernels", "tiled"]].concat());
+    assert_eq!(plain["final_loss"], tiled["final_loss"]);
+    assert_eq!(plain["layers"], tiled["layers"]);
+}

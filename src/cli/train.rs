@@ -132,8 +132,8 @@ pub struct TrainArgs {
     /// device time goes, with dispatches and submissions per epoch and bytes per second.
     #[arg(long)]
     pub profile: bool,
-    /// Most epochs one dispatch of the tiny-batch kernel runs, so that no single GPU job
-    /// runs long enough for an OS watchdog to reset the device.
+    /// Most epochs one dispatch of a small batch's many-epochs kernel runs, so that no
+    /// single GPU job runs long enough for an OS watchdog to reset the device.
     /// [default: 20000]
     #[arg(long, value_parser = positive_usize)]
     pub epochs_per_dispatch: Option<usize>,

@@ -86,12 +86,12 @@ pub struct Scratch {
 impl Scratch {
     /// Enough for reductions of up to `rows` rows of `n` elements, and matmul's slices.
     pub fn new(gpu: &Gpu, rows: usize, n: usize) -> Self {
-        Self::with_split(gpu, rows, n, K_SPLIT as usize)
+        let chunks = n.div_ceil(REDUCE_CHUNK as usize);
+        Self::with_lens(gpu, rows * n.div_ceil(K_SPLIT as usize).max(chunks), rows * chunks)
     }
 
-    /// Enough for reductions of up to `rows` rows of `n` elements cut in slices of `k_split`.
-    pub fn with_split(gpu: &Gpu, rows: usize, n: usize, k_split: usize) -> Self {
-        let (partials, pass) = Self::lens(rows, n, k_split);
+    /// `partials` floats of partial sums and `pass` floats for each of `ping` and `pong`.
+    pub fn with_lens(gpu: &Gpu, partials: usize, pass: usize) -> Self {
         Scratch {
             partials: gpu.storage("scratch partials", partials),
             ping: gpu.storage("scratch ping", pass),
@@ -102,12 +102,6 @@ impl Scratch {
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         self.partials.size() + self.ping.size() + self.pong.size()
-    }
-
-    /// Floats of `partials` and of each of `ping` and `pong`, for [`Scratch::with_split`].
-    pub fn lens(rows: usize, n: usize, k_split: usize) -> (usize, usize) {
-        let chunks = n.div_ceil(REDUCE_CHUNK as usize);
-        (rows * n.div_ceil(k_split).max(chunks), rows * chunks)
     }
 }
 

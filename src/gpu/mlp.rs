@@ -104,7 +104,18 @@ enum LossRoute {
     Slot(wgpu::Buffer),
     /// The many-epochs kernel writes the slots itself, each dispatch up to `per_dispatch`
     /// epochs; its `state` holds the slot, the epochs left in the block and Adam's table.
-    Tiny { state: wgpu::Buffer, per_dispatch: usize },
+    Tiny { state: wgpu::Buffer, per_dispatch: usize, per_submit: usize },
+}
+
+/// Settings of an [`MlpGpuTrainer`] beyond its path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MlpGpuOptions {
+    /// The fused pair's sums written by each thread (`Some(true)`) or added by the
+    /// workgroup first (`Some(false)`); `None`: the adapter's default.
+    pub direct: Option<bool>,
+    /// The most epochs one dispatch of the many-epochs kernel runs (`--epochs-per-dispatch`),
+    /// under its own cap; `None`: that cap.
+    pub epochs_per_dispatch: Option<usize>,
 }
 
 /// The GPU trainer for any net.
@@ -169,6 +180,21 @@ impl MlpGpuTrainer {
         path: MlpPath,
         direct: Option<bool>,
     ) -> Result<Self, Error> {
+        let options = MlpGpuOptions { direct, ..MlpGpuOptions::default() };
+        Self::with_options(gpu, mlp, data, opt, state, path, options)
+    }
+
+    /// [`MlpGpuTrainer::with_path`] with the settings of [`MlpGpuOptions`].
+    pub fn with_options(
+        gpu: Gpu,
+        mlp: &Mlp,
+        data: &Dataset,
+        opt: Optimizer,
+        state: Option<&OptState>,
+        path: MlpPath,
+        options: MlpGpuOptions,
+    ) -> Result<Self, Error> {
+        let direct = options.direct;
         let (net, n) = (mlp.net.clone(), data.len());
         assert_eq!(data.inputs(), net.inputs(), "the data's width is the net's input width");
         check_fits(&gpu, &net, n, path)?;
@@ -178,7 +204,10 @@ impl MlpGpuTrainer {
         let k = Kernels::new(&gpu)?;
         let fused = if path == MlpPath::Fused { Some(FusedMlpKernels::new(&gpu, &net, direct)?) } else { None };
         let tiled = if path == MlpPath::Tiled { Some(TiledKernels::new(&gpu)?) } else { None };
-        let tiny = if path == MlpPath::Tiny { Some(TinyMlpKernel::new(&gpu, &net, opt.kind, n)?) } else { None };
+        let tiny = match path {
+            MlpPath::Tiny => Some(TinyMlpKernel::new(&gpu, &net, opt.kind, n, options.epochs_per_dispatch)?),
+            _ => None,
+        };
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
             let xt = g.storage_from("xt: d0 × N", &data.xt);
@@ -237,7 +266,12 @@ impl MlpGpuTrainer {
                     let train = tiny.dispatch(g, &b, n, &opt, mlp_tiny::Mode::Update);
                     let gradient = tiny.dispatch(g, &b, n, &opt, mlp_tiny::Mode::Gradient);
                     let evaluate = tiny.dispatch(g, &b, n, &opt, mlp_tiny::Mode::Loss);
-                    let loss = LossRoute::Tiny { state, per_dispatch: tiny.epochs_per_dispatch };
+                    // A submission of whole dispatches, about as many epochs as one would run
+                    // on a GPU (or as the user allows one).
+                    let per_dispatch = tiny.epochs_per_dispatch;
+                    let wanted = options.epochs_per_dispatch.unwrap_or(super::trainer::DEFAULT_EPOCHS_PER_DISPATCH);
+                    let per_submit = per_dispatch * (wanted / per_dispatch).max(1);
+                    let loss = LossRoute::Tiny { state, per_dispatch, per_submit };
                     let built = (params, m, v, adam, loss, loss_history, staging, vec![train], vec![gradient]);
                     return (built, vec![evaluate], partials, bytes);
                 }
@@ -314,7 +348,10 @@ impl MlpGpuTrainer {
     /// Epochs one submission carries: [`SAMPLE_EPOCHS_PER_SUBMIT`] sample-epochs, 1 to
     /// [`MAX_EPOCHS_PER_SUBMIT`].
     pub fn epochs_per_submit(&self) -> usize {
-        (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT)
+        match &self.loss {
+            LossRoute::Tiny { per_submit, .. } => *per_submit,
+            _ => (SAMPLE_EPOCHS_PER_SUBMIT / self.n).clamp(1, MAX_EPOCHS_PER_SUBMIT),
+        }
     }
 
     fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, Error> {
@@ -445,9 +482,13 @@ impl Trainer for MlpGpuTrainer {
         if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Ok(None);
         }
-        let epochs = epochs.clamp(1, (2048 / self.epoch.len().max(1)).max(1));
+        // Up to 2,048 dispatches (the timestamps a query set holds); the many-epochs kernel's
+        // epochs take a dispatch per its share of them, not one each.
+        let per_dispatch = self.epochs_per_dispatch();
+        let epochs = epochs.clamp(1, (2048 / self.epoch.len().max(1)).max(1) * per_dispatch);
         self.start_block(epochs);
-        let dispatches: Vec<&Dispatch> = self.epoch.iter().cycle().take(self.epoch.len() * epochs).collect();
+        let rounds = epochs.div_ceil(per_dispatch);
+        let dispatches: Vec<&Dispatch> = self.epoch.iter().cycle().take(self.epoch.len() * rounds).collect();
         let kernels = super::kernels::time_dispatches(&self.gpu, &dispatches, epochs)?;
         self.steps += epochs as u64;
         Ok(Some(Profile {

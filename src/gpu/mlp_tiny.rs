@@ -119,7 +119,9 @@ pub struct TinyMlpKernel {
 }
 
 impl TinyMlpKernel {
-    pub fn new(gpu: &Gpu, net: &Net, rule: OptimizerKind, n: usize) -> Result<Self, Error> {
+    /// The kernel for `net` trained by `rule` on `n` samples, each dispatch up to `most`
+    /// epochs where given (and never past [`epochs_per_dispatch`]).
+    pub fn new(gpu: &Gpu, net: &Net, rule: OptimizerKind, n: usize, most: Option<usize>) -> Result<Self, Error> {
         use Binding::{Read, ReadWrite, Uniform};
         let family = Family::new(
             gpu,
@@ -132,7 +134,7 @@ impl TinyMlpKernel {
             family,
             params: net.param_count(),
             workgroup: workgroup(n),
-            epochs_per_dispatch: epochs_per_dispatch(gpu, net, n),
+            epochs_per_dispatch: epochs_per_dispatch(gpu, net, n).min(most.unwrap_or(usize::MAX)).max(1),
         })
     }
 

@@ -329,7 +329,10 @@ impl TiledBuffers {
                 .map(|(i, &d)| g.storage(&format!("a{}: d × N", i + 1), d * n))
                 .collect(),
             d_z: [g.storage("d_z: widest × N", widest * n), g.storage("d_z': widest × N", widest * n)],
-            scratch: Scratch::with_split(g, product.max(widest), n, GRAD_K_SPLIT),
+            scratch: {
+                let (partials, pass) = scratch_lens(product, widest, n);
+                Scratch::with_lens(g, partials, pass)
+            },
             loss_now: g.storage("loss_now", 1),
         }
     }
@@ -340,14 +343,25 @@ impl TiledBuffers {
     }
 }
 
+/// Floats of the scratch's partial sums and of each of its two pass buffers for a net
+/// whose largest layer has `product` weights and widest `widest` units, on `n` samples:
+/// `layer_grad`'s slices (and the loss's partials), then `sum_cols`' first pass (a row per
+/// 32 slices) or the bias sums' `sum_rows` (a row of partials per unit), whichever is more.
+pub fn scratch_lens(product: usize, widest: usize, n: usize) -> (usize, usize) {
+    let splits = n.div_ceil(GRAD_K_SPLIT).max(1);
+    let chunks = n.div_ceil(super::kernels::REDUCE_CHUNK as usize);
+    let first_pass = product * splits.div_ceil(super::kernels::COLS_GROUP as usize);
+    ((product * splits).max(chunks), first_pass.max(widest * chunks))
+}
+
 /// The largest single buffer and the total device bytes the tiled path needs for `net` on
 /// `n` samples besides the parameters and the optimizer's state: the data, every
 /// activation, the two `dZ`, the reductions' scratch.
 pub fn tiled_bytes(net: &Net, n: usize) -> (u64, u64) {
     let n = n as u64;
     let widest = net.widest() as u64;
-    let product = net.shapes().map(|s| (s.rows * s.cols) as u64).max().unwrap_or(1).max(widest);
-    let (partials, pass) = Scratch::lens(product as usize, n as usize, GRAD_K_SPLIT);
+    let product = net.shapes().map(|s| (s.rows * s.cols) as u64).max().unwrap_or(1);
+    let (partials, pass) = scratch_lens(product as usize, widest as usize, n as usize);
     let buffers = [net.inputs() as u64 * n, n, widest * n, widest * n, partials as u64, pass as u64, pass as u64];
     let activations: u64 = net.widths[1..].iter().map(|&d| d as u64 * n).sum();
     (4 * buffers.iter().copied().max().unwrap_or(0), 4 * (buffers.iter().sum::<u64>() + activations))
