@@ -369,10 +369,13 @@ fn scale_takes_any_net() {
 /// `info --layers` says which kernels would train a net, and why.
 #[test]
 fn info_says_which_kernels_and_why() {
-    for (layers, says) in
-        [("2,64,64,1", "not fused because its widest layer has 64 units"), ("2,16,1", "fused: one pass")]
-    {
-        let out = xorgpu().args(["info", "--layers", layers, "--activation", "tanh"]).output().unwrap();
+    for (layers, batch, says) in [
+        ("2,64,64,1", "4", "tiled: not fused because its widest layer has 64 units"),
+        ("2,16,1", "4", "tiny: many epochs per dispatch"),
+        ("2,16,1", "100000", "fused: one pass over the data per epoch (not tiny: batch 100000 is past"),
+    ] {
+        let out =
+            xorgpu().args(["info", "--layers", layers, "--activation", "tanh", "--batch", batch]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(says), "{layers}: {text}");
@@ -464,19 +467,29 @@ fn scale_times_the_step_kernels() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// `--profile` on any net says which kernels run and why, and times each of them.
+/// `--profile` on any net says which kernels run and why, and times each of them: the
+/// many-epochs kernel on a small batch, the fused pair and its update kernels on a larger one,
+/// the tiled kernels on a wide net.
 #[test]
 fn profile_times_any_nets_kernels() {
-    let out = xorgpu()
-        .args(["--layers", "2,8,1", "--activation", "tanh", "--optimizer", "adam", "--backend", "gpu"])
-        .args(["--batch", "500", "--epochs", "5", "--profile", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("kernels: fused: one pass"), "{text}");
-    for kernel in ["mlp_partials", "mlp_reduce", "adam_update", "adam_step"] {
-        assert!(text.contains(kernel), "{kernel} timed: {text}");
+    let cases: [(&str, &str, &str, &[&str]); 3] = [
+        ("2,8,1", "500", "kernels: tiny: many epochs", &["train_mlp_tiny"]),
+        ("2,8,1", "40000", "kernels: fused: one pass", &["mlp_partials", "mlp_reduce", "adam_update", "adam_step"]),
+        ("2,40,1", "3000", "kernels: tiled: not fused", &["layer_forward", "layer_grad", "sum_cols", "adam_update"]),
+    ];
+    for (layers, batch, says, kernels) in cases {
+        let out = xorgpu()
+            .args(["--layers", layers, "--activation", "tanh", "--optimizer", "adam", "--backend", "gpu"])
+            .args(["--batch", batch, "--epochs", "5", "--profile", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(says), "{layers} at {batch}: {text}");
+        assert!(text.contains("multiply-adds: "), "{layers} at {batch}: {text}");
+        for kernel in kernels {
+            assert!(text.contains(kernel), "{layers} at {batch}: {kernel} timed: {text}");
+        }
     }
 }
 

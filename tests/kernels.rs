@@ -37,7 +37,7 @@ fn every_kernel_has_a_check() {
     let fused_mlp = xorgpu::gpu::fused_mlp::source(&net, true);
     let population = xorgpu::gpu::population::source(&population_setup(Activation::Relu, OptimizerKind::Sgd), 3);
     let tiled = xorgpu::gpu::tiled::source(xorgpu::gpu::tiled::SQUARE);
-    let mlp_tiny = xorgpu::gpu::mlp_tiny::source(&net, OptimizerKind::Adam, 4);
+    let mlp_tiny = xorgpu::gpu::mlp_tiny::source(&net, OptimizerKind::Adam, 8);
     let mut entry_points: Vec<String> = SHADERS
         .iter()
         .map(|(_, src)| *src)
@@ -104,15 +104,15 @@ fn shaders_validate() {
         let setup = xorgpu::population::Setup { inputs: d, ..population_setup(act, opt) };
         (format!("population.wgsl {d}-{h}-1 {act:?} {opt:?}"), xorgpu::gpu::population::source(&setup, h))
     });
-    // The many-epochs kernel: each rule, workgroups of 8 and 64.
+    // The many-epochs kernel: each rule, workgroups of 8 to 64.
     let mlp_tiny: Vec<(String, String)> =
-        [(OptimizerKind::Sgd, 4), (OptimizerKind::Momentum, 100), (OptimizerKind::Adam, 256)]
+        [(OptimizerKind::Sgd, 8), (OptimizerKind::Momentum, 32), (OptimizerKind::Adam, 64)]
             .iter()
             .zip(&nets)
-            .map(|(&(rule, n), net)| {
+            .map(|(&(rule, tw), net)| {
                 (
-                    format!("mlp_tiny.wgsl {} {rule:?} N={n}", net.describe()),
-                    xorgpu::gpu::mlp_tiny::source(net, rule, n),
+                    format!("mlp_tiny.wgsl {} {rule:?} TW={tw}", net.describe()),
+                    xorgpu::gpu::mlp_tiny::source(net, rule, tw),
                 )
             })
             .collect();
