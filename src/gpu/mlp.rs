@@ -1,8 +1,9 @@
-//! The GPU trainer for any net, on one of three paths: the fused pair
-//! ([`super::fused_mlp`], narrow nets), the tiled layer kernels ([`super::tiled`], any
-//! width) or the step kernels ([`super::step`], the readable yardstick), then the same
-//! update kernels. Buffers, pipelines and every dispatch are built once; an epoch is replayed from
-//! them, many to a command buffer, with no read-back until the block ends.
+//! The GPU trainer for any net, on one of four paths: for narrow nets the many-epochs
+//! kernel ([`super::mlp_tiny`], small batches, its own update) or the fused pair
+//! ([`super::fused_mlp`]); for any width the tiled layer kernels ([`super::tiled`]) or the
+//! step kernels ([`super::step`], the readable yardstick); the last three then the same
+//! update kernels. Buffers, pipelines and every dispatch are built once; an epoch is
+//! replayed from them, many to a command buffer, with no read-back until the block ends.
 
 use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels};
 use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
