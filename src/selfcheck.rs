@@ -479,9 +479,13 @@ fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
         return Ok(());
     }
     let kind = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam][(h + n) % 3];
-    // ε = 10⁻³ as in check_train_population.
+    // ε = 0.1: over three epochs Adam's lr·g/(|g| + ε) carries f32's last bits of a small
+    // gradient into the weights each step, and a saturated tanh unit's 1 − a² has few good
+    // bits (`check --seed 7`, 2-1-1-1 tanh on 4 samples: 3.5e-5 at ε = 10⁻³). With ε past
+    // such gradients a step moves no more than its gradient's error: the comparison measures
+    // the kernel (the table carried across dispatches, the moments), not the rounding.
     let l2 = if (h + n).is_multiple_of(2) { 0.01 } else { 0.0 };
-    let opt = Optimizer { lr: 0.1, l2, eps: 1e-3, ..Optimizer::defaults(kind) };
+    let opt = Optimizer { lr: 0.1, l2, eps: 0.1, ..Optimizer::defaults(kind) };
     let epochs = 3;
     let seed = cx.rng.random();
     let mlp = net.init(seed);
