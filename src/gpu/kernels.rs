@@ -214,6 +214,16 @@ impl<'a> Operand<'a> {
     pub fn new(buffer: &'a wgpu::Buffer, offset: usize, transposed: bool) -> Self {
         Operand { buffer, offset: offset as u32, transposed }
     }
+
+    /// (row stride, column stride) of the `rows × cols` matrix this operand is used as:
+    /// stored as it is, or stored `cols × rows` and used transposed.
+    pub fn strides(&self, rows: u32, cols: u32) -> (u32, u32) {
+        if self.transposed {
+            (1, rows)
+        } else {
+            (cols, 1)
+        }
+    }
 }
 
 /// What sits at one binding of a kernel family's bind group.
@@ -382,8 +392,8 @@ impl Kernels {
         scratch: &Scratch,
     ) -> Vec<Dispatch> {
         let (m, k, p) = (m as u32, k as u32, p as u32);
-        let (a_row, a_col) = if a.transposed { (1, m) } else { (k, 1) };
-        let (b_row, b_col) = if b.transposed { (1, k) } else { (p, 1) };
+        let (a_row, a_col) = a.strides(m, k);
+        let (b_row, b_col) = b.strides(k, p);
         let splits = k.div_ceil(K_SPLIT).max(1);
         let direct = splits == 1;
         let dims = MatmulDims {

@@ -133,8 +133,8 @@ impl Product<'_> {
     /// Strides of the stored operands (a transposed one is stored `k × m`, as in matmul).
     fn strides(&self) -> [u32; 4] {
         let (m, k, p) = (self.m as u32, self.k as u32, self.p as u32);
-        let (a_row, a_col) = if self.a.transposed { (1, m) } else { (k, 1) };
-        let (b_row, b_col) = if self.b.transposed { (1, k) } else { (p, 1) };
+        let (a_row, a_col) = self.a.strides(m, k);
+        let (b_row, b_col) = self.b.strides(k, p);
         [a_row, a_col, b_row, b_col]
     }
 }
