@@ -115,6 +115,15 @@ impl Ctx<'_> {
         let rel_error = if diff == 0.0 { 0.0 } else { diff / norm(&mut scale.iter().map(|&x| x as f64)) };
         self.results.push(CheckResult { kernel: self.current, case, rel_error });
     }
+
+    /// [`Ctx::record`] for losses of trained nets: a loss is a mean of −ln q, and ln q moves by
+    /// q's own relative error wherever q is, so f32 knows a loss near 0 only to ε·(1 + loss),
+    /// not ε·loss (`check --seed 3`: one net on one sample at loss 2.4e-3 read 2.5e-5 apart,
+    /// 6e-8 in absolute terms). A wrong term or a wrong mean still moves it by far more.
+    fn record_losses(&mut self, case: String, gpu: &[f32], cpu: &[f32]) {
+        let scale: Vec<f32> = cpu.iter().map(|&l| 1.0 + l.abs()).collect();
+        self.record_scaled(case, gpu, cpu, &scale);
+    }
 }
 
 /// The five products of the forward and backward passes, each with its operands at an
@@ -525,7 +534,7 @@ fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     cx.record(format!("{what}, weights"), &trainer.mlp()?.params, &want.params);
     let got_state = trainer.optimizer_state()?;
     cx.record(format!("{what}, state"), &[got_state.m, got_state.v].concat(), &[state.m, state.v].concat());
-    cx.record(format!("{what}, losses"), &losses, &want_losses);
+    cx.record_losses(format!("{what}, losses"), &losses, &want_losses);
     Ok(())
 }
 
@@ -573,7 +582,7 @@ fn check_train_population(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error>
     let what = format!("{n} nets 2-{h}-1 {} {}", activation.name(), optimizer.name());
     cx.record(format!("{what}, weights"), &got.params, &want.params);
     let losses = |g: &Group| g.status.iter().map(|s| s.loss).collect::<Vec<f32>>();
-    cx.record(format!("{what}, final losses"), &losses(&got), &losses(&want));
+    cx.record_losses(format!("{what}, final losses"), &losses(&got), &losses(&want));
     Ok(())
 }
 
