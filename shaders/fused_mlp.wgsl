@@ -1,19 +1,22 @@
 // The fused path for any narrow net: one pass over the data per epoch, every layer's
 // forward and backward pass per sample in the thread's private memory, nothing per sample
-// written. The host prepends the net (src/gpu/fused_mlp.rs): `const P`, `const D0`, and
-// functions written for it: `load_weights()`
-// (wp = params), `add_sample(i, n, inv_n)` (sample i's forward pass, loss and backward
-// pass, its terms added to acc) and `stash_sums(base, lid)` (sums[k·WG + lid] = acc[base +
-// k], 0 past the last value), and `const DIRECT: bool` with `write_partials(thread,
-// threads)`: on a CPU adapter each thread writes its P + 1 sums straight to `partials`
-// (llvmpipe runs a barrier by switching through every invocation of the workgroup, and the
-// trees' barriers cost it 5 ms an epoch for 2-16-16-1), on a GPU the workgroup adds them
-// first. Every index in them is a literal, so the values can live in registers.
+// written. The host prepends the net (src/gpu/fused_mlp.rs): `const P`, `const D0`, `const
+// DIRECT: bool` (each thread's sums written, see below) and functions written for it:
+// `load_weights()` (wp = params), `add_sample(i, n, inv_n)` (sample i's forward pass, loss
+// and backward pass, its terms added to acc), `write_partials(thread, threads)`, and the
+// stash function of its form of mlp_partials. Every index in them is a literal, so the
+// values can live in registers. On a CPU adapter each thread writes its P + 1 sums straight
+// to `partials` (llvmpipe runs a barrier by switching through every invocation of the
+// workgroup, and the trees' barriers cost it 5 ms an epoch for 2-16-16-1); on a GPU the
+// workgroup adds them first.
 //
 // Parameters are packed layer by layer, [W1 | B1 | W2 | B2 | …]; the thread copies them to
-// `wp` once. Its P gradient sums and its loss sum (at P) are `acc`. The workgroup then adds
-// each of the P + 1 sums in a fixed tree and writes partials[v·groups + group]; mlp_reduce
-// adds those in a fixed order, so reruns are bit-identical.
+// `wp` once. Its P gradient sums and its loss sum (at P) are `acc`. Then mlp_partials, in
+// one of two forms the host appends: fused_mlp_sums.wgsl (each thread's sums written, or
+// the workgroup's fixed tree through workgroup memory) or fused_mlp_subgroups.wgsl (each
+// subgroup's sums by subgroupAdd, then the subgroups' in order), writing
+// partials[v·groups + group]; mlp_reduce adds those in a fixed order, so reruns are
+// bit-identical.
 
 struct FusedMlpDims {
     // Samples in the batch.
@@ -40,18 +43,9 @@ const GRAD_EPS: f32 = 1e-12;
 var<private> wp: array<f32, P>;
 var<private> acc: array<f32, P + 1u>;
 
-// Sums per tree: one barrier per level serves them all.
-const SUM_BATCH: u32 = min(P + 1u, 16u);
-var<workgroup> sums: array<f32, SUM_BATCH * WG>;
-
-// Each thread walks samples i = its index, + all threads, … (coalesced); then the
-// workgroup's trees, SUM_BATCH values at a time.
-@compute @workgroup_size(WG)
-fn mlp_partials(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let group = wid.x;
+// Thread `lid` of workgroup `group` walks samples i = its index, + all threads, …
+// (coalesced), adding each one's terms to its `acc`.
+fn add_samples(group: u32, lid: u32) {
     let n = dims.n;
     let inv_n = 1.0 / f32(n);
     // (acc, private, starts at zero.)
@@ -59,26 +53,6 @@ fn mlp_partials(
     let stride = dims.groups * WG;
     for (var i = group * WG + lid; i < n; i += stride) {
         add_sample(i, n, inv_n);
-    }
-    if DIRECT {
-        write_partials(group * WG + lid, stride);
-        return;
-    }
-    for (var base = 0u; base <= P; base += SUM_BATCH) {
-        stash_sums(base, lid);
-        workgroupBarrier();
-        for (var half = WG / 2u; half > 0u; half /= 2u) {
-            if lid < half {
-                for (var k = 0u; k < SUM_BATCH; k++) {
-                    sums[k * WG + lid] += sums[k * WG + lid + half];
-                }
-            }
-            workgroupBarrier();
-        }
-        if lid < SUM_BATCH && base + lid <= P {
-            partials[(base + lid) * dims.groups + group] = sums[lid * WG];
-        }
-        workgroupBarrier();
     }
 }
 

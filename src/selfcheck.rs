@@ -471,7 +471,8 @@ fn check_train_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
 
 /// The fused pair for any net (mlp_partials, mlp_reduce) does a whole epoch up to the
 /// update, so its twin is one epoch of [`cpu::mlp`]: a 2-H-H-1 tanh net with momentum, from
-/// random weights on `n` random samples, weights and loss compared.
+/// random weights on `n` random samples, weights and loss compared. The form of the sums
+/// changes with `h + n` over those the adapter has, so the table covers each.
 fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     use crate::net::optim::OptState;
     use crate::net::{Activation, Net};
@@ -483,13 +484,19 @@ fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     let mut want = mlp.clone();
     let mut state = OptState::new(opt.kind, net.param_count());
     let want_loss = cpu::mlp::epoch(&mut want, &data.xt, &data.t, &opt, &mut state);
+    use crate::gpu::fused_mlp::PartialSums;
+    let forms = [PartialSums::Direct, PartialSums::Tree, PartialSums::Subgroups];
+    let forms = if cx.gpu.subgroup_min_size().is_some() { &forms[..] } else { &forms[..2] };
+    let sums = forms[(h + n) % forms.len()];
     let path = crate::gpu::mlp::MlpPath::Fused;
-    let mut trainer = crate::gpu::mlp::MlpGpuTrainer::with_path(cx.gpu.clone(), &mlp, &data, opt, None, path)?;
+    let mut trainer =
+        crate::gpu::mlp::MlpGpuTrainer::with_reduction(cx.gpu.clone(), &mlp, &data, opt, None, path, Some(sums))?;
     let mut loss = [f32::NAN];
     trainer.run_epochs(&mut loss)?;
     let got = trainer.mlp()?.params;
-    cx.record(format!("fused 2-{h}-{h}-1 tanh epoch, weights, N={n}"), &got, &want.params);
-    cx.record(format!("fused 2-{h}-{h}-1 tanh epoch, loss, N={n}"), &loss, &[want_loss]);
+    let what = format!("fused 2-{h}-{h}-1 tanh epoch ({}), N={n}", sums.name());
+    cx.record(format!("{what}, weights"), &got, &want.params);
+    cx.record(format!("{what}, loss"), &loss, &[want_loss]);
     Ok(())
 }
 

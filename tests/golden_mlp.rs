@@ -11,6 +11,7 @@ use xorgpu::cpu::fast::FastCpuTrainer;
 use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
+use xorgpu::gpu::fused_mlp::PartialSums;
 use xorgpu::gpu::mlp::{MlpGpuTrainer, MlpPath};
 use xorgpu::gpu::trainer::Path;
 use xorgpu::gpu::GpuTrainer;
@@ -117,19 +118,16 @@ fn every_path_trains_to_pytorchs_weights() {
                 "gpu, tiled kernels".into(),
                 Box::new(MlpGpuTrainer::with_path(gpu(), &mlp, &data, opt, None, MlpPath::Tiled).unwrap()),
             ),
-            (
-                "gpu, fused, direct sums".into(),
-                Box::new(
-                    MlpGpuTrainer::with_reduction(gpu(), &mlp, &data, opt, None, MlpPath::Fused, Some(true)).unwrap(),
-                ),
-            ),
-            (
-                "gpu, fused, workgroup trees".into(),
-                Box::new(
-                    MlpGpuTrainer::with_reduction(gpu(), &mlp, &data, opt, None, MlpPath::Fused, Some(false)).unwrap(),
-                ),
-            ),
         ];
+        // The fused pair with each form of its sums the adapter has.
+        let mut forms = vec![PartialSums::Direct, PartialSums::Tree];
+        if gpu().subgroup_min_size().is_some() {
+            forms.push(PartialSums::Subgroups);
+        }
+        for sums in forms {
+            let t = MlpGpuTrainer::with_reduction(gpu(), &mlp, &data, opt, None, MlpPath::Fused, Some(sums)).unwrap();
+            trainers.push((format!("gpu, fused, {}", sums.name()), Box::new(t)));
+        }
         // The many-epochs kernel where the batch is small enough for it.
         if xorgpu::gpu::mlp::unfit(&gpu(), &mlp.net, data.len(), MlpPath::Tiny).is_none() {
             let t = MlpGpuTrainer::with_path(gpu(), &mlp, &data, opt, None, MlpPath::Tiny).unwrap();

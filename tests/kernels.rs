@@ -34,7 +34,11 @@ fn every_kernel_matches_its_cpu_twin() {
 fn every_kernel_has_a_check() {
     let fused = fused_source(2, 8);
     let net = xorgpu::net::Net::new(vec![2, 3, 1], Activation::Tanh).unwrap();
-    let fused_mlp = xorgpu::gpu::fused_mlp::source(&net, true);
+    // Both forms of mlp_partials, and mlp_reduce.
+    use xorgpu::gpu::fused_mlp::PartialSums;
+    let fused_mlp = [PartialSums::Direct, PartialSums::Subgroups]
+        .map(|sums| xorgpu::gpu::fused_mlp::source(&net, sums, 8))
+        .concat();
     let population = xorgpu::gpu::population::source(&population_setup(Activation::Relu, OptimizerKind::Sgd), 3);
     let tiled = xorgpu::gpu::tiled::source(xorgpu::gpu::tiled::SQUARE);
     let mlp_tiny = xorgpu::gpu::mlp_tiny::source(&net, OptimizerKind::Adam, 8);
@@ -50,6 +54,7 @@ fn every_kernel_has_a_check() {
         })
         .collect();
     entry_points.sort();
+    entry_points.dedup();
     let mut checked: Vec<String> = kernel_names().iter().map(|n| n.to_string()).collect();
     checked.sort();
     assert_eq!(entry_points, checked);
@@ -85,10 +90,11 @@ fn shaders_validate() {
     let fused_mlp: Vec<(String, String)> = nets
         .iter()
         .flat_map(|net| {
-            [true, false].map(|direct| {
+            use xorgpu::gpu::fused_mlp::PartialSums::{Direct, Subgroups, Tree};
+            [(Direct, 32), (Tree, 32), (Subgroups, 4), (Subgroups, 32)].map(|(sums, min)| {
                 (
-                    format!("fused_mlp.wgsl {} direct {direct}", net.describe()),
-                    xorgpu::gpu::fused_mlp::source(net, direct),
+                    format!("fused_mlp.wgsl {} {sums:?}, subgroups of {min} or more", net.describe()),
+                    xorgpu::gpu::fused_mlp::source(net, sums, min),
                 )
             })
         })

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
+use xorgpu::gpu::fused_mlp::PartialSums;
 use xorgpu::gpu::mlp::{MlpGpuTrainer, MlpPath};
 use xorgpu::net::optim::{OptState, Optimizer, OptimizerKind};
 use xorgpu::net::{Activation, Mlp, Net};
@@ -194,8 +195,8 @@ fn the_cover_meets_every_pair_within_its_cost() {
 }
 
 /// Every case, on every general path (the GPU's step and tiled kernels; where the net is narrow
-/// enough, the fused pair with each thread's sums written directly and with the workgroup's
-/// tree, and on a small enough batch the many-epochs kernel; the CPU reference and the fast
+/// enough, the fused pair with each thread's sums written directly, with the workgroup's
+/// tree and (where the adapter has them) with subgroup operations, and on a small enough batch the many-epochs kernel; the CPU reference and the fast
 /// CPU trainer): the gradient element by element
 /// against the f64 reference; one epoch's update against the rule applied in f64 to the
 /// reference gradient (the error allowed is the gradient's, carried through the rule); and
@@ -206,7 +207,7 @@ fn every_general_path_matches_the_reference_pairwise() {
     let mut rng = rng();
     let mut problems = Vec::new();
     let mut worst: Vec<(String, f64)> = Vec::new();
-    let (mut fused_cases, mut tiny_cases) = (0, 0);
+    let (mut fused_cases, mut tiny_cases, mut subgroup_cases) = (0, 0, 0);
     for (i, case) in pairwise_cases().into_iter().enumerate() {
         let inputs = if i % 2 == 0 { 2 } else { 5 };
         let net = Net::new(widths(inputs, case.width, case.depth), case.activation).unwrap();
@@ -229,8 +230,19 @@ fn every_general_path_matches_the_reference_pairwise() {
         }
         if xorgpu::gpu::fused_mlp::unfit(&net).is_none() {
             fused_cases += 1;
-            trainers.push(("gpu fused, direct sums", Box::new(gpu_on(MlpPath::Fused, Some(true)).unwrap())));
-            trainers.push(("gpu fused, workgroup trees", Box::new(gpu_on(MlpPath::Fused, Some(false)).unwrap())));
+            trainers
+                .push(("gpu fused, direct sums", Box::new(gpu_on(MlpPath::Fused, Some(PartialSums::Direct)).unwrap())));
+            trainers.push((
+                "gpu fused, workgroup trees",
+                Box::new(gpu_on(MlpPath::Fused, Some(PartialSums::Tree)).unwrap()),
+            ));
+            if gpu.subgroup_min_size().is_some() {
+                subgroup_cases += 1;
+                trainers.push((
+                    "gpu fused, subgroup sums",
+                    Box::new(gpu_on(MlpPath::Fused, Some(PartialSums::Subgroups)).unwrap()),
+                ));
+            }
         }
         // One epoch by the rule in f64 on the reference gradient.
         let mut want = mlp.to_f64();
@@ -309,6 +321,11 @@ fn every_general_path_matches_the_reference_pairwise() {
     eprintln!("largest gradient error over its allowance: {worst:?}");
     assert!(fused_cases >= 10, "the fused pair ran in {fused_cases} cases");
     assert!(tiny_cases >= 5, "the many-epochs kernel ran in {tiny_cases} cases");
+    // llvmpipe, the CI's adapter, has subgroup operations: there the subgroup form must run,
+    // so it cannot pass untested for want of the device's feature.
+    if gpu.is_software() {
+        assert_eq!(subgroup_cases, fused_cases, "the subgroup sums ran in every fused case");
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

@@ -226,6 +226,11 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
             l.max_compute_workgroups_per_dimension
         );
         println!("  timestamp queries: {}", if timestamps { "yes" } else { "no" });
+        if a.features().contains(wgpu::Features::SUBGROUP) {
+            println!("  subgroups: yes, {} to {} lanes", info.subgroup_min_size, info.subgroup_max_size);
+        } else {
+            println!("  subgroups: no");
+        }
     }
     let net = match &args.layers {
         Some(w) => {

@@ -5,7 +5,7 @@
 //! update kernels. Buffers, pipelines and every dispatch are built once; an epoch is
 //! replayed from them, many to a command buffer, with no read-back until the block ends.
 
-use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels};
+use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels, PartialSums};
 use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
 use super::mlp_tiny::{self, TinyMlpBuffers, TinyMlpKernel};
 use super::step::{self, StepBuffers};
@@ -111,9 +111,8 @@ enum LossRoute {
 /// Settings of an [`MlpGpuTrainer`] beyond its path.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MlpGpuOptions {
-    /// The fused pair's sums written by each thread (`Some(true)`) or added by the
-    /// workgroup first (`Some(false)`); `None`: the adapter's default.
-    pub direct: Option<bool>,
+    /// How the fused pair adds its threads' sums; `None`: the adapter's default.
+    pub sums: Option<PartialSums>,
     /// The most epochs one dispatch of the many-epochs kernel runs (`--epochs-per-dispatch`),
     /// under its own cap; `None`: that cap.
     pub epochs_per_dispatch: Option<usize>,
@@ -169,9 +168,9 @@ impl MlpGpuTrainer {
         Self::with_reduction(gpu, mlp, data, opt, state, path, None)
     }
 
-    /// [`MlpGpuTrainer::with_path`], the fused pair's partial sums written by each thread
-    /// (`Some(true)`) or added by the workgroup first (`Some(false)`) whatever the adapter's
-    /// default (see [`FusedMlpKernels::new`]): so the tests run both on any adapter.
+    /// [`MlpGpuTrainer::with_path`], the fused pair's partial sums added as `sums` asks
+    /// whatever the adapter's default (see [`FusedMlpKernels::new`]): so the tests run every
+    /// form the adapter has.
     pub fn with_reduction(
         gpu: Gpu,
         mlp: &Mlp,
@@ -179,9 +178,9 @@ impl MlpGpuTrainer {
         opt: Optimizer,
         state: Option<&OptState>,
         path: MlpPath,
-        direct: Option<bool>,
+        sums: Option<PartialSums>,
     ) -> Result<Self, Error> {
-        let options = MlpGpuOptions { direct, ..MlpGpuOptions::default() };
+        let options = MlpGpuOptions { sums, ..MlpGpuOptions::default() };
         Self::with_options(gpu, mlp, data, opt, state, path, options)
     }
 
@@ -195,7 +194,6 @@ impl MlpGpuTrainer {
         path: MlpPath,
         options: MlpGpuOptions,
     ) -> Result<Self, Error> {
-        let direct = options.direct;
         let (net, n) = (mlp.net.clone(), data.len());
         assert_eq!(data.inputs(), net.inputs(), "the data's width is the net's input width");
         check_fits(&gpu, &net, n, path)?;
@@ -203,7 +201,7 @@ impl MlpGpuTrainer {
         let state = state.cloned().unwrap_or_else(|| OptState::new(opt.kind, p));
         state.check(opt.kind, p).map_err(Error::Input)?;
         let k = Kernels::new(&gpu)?;
-        let fused = if path == MlpPath::Fused { Some(FusedMlpKernels::new(&gpu, &net, direct)?) } else { None };
+        let fused = if path == MlpPath::Fused { Some(FusedMlpKernels::new(&gpu, &net, options.sums)?) } else { None };
         let tiled = if path == MlpPath::Tiled { Some(TiledKernels::new(&gpu)?) } else { None };
         let tiny = match path {
             MlpPath::Tiny => Some(TinyMlpKernel::new(&gpu, &net, opt.kind, n, options.epochs_per_dispatch)?),

@@ -127,8 +127,9 @@ impl Gpu {
         let adapter_name = describe(&info);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("xorgpu"),
-            // Timestamps where the adapter has them, for GPU time in `scale`.
-            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            // Timestamps where the adapter has them, for GPU time in `scale`; subgroup
+            // operations, for the fused pair's sums.
+            required_features: adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
             required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -152,6 +153,12 @@ impl Gpu {
     /// that decides it, for the paths, limits and memory figures that differ there.
     pub fn is_software(&self) -> bool {
         self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The fewest lanes a subgroup of this device has, where it has subgroup operations (the
+    /// one place that says whether a kernel may use them).
+    pub fn subgroup_min_size(&self) -> Option<u32> {
+        self.device.features().contains(wgpu::Features::SUBGROUP).then(|| self.adapter.get_info().subgroup_min_size)
     }
 
     /// Runs `f` inside validation, out-of-memory and internal error scopes and returns the
