@@ -32,6 +32,15 @@ pub trait Trainer {
     fn profile(&mut self, _epochs: usize) -> Result<Option<Profile>, Error> {
         Ok(None)
     }
+    /// The device's own seconds per epoch over `epochs` more epochs (at most a block, in one
+    /// submission; the weights train on), from timestamp queries; None where the trainer
+    /// cannot measure it (on the CPU, or an adapter without timestamps).
+    fn gpu_seconds_per_epoch(&mut self, _epochs: usize) -> Result<Option<f64>, Error> {
+        Ok(None)
+    }
+    /// Bytes the run holds where it runs: the device's buffers for a GPU trainer (not the
+    /// small uniforms), the data and the sums in memory for a CPU one.
+    fn memory_bytes(&self) -> u64;
 }
 
 /// Where an epoch's device time goes, from timestamp queries.

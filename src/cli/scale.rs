@@ -7,20 +7,17 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{check_writable, hidden_width, noise_sigma, positive_f32, positive_usize, KernelChoice};
+use crate::backend::Plan;
 use crate::data::Dataset;
 use crate::experiments::chart::scaling_chart;
 use crate::experiments::cpu_name;
-use crate::experiments::scale::{
-    batches, crossover, default_max_batch, default_max_batch_mlp, point, PointSpec, Record,
-};
+use crate::experiments::scale::{batches, crossover, default_max_batch, point, PointSpec, Record};
 use crate::files::write_atomically;
 use crate::files::{check_distinct, check_png_name};
 use crate::gpu::bandwidth::copy_bandwidth;
-use crate::gpu::mlp::MlpPath;
-use crate::gpu::trainer::check_fits;
-use crate::gpu::trainer::Path;
 use crate::gpu::Gpu;
 use crate::memory::{self, Runner};
+use crate::net::optim::Optimizer;
 use crate::net::Net;
 use crate::Error;
 
@@ -166,52 +163,39 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
             if inputs == 1 { "" } else { "s" }
         )));
     }
-    // The tiled kernels are general: a 2-H-1 net asked to take them takes the general path.
-    let general = net.classic_hidden().is_none() || args.kernels == KernelChoice::Tiled;
-    let mlp_path = match (general, args.kernels) {
-        (false, _) => None,
-        (true, KernelChoice::Step) => Some(MlpPath::Step),
-        (true, KernelChoice::Tiled) => Some(MlpPath::Tiled),
-        // Fused is the default choice: let each point choose, refusing only where asked.
-        (true, KernelChoice::Fused) => None,
+    let spec = PointSpec {
+        net: net.clone(),
+        lr: args.lr,
+        seed: args.seed,
+        noise: args.noise,
+        epochs: args.epochs,
+        seconds: args.seconds as f64,
+        repeats: args.repeats,
+        // Fused is the default: each point then takes the plan's choice for its batch.
+        kernels: (args.kernels != KernelChoice::Fused).then_some(args.kernels),
     };
-    let want_gpu = args.backend.contains(&SweepBackend::Gpu);
-    let kernels = (args.kernels == KernelChoice::Step).then_some(Path::Step);
-    let gpu = if want_gpu { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
+    let backends: Vec<SweepBackend> =
+        [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();
+    let gpu = if backends.contains(&SweepBackend::Gpu) { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
+    let device = |b: SweepBackend| if b == SweepBackend::Gpu { gpu.as_ref() } else { None };
     let max = match (args.max_batch, &user_data) {
         (Some(m), Some(d)) if m > d.len() => {
             return Err(Error::Input(format!("--max-batch {m} is over the {} rows of the --data file", d.len())))
         }
         (Some(m), _) => m,
         (None, Some(d)) => d.len(),
-        (None, None) if general => default_max_batch_mlp(gpu.as_ref(), &net, mlp_path),
-        (None, None) => default_max_batch(gpu.as_ref(), args.hidden, kernels),
+        (None, None) => backends.iter().map(|&b| default_max_batch(device(b), &spec)).min().unwrap_or(4),
     };
     if max < args.min_batch {
         return Err(Error::Input(format!("--max-batch {max} is below --min-batch {}", args.min_batch)));
     }
     // The largest point of each backend, before any point runs (the points run one at a
     // time, so the largest is what must fit).
-    match &gpu {
-        Some(g) if general => {
-            let path = mlp_path.unwrap_or_else(|| MlpPath::choose(g, &net, max).0);
-            crate::gpu::mlp::check_fits(g, &net, max, path)?;
-            let each = memory::mlp_per_sample(&net, Some((path, g.is_software())));
-            memory::check_per_sample(each, max, g.is_software())?;
-        }
-        Some(g) => {
-            check_fits(g, kernels.unwrap_or(Path::Fused), args.hidden, max)?;
-            memory::check(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden, max)?;
-        }
-        None => {}
-    }
-    if args.backend.contains(&SweepBackend::Cpu) {
-        if general {
-            memory::check_per_sample(memory::mlp_per_sample(&net, None), max, false)?;
-        } else {
-            memory::check(Runner::Cpu, args.hidden, max)?;
-        }
-    }
+    let opt = Optimizer::sgd(args.lr);
+    let plans: Vec<(SweepBackend, Plan)> = backends
+        .iter()
+        .map(|&b| Plan::choose(device(b), &net, &opt, max, spec.kernels).map(|plan| (b, plan)))
+        .collect::<Result<_, _>>()?;
     let say = |line: &str| super::say(args.json, line);
     let cpu = cpu_name();
     if let Some(g) = &gpu {
@@ -242,34 +226,30 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     };
     say(&format!("cpu: {cpu}"));
     say(&format!("net: {}", net.describe()));
-    if let (Some(g), false) = (&gpu, general) {
-        let each = memory::per_sample(Runner::gpu(g, kernels.unwrap_or(Path::Fused)), args.hidden);
-        say(&format!(
-            "memory per sample on the GPU: {} bytes on the device, {} on the host{}",
-            each.device,
-            each.host,
-            if each.host > 2 * memory::DATA_BYTES { " (a software adapter's device memory is the host's)" } else { "" }
-        ));
-    }
-    if args.backend.contains(&SweepBackend::Cpu) && !general {
-        say(&format!("memory per sample on the CPU: {} bytes (x1, x2, t as f32)", memory::DATA_BYTES));
+    // The 2-H-1 paths' memory per sample (the general paths' depends on the net and path).
+    for (backend, plan) in &plans {
+        match (backend, plan.classic, plan.path, &gpu) {
+            (SweepBackend::Gpu, Some(h), Some(path), Some(g)) => {
+                let each = memory::per_sample(Runner::gpu(g, path), h);
+                say(&format!(
+                    "memory per sample on the GPU: {} bytes on the device, {} on the host{}",
+                    each.device,
+                    each.host,
+                    if each.host > 2 * memory::DATA_BYTES {
+                        " (a software adapter's device memory is the host's)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            (SweepBackend::Cpu, Some(_), _, _) => {
+                say(&format!("memory per sample on the CPU: {} bytes (x1, x2, t as f32)", memory::DATA_BYTES))
+            }
+            _ => {}
+        }
     }
 
-    let spec = PointSpec {
-        net: net.clone(),
-        mlp_path,
-        hidden: args.hidden,
-        lr: args.lr,
-        seed: args.seed,
-        noise: args.noise,
-        epochs: args.epochs,
-        seconds: args.seconds as f64,
-        repeats: args.repeats,
-        kernels,
-    };
     let sizes = batches(args.min_batch, max, args.factor);
-    let backends: Vec<SweepBackend> =
-        [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();
     let bar = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {

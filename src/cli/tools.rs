@@ -16,6 +16,7 @@ use crate::experiments::pictures::{
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::{self, Gpu};
 use crate::net::file::Model;
+use crate::net::optim::Optimizer;
 use crate::selfcheck::{self, TOL};
 use crate::Error;
 
@@ -242,18 +243,19 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
         Ok(a) => {
             println!("--backend gpu takes: {}", gpu::describe(&a.get_info()));
             if let Some(net) = &net {
+                // What a plain SGD run of the net would take, as training decides it.
                 let g = Gpu::open(a)?;
                 let n = args.batch;
-                match net.classic_hidden() {
-                    Some(h) => println!(
-                        "{} on {n} samples (by plain SGD): the 2-H-1 {:?} kernels",
-                        net.describe(),
-                        gpu::trainer::Path::fastest(&g, h, n)
-                    ),
-                    None => {
-                        let (_, why) = gpu::mlp::MlpPath::choose(&g, net, n);
-                        println!("{} on {n} samples: {why}", net.describe());
-                    }
+                match crate::backend::Plan::choose(Some(&g), net, &Optimizer::sgd(2.0), n, None) {
+                    Ok(plan) => match (&plan.reason, plan.kernels()) {
+                        (Some(why), _) => println!("{} on {n} samples: {why}", net.describe()),
+                        (None, kernels) => println!(
+                            "{} on {n} samples (by plain SGD): the 2-H-1 {} kernels",
+                            net.describe(),
+                            kernels.unwrap_or_default()
+                        ),
+                    },
+                    Err(e) => println!("{} on {n} samples: not on this device: {e}", net.describe()),
                 }
             }
         }

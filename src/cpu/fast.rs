@@ -239,11 +239,6 @@ impl FastCpuTrainer {
         FastCpuTrainer { tiny: false, ..Self::new(params, data, lr) }
     }
 
-    /// Bytes of memory the run holds: the data and the per-chunk sums.
-    pub fn memory_bytes(&self) -> u64 {
-        ((self.data.xt.len() + self.data.t.len() + self.sums.len() + self.w.len()) * 4) as u64
-    }
-
     /// Gradient and loss of the current weights into `self.totals`: `P + 1` sums in packed
     /// order, the loss sum last.
     fn compute_totals(&mut self) {
@@ -293,6 +288,11 @@ impl FastCpuTrainer {
 }
 
 impl Trainer for FastCpuTrainer {
+    /// The data, the weights and the per-chunk sums.
+    fn memory_bytes(&self) -> u64 {
+        ((self.data.xt.len() + self.data.t.len() + self.sums.len() + self.w.len()) * 4) as u64
+    }
+
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         if self.tiny && super::tiny::train(self.hidden, &mut self.w, &self.data, self.lr, losses) {
             return Ok(());

@@ -367,6 +367,13 @@ impl FastMlpTrainer {
 }
 
 impl Trainer for FastMlpTrainer {
+    /// The data, the weights, the optimizer's state and the per-chunk sums (the threads'
+    /// working spaces are a few blocks of rows).
+    fn memory_bytes(&self) -> u64 {
+        let floats = self.data.xt.len() + self.data.t.len() + self.mlp.params.len() + self.sums.len();
+        ((floats + self.state.m.len() + self.state.v.len()) * 4 + self.totals.len() * 8) as u64
+    }
+
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         let p = self.mlp.net.param_count();
         let mut grads = vec![0.0f32; p];

@@ -153,6 +153,12 @@ impl MlpCpuTrainer {
 }
 
 impl Trainer for MlpCpuTrainer {
+    /// The data, the weights and the optimizer's state (an epoch's activations come and go).
+    fn memory_bytes(&self) -> u64 {
+        let floats = self.data.xt.len() + self.data.t.len() + self.mlp.params.len();
+        ((floats + self.state.m.len() + self.state.v.len()) * 4) as u64
+    }
+
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         for l in losses {
             *l = epoch(&mut self.mlp, &self.data.xt, &self.data.t, &self.opt, &mut self.state);

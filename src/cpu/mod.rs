@@ -298,6 +298,11 @@ impl CpuTrainer {
 }
 
 impl crate::train::Trainer for CpuTrainer {
+    /// The data and the weights (an epoch's activations come and go).
+    fn memory_bytes(&self) -> u64 {
+        ((self.data.xt.len() + self.data.t.len() + self.params.iter().count()) * 4) as u64
+    }
+
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), crate::Error> {
         for l in losses {
             *l = epoch(&mut self.params, &self.data.xt, &self.data.t, self.lr);

@@ -6,14 +6,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cpu::fast::FastCpuTrainer;
-use crate::cpu::fast_mlp::FastMlpTrainer;
+use crate::backend::{KernelChoice, Plan};
 use crate::data::Dataset;
-use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
-use crate::gpu::trainer::{max_batch, Path, DEFAULT_EPOCHS_PER_DISPATCH};
-use crate::gpu::{Gpu, GpuTrainer};
-use crate::memory::Runner;
-use crate::model::Params;
+use crate::gpu::Gpu;
 use crate::net::optim::Optimizer;
 use crate::net::Net;
 use crate::train::{Trainer, MAX_BLOCK};
@@ -36,9 +31,7 @@ pub struct Record {
 /// What a sweep point runs with.
 #[derive(Clone, Debug)]
 pub struct PointSpec {
-    /// The net: the 2-H-1 sigmoid one takes its own paths, any other the general ones.
     pub net: Net,
-    pub hidden: usize,
     pub lr: f32,
     pub seed: u64,
     pub noise: f32,
@@ -46,9 +39,8 @@ pub struct PointSpec {
     pub epochs: Option<u64>,
     pub seconds: f64,
     pub repeats: usize,
-    pub kernels: Option<Path>,
-    /// For a net other than 2-H-1 sigmoid: the GPU path, or None to let it choose.
-    pub mlp_path: Option<MlpPath>,
+    /// The kernels asked for, or None to let [`Plan::choose`] choose at each batch.
+    pub kernels: Option<KernelChoice>,
 }
 
 /// Runs `epochs` epochs in blocks and returns the wall time (the last block's loss read-back
@@ -105,106 +97,39 @@ pub fn batches(min: usize, max: usize, factor: usize) -> Vec<usize> {
     out
 }
 
-/// The largest power of two up to 2^26 that this host (and device, if any) can train, with
-/// half the free memory to spare.
-pub fn default_max_batch(gpu: Option<&Gpu>, hidden: usize, kernels: Option<Path>) -> usize {
-    let runner = gpu.map_or(Runner::Cpu, |g| Runner::gpu(g, kernels.unwrap_or(Path::Fused)));
-    let per_sample = crate::memory::per_sample(runner, hidden).host;
-    let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / per_sample;
-    let device = gpu.map(|g| max_batch(g, kernels.unwrap_or(Path::Fused), hidden) as u64).unwrap_or(u64::MAX);
-    let limit = host.min(device).clamp(4, 1 << 26);
-    1 << (63 - limit.leading_zeros())
-}
-
-/// The largest power of two up to 2^26 that this host (and device, if any) can train `net`
-/// on, with half the free memory to spare, for a net other than 2-H-1 sigmoid.
-pub fn default_max_batch_mlp(gpu: Option<&Gpu>, net: &Net, path: Option<MlpPath>) -> usize {
-    let on_gpu = gpu.map(|g| (path.unwrap_or_else(|| MlpPath::choose(g, net, 1 << 20).0), g.is_software()));
-    let per_sample = crate::memory::mlp_per_sample(net, on_gpu).host.max(1);
-    let host = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2 / per_sample;
-    let device = match (gpu, on_gpu) {
-        (Some(g), Some((path, _))) => {
-            // The largest power of two the path takes (its limits are monotone in the batch).
-            let mut b = 1u64 << 26;
-            while b > 4 && crate::gpu::mlp::unfit(g, net, b as usize, path).is_some() {
-                b /= 2;
-            }
-            b
-        }
-        _ => u64::MAX,
-    };
-    let limit = host.min(device).clamp(4, 1 << 26);
-    1 << (63 - limit.leading_zeros())
-}
-
-/// Builds the trainer for one point and measures it.
-pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
-    // A general path asked for (the tiled kernels) takes even the 2-H-1 net.
-    if spec.net.classic_hidden().is_none() || spec.mlp_path.is_some() {
-        return point_mlp(backend, gpu, data, spec);
+/// The largest power of two up to 2^26 that [`Plan::choose`] lets `spec` train on this
+/// host (and device, if any) with half the host's free memory to spare: every limit is
+/// monotone in the batch, so the first from the top that fits.
+pub fn default_max_batch(gpu: Option<&Gpu>, spec: &PointSpec) -> usize {
+    let spare = crate::experiments::host_available_bytes().unwrap_or(u64::MAX) / 2;
+    let opt = Optimizer::sgd(spec.lr);
+    let fits = |b: usize| Plan::choose(gpu, &spec.net, &opt, b, spec.kernels).is_ok_and(|plan| plan.need.host <= spare);
+    let mut b = 1usize << 26;
+    while b > 4 && !fits(b) {
+        b /= 2;
     }
-    let params = Params::init(spec.hidden, spec.seed);
-    let batch = data.len();
-    let (epochs, seconds_per_epoch, gpu_seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
-        Some(g) => {
-            let gpu = g.clone();
-            let path = spec.kernels.unwrap_or_else(|| Path::fastest(&gpu, spec.hidden, batch));
-            let name = gpu.adapter_name.clone();
-            let mut t = GpuTrainer::with_path(gpu, &params, &data, spec.lr, path, DEFAULT_EPOCHS_PER_DISPATCH)?;
-            let (epochs, wall) = measure(&mut t, spec)?;
-            let gpu_time = t.gpu_seconds_per_epoch(epochs as usize)?;
-            (epochs, wall, gpu_time, t.loss()?, name, t.device_bytes())
-        }
-        None => {
-            let mut t = FastCpuTrainer::new(params, data, spec.lr);
-            let (epochs, wall) = measure(&mut t, spec)?;
-            (epochs, wall, None, t.loss()?, crate::experiments::cpu_name(), t.memory_bytes())
-        }
-    };
-    Ok(Record {
-        backend: backend.into(),
-        adapter,
-        batch,
-        epochs,
-        seconds_per_epoch,
-        gpu_seconds_per_epoch,
-        samples_per_s: batch as f64 / seconds_per_epoch,
-        final_loss,
-        device_bytes,
-    })
+    b
 }
 
-/// [`point`] for a net other than 2-H-1 sigmoid: plain SGD at the spec's rate on the general
-/// paths (the fast CPU trainer; the GPU's fused pair, tiled or step kernels).
-fn point_mlp(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
-    let mlp = spec.net.init(spec.seed);
+/// Builds the trainer [`Plan::choose`] picks for one point (plain SGD at the spec's rate)
+/// and measures it.
+pub fn point(backend: &str, gpu: Option<&Gpu>, data: Dataset, spec: &PointSpec) -> Result<Record, Error> {
     let batch = data.len();
     let opt = Optimizer::sgd(spec.lr);
-    let (epochs, seconds_per_epoch, gpu_seconds_per_epoch, final_loss, adapter, device_bytes) = match gpu {
-        Some(g) => {
-            let path = spec.mlp_path.unwrap_or_else(|| MlpPath::choose(g, &spec.net, batch).0);
-            let mut t = MlpGpuTrainer::with_path(g.clone(), &mlp, &data, opt, None, path)?;
-            let (epochs, wall) = measure(&mut t, spec)?;
-            let gpu_time = t.gpu_seconds_per_epoch(epochs as usize)?;
-            (epochs, wall, gpu_time, t.loss()?, g.adapter_name.clone(), t.device_bytes())
-        }
-        None => {
-            let bytes = ((data.xt.len() + data.t.len()) * 4) as u64;
-            let mut t = FastMlpTrainer::new(mlp, data, opt, None);
-            let (epochs, wall) = measure(&mut t, spec)?;
-            (epochs, wall, None, t.loss()?, crate::experiments::cpu_name(), bytes)
-        }
-    };
+    let plan = Plan::choose(gpu, &spec.net, &opt, batch, spec.kernels)?;
+    let mut t = plan.trainer(gpu.cloned(), &spec.net.init(spec.seed), data.into(), opt, None, None)?;
+    let (epochs, seconds_per_epoch) = measure(&mut *t, spec)?;
+    let gpu_seconds_per_epoch = t.gpu_seconds_per_epoch(epochs as usize)?;
     Ok(Record {
         backend: backend.into(),
-        adapter,
+        adapter: gpu.map_or_else(crate::experiments::cpu_name, |g| g.adapter_name.clone()),
         batch,
         epochs,
         seconds_per_epoch,
         gpu_seconds_per_epoch,
         samples_per_s: batch as f64 / seconds_per_epoch,
-        final_loss,
-        device_bytes,
+        final_loss: t.loss()?,
+        device_bytes: t.memory_bytes(),
     })
 }
 

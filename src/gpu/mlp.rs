@@ -331,11 +331,6 @@ impl MlpGpuTrainer {
         self.path
     }
 
-    /// Bytes of device memory the run's buffers hold.
-    pub fn device_bytes(&self) -> u64 {
-        self.device_bytes
-    }
-
     /// Epochs one dispatch of the epoch's kernels runs: 1, or the many-epochs kernel's.
     fn epochs_per_dispatch(&self) -> usize {
         match &self.loss {
@@ -420,9 +415,17 @@ impl MlpGpuTrainer {
         }
     }
 
-    /// GPU seconds per epoch over `epochs` epochs (at most a block) in one submission, from
-    /// timestamp queries; None where the adapter has none. The weights train on.
-    pub fn gpu_seconds_per_epoch(&mut self, epochs: usize) -> Result<Option<f64>, Error> {
+    /// Runs `dispatches` once with the fused path's loss slot at 0 (an evaluation).
+    fn once(&self, dispatches: &[Dispatch]) -> Result<(), Error> {
+        if let LossRoute::Slot(slot) | LossRoute::Tiny { state: slot, .. } = &self.loss {
+            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
+        }
+        super::kernels::submit(&self.gpu, dispatches)
+    }
+}
+
+impl Trainer for MlpGpuTrainer {
+    fn gpu_seconds_per_epoch(&mut self, epochs: usize) -> Result<Option<f64>, Error> {
         if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Ok(None);
         }
@@ -435,16 +438,10 @@ impl MlpGpuTrainer {
         Ok(Some((stamps[1] - stamps[0]).max(0.0) / epochs as f64))
     }
 
-    /// Runs `dispatches` once with the fused path's loss slot at 0 (an evaluation).
-    fn once(&self, dispatches: &[Dispatch]) -> Result<(), Error> {
-        if let LossRoute::Slot(slot) | LossRoute::Tiny { state: slot, .. } = &self.loss {
-            self.gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(&[0u32]));
-        }
-        super::kernels::submit(&self.gpu, dispatches)
+    fn memory_bytes(&self) -> u64 {
+        self.device_bytes
     }
-}
 
-impl Trainer for MlpGpuTrainer {
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         assert!(losses.len() <= MAX_BLOCK, "a block is at most MAX_BLOCK epochs");
         let epochs = losses.len();

@@ -311,11 +311,6 @@ impl GpuTrainer {
         self.partial_sums
     }
 
-    /// Bytes of device memory the run's buffers hold (not the small uniforms).
-    pub fn device_bytes(&self) -> u64 {
-        self.device_bytes
-    }
-
     /// Pieces the data is bound in.
     pub fn chunks(&self) -> usize {
         self.chunks
@@ -422,19 +417,6 @@ impl GpuTrainer {
             bytes_per_epoch: 12 * self.n as u64,
             macs_per_epoch: crate::net::Net::classic(self.hidden).macs_per_sample() * self.n as u64,
         }))
-    }
-
-    /// GPU seconds per epoch over `epochs` epochs (at most a block) in one submission, from
-    /// timestamp queries; None where the adapter has none. The weights train on.
-    pub fn gpu_seconds_per_epoch(&mut self, epochs: usize) -> Result<Option<f64>, Error> {
-        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            return Ok(None);
-        }
-        let epochs = epochs.clamp(1, MAX_BLOCK);
-        let stamps = self.timestamps("timing epochs", 2, epochs, |encoder, query_set| {
-            self.record_epochs(encoder, 0, epochs, Some(query_set));
-        })?;
-        Ok(Some((stamps[1] - stamps[0]).max(0.0) / epochs as f64))
     }
 
     /// [`Gpu::timestamps`] for a block of `epochs` epochs, the fused kernels' state set for it.
@@ -589,6 +571,21 @@ fn step_gradient(
 }
 
 impl Trainer for GpuTrainer {
+    fn gpu_seconds_per_epoch(&mut self, epochs: usize) -> Result<Option<f64>, Error> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let epochs = epochs.clamp(1, MAX_BLOCK);
+        let stamps = self.timestamps("timing epochs", 2, epochs, |encoder, query_set| {
+            self.record_epochs(encoder, 0, epochs, Some(query_set));
+        })?;
+        Ok(Some((stamps[1] - stamps[0]).max(0.0) / epochs as f64))
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.device_bytes
+    }
+
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
         assert!(losses.len() <= MAX_BLOCK, "a block is at most MAX_BLOCK epochs");
         self.gpu.scoped("running epochs", || self.submit_epochs(losses.len()))?;

@@ -123,7 +123,6 @@ pub(super) async fn start(
         .spawn(move || {
             let spec = PointSpec {
                 net,
-                hidden: p.hidden,
                 lr: 2.0,
                 seed: 1,
                 noise: 0.1,
@@ -131,7 +130,6 @@ pub(super) async fn start(
                 seconds: p.seconds,
                 repeats: 3,
                 kernels: None,
-                mlp_path: None,
             };
             let setup = json!({"id": slot.id, "hidden": p.hidden, "sizes": p.sizes, "backends": p.backends,
                 "adapters": {"gpu": gpu.as_ref().map(|g| g.adapter_name.clone()), "cpu": crate::experiments::cpu_name()}});
