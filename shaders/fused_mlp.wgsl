@@ -15,24 +15,32 @@
 // one of two forms the host appends: fused_mlp_sums.wgsl (each thread's sums written, or
 // the workgroup's fixed tree through workgroup memory) or fused_mlp_subgroups.wgsl (each
 // subgroup's sums by subgroupAdd, then the subgroups' in order), writing
-// partials[v·groups + group]; mlp_reduce adds those in a fixed order, so reruns are
-// bit-identical.
+// partials[v·groups_total + group_offset + group]; mlp_reduce adds those in a fixed order,
+// so reruns are bit-identical.
 
 struct FusedMlpDims {
-    // Samples in the batch.
+    // Samples in the bound chunk of xt and t.
     n: u32,
-    // Workgroups of mlp_partials.
+    // Workgroups of mlp_partials over the chunk.
     groups: u32,
     // 1: advance the loss slot (a training epoch); 0: leave it (an evaluation).
     advance: u32,
-    _pad: u32,
+    // Samples in the batch, the mean's divisor.
+    total_n: u32,
+    // Workgroups over every chunk, and those of the chunks before this one: a batch past one
+    // storage binding is bound in chunks, one dispatch of mlp_partials each, each writing its
+    // partials after the earlier chunks', and one mlp_reduce adds them all.
+    groups_total: u32,
+    group_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: FusedMlpDims;
-@group(0) @binding(1) var<storage, read> xt: array<f32>;               // D0 × N
-@group(0) @binding(2) var<storage, read> t: array<f32>;                // 1 × N
+@group(0) @binding(1) var<storage, read> xt: array<f32>;               // D0 × n (the chunk)
+@group(0) @binding(2) var<storage, read> t: array<f32>;                // 1 × n
 @group(0) @binding(3) var<storage, read> params: array<f32>;           // P
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>;   // (P + 1) × groups (× WG where DIRECT)
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;   // (P + 1) × groups_total (× WG where DIRECT)
 @group(0) @binding(5) var<storage, read_write> losses: array<f32>;     // the block's loss history
 // [the next slot of `losses`]: set by the host at each block, advanced by mlp_reduce.
 @group(0) @binding(6) var<storage, read_write> state: array<u32>;
@@ -47,7 +55,7 @@ var<private> acc: array<f32, P + 1u>;
 // (coalesced), adding each one's terms to its `acc`.
 fn add_samples(group: u32, lid: u32) {
     let n = dims.n;
-    let inv_n = 1.0 / f32(n);
+    let inv_n = 1.0 / f32(dims.total_n);
     // (acc, private, starts at zero.)
     load_weights();
     let stride = dims.groups * WG;
@@ -70,7 +78,7 @@ fn mlp_reduce(
     if v > P {
         return;
     }
-    let count = select(dims.groups, dims.groups * WG, DIRECT);
+    let count = select(dims.groups_total, dims.groups_total * WG, DIRECT);
     var sum = 0.0;
     for (var g = 0u; g < count; g++) {
         sum += partials[v * count + g];
@@ -79,7 +87,7 @@ fn mlp_reduce(
         grads[v] = sum;
     } else {
         let slot = state[0];
-        losses[slot] = -sum / f32(dims.n);
+        losses[slot] = -sum / f32(dims.total_n);
         state[0] = slot + dims.advance;
     }
 }

@@ -28,7 +28,7 @@ fn mlp_partials(
             for (var s = 0u; s < subgroups; s++) {
                 sum += sg_sums[lid * MAX_SUBGROUPS + s];
             }
-            partials[(base + lid) * dims.groups + group] = sum;
+            partials[(base + lid) * dims.groups_total + dims.group_offset + group] = sum;
         }
         workgroupBarrier();
     }

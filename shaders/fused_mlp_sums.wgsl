@@ -17,7 +17,7 @@ fn mlp_partials(
     let group = wid.x;
     add_samples(group, lid);
     if DIRECT {
-        write_partials(group * WG + lid, dims.groups * WG);
+        write_partials((dims.group_offset + group) * WG + lid, dims.groups_total * WG);
         return;
     }
     for (var base = 0u; base <= P; base += SUM_BATCH) {
@@ -32,7 +32,7 @@ fn mlp_partials(
             workgroupBarrier();
         }
         if lid < SUM_BATCH && base + lid <= P {
-            partials[(base + lid) * dims.groups + group] = sums[lid * WG];
+            partials[(base + lid) * dims.groups_total + dims.group_offset + group] = sums[lid * WG];
         }
         workgroupBarrier();
     }

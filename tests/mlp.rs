@@ -11,7 +11,7 @@ use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
 use xorgpu::gpu::fused_mlp::PartialSums;
-use xorgpu::gpu::mlp::{MlpGpuTrainer, MlpPath};
+use xorgpu::gpu::mlp::{MlpGpuOptions, MlpGpuTrainer, MlpPath};
 use xorgpu::net::optim::{OptState, Optimizer, OptimizerKind};
 use xorgpu::net::{Activation, Mlp, Net};
 use xorgpu::train::Trainer;
@@ -433,6 +433,57 @@ fn the_many_epochs_kernel_runs_every_epoch() {
                     (g - w).abs() <= 1e-4 * w.abs() + 1e-6,
                     "N={n}: epoch {}: {g} on the many-epochs kernel, {w} on the CPU",
                     1000 * block + e + 1
+                );
+            }
+        }
+    }
+}
+
+/// Past one storage binding the fused pair binds the batch in chunks, each chunk's
+/// workgroups writing their sums after the earlier chunks': a batch cut into uneven chunks
+/// (1,000 samples in pieces of 300; 65 in 64 and 1), with every form of sums the adapter
+/// has, gives the reference's gradient element by element and its loss, and trains as the
+/// unchunked pair does.
+#[test]
+fn a_chunked_fused_epoch_matches_the_reference() {
+    let gpu = gpu();
+    let mut rng = rng();
+    let mut forms = vec![PartialSums::Direct, PartialSums::Tree];
+    if gpu.subgroup_min_size().is_some() {
+        forms.push(PartialSums::Subgroups);
+    }
+    let cases = [(vec![2, 16, 16, 1], Activation::Tanh, 1000, 300, 4), (vec![5, 3, 1], Activation::Relu, 65, 64, 2)];
+    for (widths, activation, n, max_chunk, chunks) in cases {
+        let net = Net::new(widths, activation).unwrap();
+        let mlp = random_mlp(&mut rng, &net);
+        let data = random_data(&mut rng, net.inputs(), n);
+        let r = mlp_reference(&mlp, &data);
+        let opt = Optimizer { lr: 0.1, ..Optimizer::defaults(OptimizerKind::Momentum) };
+        for &sums in &forms {
+            let what = format!("{} on {n} samples, {}", net.describe(), sums.name());
+            let on = |max_chunk| {
+                let options = MlpGpuOptions { sums: Some(sums), max_chunk, ..MlpGpuOptions::default() };
+                MlpGpuTrainer::with_options(gpu.clone(), &mlp, &data, opt, None, MlpPath::Fused, options).unwrap()
+            };
+            let (mut chunked, mut whole) = (on(Some(max_chunk)), on(None));
+            assert_eq!((chunked.chunks(), whole.chunks()), (chunks, 1), "{what}: chunks");
+            let ratio = mlp_gradient_ratio(&chunked.gradients().unwrap(), &r);
+            assert!(ratio <= 1.0, "{what}: the chunked gradient is {ratio} of the allowance from the reference's");
+            let loss = chunked.loss().unwrap() as f64;
+            assert!((loss - r.loss).abs() <= 1e-5 * r.loss, "{what}: loss {loss}, {} in f64", r.loss);
+            let mut losses = [[f32::NAN; 3]; 2];
+            chunked.run_epochs(&mut losses[0]).unwrap();
+            whole.run_epochs(&mut losses[1]).unwrap();
+            let (a, b) = (chunked.mlp().unwrap().params, whole.mlp().unwrap().params);
+            let diff = a.iter().zip(&b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt();
+            let norm = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
+            assert!(diff <= 1e-6 * norm, "{what}: after 3 epochs the weights are {} apart", diff / norm);
+            for (x, y) in losses[0].iter().zip(&losses[1]) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs(),
+                    "{what}: losses {:?} chunked, {:?} whole",
+                    losses[0],
+                    losses[1]
                 );
             }
         }

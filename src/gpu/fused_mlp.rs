@@ -214,19 +214,42 @@ pub(super) fn unrolled(net: &Net) -> String {
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct FusedMlpDims {
+    /// Samples in the bound chunk.
     n: u32,
+    /// Workgroups of mlp_partials over the chunk.
     groups: u32,
     advance: u32,
-    _pad: u32,
+    /// Samples in the batch: the mean's divisor.
+    total_n: u32,
+    /// Workgroups over every chunk, and those of the chunks before this one.
+    groups_total: u32,
+    group_offset: u32,
+    _pad: [u32; 2],
 }
 
-/// The buffers the pair binds, in binding order after the uniform.
+/// One piece of the batch, bound on its own: `D0 × n` inputs (feature-major within the
+/// piece) and `n` labels.
+pub struct DataChunk {
+    pub xt: wgpu::Buffer,
+    pub t: wgpu::Buffer,
+    pub n: usize,
+}
+
+/// The most samples one chunk of the fused pair binds: what one storage binding holds of
+/// `D0` inputs a sample. A larger batch is cut into chunks, each its own dispatch of
+/// mlp_partials writing its partial sums after the earlier chunks', so one mlp_reduce adds
+/// them all (on llvmpipe, whose bindings hold 128 MiB, past 2^24 samples of two inputs).
+pub fn chunk_samples(gpu: &Gpu, net: &Net) -> usize {
+    let limits = gpu.device.limits();
+    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+    (max_bytes / (4 * net.inputs() as u64)).max(1) as usize
+}
+
+/// The buffers the pair binds, in binding order after the uniform (each chunk's data first).
 pub struct FusedMlpBuffers<'a> {
-    /// `D0 × n` and `1 × n`.
-    pub xt: &'a wgpu::Buffer,
-    pub t: &'a wgpu::Buffer,
+    pub chunks: &'a [DataChunk],
     pub params: &'a wgpu::Buffer,
-    /// `(P + 1) × groups` floats.
+    /// `(P + 1) ×` every chunk's workgroups (× `WG` where each thread writes its own) floats.
     pub partials: &'a wgpu::Buffer,
     pub losses: &'a wgpu::Buffer,
     /// One u32: the next loss slot.
@@ -270,21 +293,40 @@ impl FusedMlpKernels {
         self.sums
     }
 
-    /// Floats of `partials` for `groups` workgroups: `P + 1` per workgroup, or per thread
-    /// where each writes its own.
-    pub fn partials_len(&self, groups: usize) -> usize {
+    /// Floats of `partials` for `chunks` (of these sample counts): `P + 1` per workgroup, or
+    /// per thread where each writes its own.
+    pub fn partials_len(&self, chunks: impl Iterator<Item = usize>) -> usize {
+        let groups: usize = chunks.map(|n| self.groups_for(n)).sum();
         (self.params + 1) * groups * if self.sums == PartialSums::Direct { WG as usize } else { 1 }
     }
 
-    /// One pass over `n` samples in `groups` workgroups, then the sums into `grads` and the
-    /// loss into the history (its slot advanced where `advance`): the epoch up to the update.
-    pub fn epoch(&self, gpu: &Gpu, b: &FusedMlpBuffers, n: usize, groups: usize, advance: bool) -> [Dispatch; 2] {
-        let dims = FusedMlpDims { n: n as u32, groups: groups as u32, advance: advance as u32, _pad: 0 };
-        let buffers = [b.xt, b.t, b.params, b.partials, b.losses, b.state, b.grads];
-        [
-            self.family.dispatch(gpu, "mlp_partials", &dims, &buffers, [groups as u32, 1, 1]),
-            self.family.dispatch(gpu, "mlp_reduce", &dims, &buffers, [(self.params as u32 + 1).div_ceil(WG), 1, 1]),
-        ]
+    /// One pass over every chunk's samples (a dispatch of mlp_partials each), then the sums
+    /// into `grads` and the loss into the history (its slot advanced where `advance`): the
+    /// epoch up to the update.
+    pub fn epoch(&self, gpu: &Gpu, b: &FusedMlpBuffers, advance: bool) -> Vec<Dispatch> {
+        let groups: Vec<usize> = b.chunks.iter().map(|c| self.groups_for(c.n)).collect();
+        let mut dims = FusedMlpDims {
+            n: 0,
+            groups: 0,
+            advance: advance as u32,
+            total_n: b.chunks.iter().map(|c| c.n).sum::<usize>() as u32,
+            groups_total: groups.iter().sum::<usize>() as u32,
+            group_offset: 0,
+            _pad: [0; 2],
+        };
+        fn buffers<'a>(b: &FusedMlpBuffers<'a>, c: &'a DataChunk) -> [&'a wgpu::Buffer; 7] {
+            [&c.xt, &c.t, b.params, b.partials, b.losses, b.state, b.grads]
+        }
+        let mut epoch = Vec::with_capacity(b.chunks.len() + 1);
+        for (chunk, &g) in b.chunks.iter().zip(&groups) {
+            dims.n = chunk.n as u32;
+            dims.groups = g as u32;
+            epoch.push(self.family.dispatch(gpu, "mlp_partials", &dims, &buffers(b, chunk), [g as u32, 1, 1]));
+            dims.group_offset += g as u32;
+        }
+        let reduce = [(self.params as u32 + 1).div_ceil(WG), 1, 1];
+        epoch.push(self.family.dispatch(gpu, "mlp_reduce", &dims, &buffers(b, &b.chunks[0]), reduce));
+        epoch
     }
 
     /// Workgroups of mlp_partials for `n` samples on this reduction (see [`groups_for`]).

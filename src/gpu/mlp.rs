@@ -5,7 +5,7 @@
 //! update kernels. Buffers, pipelines and every dispatch are built once; an epoch is
 //! replayed from them, many to a command buffer, with no read-back until the block ends.
 
-use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels, PartialSums};
+use super::fused_mlp::{self, DataChunk, FusedMlpBuffers, FusedMlpKernels, PartialSums};
 use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
 use super::mlp_tiny::{self, TinyMlpBuffers, TinyMlpKernel};
 use super::step::{self, StepBuffers};
@@ -66,8 +66,6 @@ impl MlpPath {
 
 /// Why `path` cannot train `net` on `n` samples on this device, if it cannot.
 pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
-    let limits = gpu.device.limits();
-    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) as u128;
     match path {
         MlpPath::Step => {
             let largest = step::max_batch(gpu, net);
@@ -80,11 +78,10 @@ pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
             (n > largest)
                 .then(|| format!("batch {n} is past the {largest} the tiled kernels take with {}", net.describe()))
         }
+        // Past one binding the data is bound in chunks ([`fused_mlp::chunk_samples`]).
         MlpPath::Fused => fused_mlp::unfit(net).or_else(|| {
-            let data = 4 * net.inputs() as u128 * n as u128;
-            (data > max_bytes || n > u32::MAX as usize).then(|| {
-                format!("the batch's {} inputs take {data} bytes, past one binding ({max_bytes})", net.inputs())
-            })
+            (n > u32::MAX as usize)
+                .then(|| format!("batch {n} is past the {} samples the fused kernels count", u32::MAX))
         }),
     }
 }
@@ -116,6 +113,10 @@ pub struct MlpGpuOptions {
     /// The most epochs one dispatch of the many-epochs kernel runs (`--epochs-per-dispatch`),
     /// under its own cap; `None`: that cap.
     pub epochs_per_dispatch: Option<usize>,
+    /// The most samples one chunk of the fused pair binds (`None`: what one binding holds,
+    /// [`fused_mlp::chunk_samples`]); small values let the tests check chunked epochs on
+    /// small batches.
+    pub max_chunk: Option<usize>,
 }
 
 /// The GPU trainer for any net.
@@ -146,6 +147,8 @@ pub struct MlpGpuTrainer {
     /// The loss alone (the step path: the forward pass and the loss).
     evaluate: Vec<Dispatch>,
     device_bytes: u64,
+    /// Pieces the data is bound in (more than one only on the fused path past one binding).
+    chunks: usize,
 }
 
 impl MlpGpuTrainer {
@@ -207,10 +210,29 @@ impl MlpGpuTrainer {
             MlpPath::Tiny => Some(TinyMlpKernel::new(&gpu, &net, opt.kind, n, options.epochs_per_dispatch)?),
             _ => None,
         };
+        // The fused pair binds the batch in chunks of what one binding holds; every other
+        // path binds it whole.
+        let chunk = match path {
+            MlpPath::Fused => options.max_chunk.unwrap_or(usize::MAX).min(fused_mlp::chunk_samples(&gpu, &net)).max(1),
+            _ => n.max(1),
+        };
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
-            let xt = g.storage_from("xt: d0 × N", &data.xt);
-            let t = g.storage_from("t: 1 × N", &data.t);
+            let chunks: Vec<DataChunk> = (0..n)
+                .step_by(chunk)
+                .map(|a| {
+                    let b = (a + chunk).min(n);
+                    let xt = if b - a == n {
+                        g.storage_from("xt: d0 × N", &data.xt)
+                    } else {
+                        let rows: Vec<f32> =
+                            (0..net.inputs()).flat_map(|c| data.xt[c * n + a..c * n + b].iter().copied()).collect();
+                        g.storage_from("xt: d0 × N (a chunk)", &rows)
+                    };
+                    DataChunk { xt, t: g.storage_from("t: 1 × N", &data.t[a..b]), n: b - a }
+                })
+                .collect();
+            let (xt, t) = (&chunks[0].xt, &chunks[0].t);
             let params = g.storage_from("params: [W1 | B1 | W2 | …]", &mlp.params);
             let grads = g.storage("grads: [dW1 | dB1 | …]", p);
             let m = g.storage_from("m", &state.m);
@@ -219,32 +241,30 @@ impl MlpGpuTrainer {
             let adam = g.storage("adam: [k, (step_size, √(1 − β₂ᵗ)) per step]", adam_len);
             let loss_history = g.storage("loss_history", MAX_BLOCK);
             let staging = g.staging(MAX_BLOCK.max(p));
-            let mut bytes: u64 =
-                [&xt, &t, &params, &grads, &m, &v, &adam, &loss_history].iter().map(|b| b.size()).sum();
+            let mut bytes: u64 = [&params, &grads, &m, &v, &adam, &loss_history].iter().map(|b| b.size()).sum::<u64>()
+                + chunks.iter().map(|c| c.xt.size() + c.t.size()).sum::<u64>();
             let (gradient, evaluate, loss) = match (&fused, &tiled, &tiny) {
                 (Some(f), _, _) => {
-                    let groups = f.groups_for(n);
-                    let partials = g.storage("partials: (P + 1) × groups", f.partials_len(groups));
+                    let partials = g.storage("partials: (P + 1) × groups", f.partials_len(chunks.iter().map(|c| c.n)));
                     let slot = g.storage("state: [loss slot]", 1);
                     bytes += partials.size() + slot.size();
                     let b = FusedMlpBuffers {
-                        xt: &xt,
-                        t: &t,
+                        chunks: &chunks,
                         params: &params,
                         partials: &partials,
                         losses: &loss_history,
                         state: &slot,
                         grads: &grads,
                     };
-                    let once = f.epoch(g, &b, n, groups, false).to_vec();
-                    let training = f.epoch(g, &b, n, groups, true).to_vec();
+                    let once = f.epoch(g, &b, false);
+                    let training = f.epoch(g, &b, true);
                     // The epoch's gradient dispatches advance the slot; evaluations do not.
                     (training, once, LossRoute::Slot(slot))
                 }
                 (None, Some(tk), _) => {
                     let b = TiledBuffers::new(g, &net, n);
                     bytes += b.bytes();
-                    let (gradient, evaluate) = tiled::tiled_gradient(g, &k, tk, &net, &xt, &t, &params, &grads, n, &b);
+                    let (gradient, evaluate) = tiled::tiled_gradient(g, &k, tk, &net, xt, t, &params, &grads, n, &b);
                     (gradient, evaluate, LossRoute::Copy(b.loss_now))
                 }
                 (None, None, Some(tiny)) => {
@@ -253,8 +273,8 @@ impl MlpGpuTrainer {
                         g.storage("state: [slot, epochs left, Adam's table]", TinyMlpKernel::state_len(MAX_BLOCK));
                     bytes += partials.size() + state.size();
                     let b = TinyMlpBuffers {
-                        xt: &xt,
-                        t: &t,
+                        xt,
+                        t,
                         params: &params,
                         partials: &partials,
                         losses: &loss_history,
@@ -277,7 +297,7 @@ impl MlpGpuTrainer {
                 (None, None, None) => {
                     let b = StepBuffers::new(g, &net, n);
                     bytes += b.bytes();
-                    let (gradient, evaluate) = step::step_gradient(g, &k, &net, &xt, &t, &params, &grads, n, &b);
+                    let (gradient, evaluate) = step::step_gradient(g, &k, &net, xt, t, &params, &grads, n, &b);
                     (gradient, evaluate, LossRoute::Copy(b.loss_now))
                 }
             };
@@ -317,6 +337,7 @@ impl MlpGpuTrainer {
             gradient,
             evaluate,
             device_bytes,
+            chunks: n.div_ceil(chunk).max(1),
         };
         // One evaluation now: a driver may compile a pipeline at its first dispatch (llvmpipe
         // does, seconds for the fused pair), which belongs to the set-up, not to the first
@@ -324,6 +345,11 @@ impl MlpGpuTrainer {
         trainer.once(&trainer.evaluate)?;
         trainer.gpu.wait()?;
         Ok(trainer)
+    }
+
+    /// Pieces the data is bound in.
+    pub fn chunks(&self) -> usize {
+        self.chunks
     }
 
     /// The kernels this run trains with.
