@@ -84,20 +84,9 @@ impl Params<f32> {
     /// Reads a weight file: `{"w1": [[..],..], "b1": .., "w2": .., "b2": ..}`; other
     /// fields are ignored. Every shape and every number is checked, and a problem is named.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        Self::load_with_curve(path).map(|(params, _)| params)
-    }
-
-    /// [`Params::load`], with the loss curve a file saved by `--save` carries (empty where
-    /// there is none or it is unreadable: it is only for drawing).
-    pub fn load_with_curve(path: &Path) -> Result<(Self, Vec<(u64, f32)>), Error> {
         let name = path.display();
         let text = read_bounded(path).map_err(|e| Error::Input(format!("cannot read weights file {name}: {e}")))?;
-        let params = Self::from_json(&text).map_err(|e| Error::Input(format!("weights file {name}: {e}")))?;
-        let curve = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| serde_json::from_value(v.get("loss_curve")?.clone()).ok())
-            .unwrap_or_default();
-        Ok((params, curve))
+        Self::from_json(&text).map_err(|e| Error::Input(format!("weights file {name}: {e}")))
     }
 
     /// Parses the weight-file JSON; see [`Params::load`].

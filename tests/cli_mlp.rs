@@ -386,7 +386,7 @@ fn info_says_which_kernels_and_why() {
 /// that the command line would refuse, a step count past what is counted, a test set larger
 /// than memory, --test-batch beside --data, --features unlike the file's, a feature name with
 /// a space, a picture's domain past any use, a plot's points of other than two columns, more
-/// input columns than a net takes.
+/// input columns than a net takes, an unreadable loss curve.
 #[test]
 fn hostile_findings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -428,6 +428,11 @@ fn hostile_findings_are_refused() {
     doc["domain"] = serde_json::json!([-3e38, 3e38]);
     std::fs::write(path("domain.json"), doc.to_string()).unwrap();
     fails(&["plot", "--model", &path("domain.json"), "--out-dir", dir.path().to_str().unwrap()], 2, "domain");
+    // A loss curve is only for drawing, but one that is there and unreadable is said.
+    let mut doc = saved.clone();
+    doc["loss_curve"] = serde_json::json!("not a curve");
+    std::fs::write(path("curve.json"), doc.to_string()).unwrap();
+    fails(&["plot", "--model", &path("curve.json"), "--out-dir", dir.path().to_str().unwrap()], 2, "loss_curve");
     fails(&["--test-batch", "99999999999999", "--backend", "cpu", "--epochs", "3"], 2, "--test-batch");
     fails(&["--test-batch", "18446744073709551615", "--backend", "cpu", "--epochs", "3"], 2, "--test-batch");
     std::fs::write(path("d2.csv"), "x1,x2,y\n0,0,0\n1,1,1\n").unwrap();

@@ -84,7 +84,12 @@ impl Model {
         }
         let doc: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let obj = doc.as_object().ok_or("not a JSON object")?;
-        let curve = obj.get("loss_curve").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+        // Only for drawing, but a curve that is there and unreadable is said, not dropped.
+        let curve = match obj.get("loss_curve") {
+            None => Vec::new(),
+            Some(c) => serde_json::from_value(c.clone())
+                .map_err(|_| "\"loss_curve\" must be a list of [epoch, loss] pairs".to_string())?,
+        };
         let domain = match obj.get("domain") {
             None => DataSet::Corners.domain(),
             Some(d) => {
@@ -243,7 +248,7 @@ pub fn inputs_for(
     features: Option<&[Feature]>,
     raw: &crate::data::Dataset,
 ) -> Result<crate::data::Dataset, Error> {
-    check_inputs(net, features, raw)?;
+    check_inputs(net, features, raw.inputs())?;
     Ok(match features {
         Some(list) => features::expand(raw, list),
         None => raw.clone(),
@@ -257,16 +262,16 @@ pub fn into_inputs(
     features: Option<&[Feature]>,
     raw: crate::data::Dataset,
 ) -> Result<crate::data::Dataset, Error> {
-    check_inputs(net, features, &raw)?;
+    check_inputs(net, features, raw.inputs())?;
     Ok(match features {
         Some(list) if list != features::RAW => features::expand(&raw, list),
         _ => raw,
     })
 }
 
-/// Whether raw data with its number of columns can feed `net` through `features`.
-fn check_inputs(net: &Net, features: Option<&[Feature]>, raw: &crate::data::Dataset) -> Result<(), Error> {
-    let d = raw.inputs();
+/// Whether raw data of `d` input columns can feed `net` through `features`: the one place
+/// that says, in a line naming both numbers, where they do not match.
+pub fn check_inputs(net: &Net, features: Option<&[Feature]>, d: usize) -> Result<(), Error> {
     match features {
         Some(list) => {
             if d != 2 {
