@@ -40,13 +40,18 @@ impl CheckResult {
 
 /// ‖a − b‖ / ‖b‖ in f64, with `b` the reference; 0 when both are zero, NaN if `a` has one.
 pub fn rel_error(a: &[f32], b: &[f32]) -> f64 {
+    scaled_error(a, b, b)
+}
+
+/// ‖a − b‖ / ‖scale‖: 0 when equal, NaN where `a` has a NaN (an unwritten element).
+fn scaled_error(a: &[f32], b: &[f32], scale: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    let diff: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>().sqrt();
-    let norm: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum::<f64>().sqrt();
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let diff = norm(&mut a.iter().zip(b).map(|(&x, &y)| x as f64 - y as f64));
     if diff == 0.0 {
         0.0
     } else {
-        diff / norm
+        diff / norm(&mut scale.iter().map(|&x| x as f64))
     }
 }
 
@@ -108,12 +113,7 @@ impl Ctx<'_> {
     /// the sum of the terms' magnitudes, which is what f32 knows a sum to (a few outputs
     /// that cancel to near 0 made the norm-wise error 5e-5 in one draw of a thousand).
     fn record_scaled(&mut self, case: String, gpu: &[f32], cpu: &[f32], scale: &[f32]) {
-        assert_eq!(gpu.len(), cpu.len(), "lengths differ");
-        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-        let diff = norm(&mut gpu.iter().zip(cpu).map(|(&g, &c)| g as f64 - c as f64));
-        // 0 when equal, NaN where the GPU left a NaN (an unwritten element).
-        let rel_error = if diff == 0.0 { 0.0 } else { diff / norm(&mut scale.iter().map(|&x| x as f64)) };
-        self.results.push(CheckResult { kernel: self.current, case, rel_error });
+        self.results.push(CheckResult { kernel: self.current, case, rel_error: scaled_error(gpu, cpu, scale) });
     }
 
     /// [`Ctx::record`] for losses of trained nets: a loss is a mean of −ln q, and ln q moves by

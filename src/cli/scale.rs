@@ -156,13 +156,7 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         Some(w) => Net::new(w.clone(), args.activation).map_err(|e| Error::Input(format!("--layers: {e}")))?,
         None => Net::classic(args.hidden),
     };
-    if net.inputs() != inputs {
-        return Err(Error::Input(format!(
-            "the network takes {} inputs but the data has {inputs} input column{}",
-            net.inputs(),
-            if inputs == 1 { "" } else { "s" }
-        )));
-    }
+    crate::net::file::check_inputs(&net, None, inputs)?;
     let spec = PointSpec {
         net: net.clone(),
         lr: args.lr,

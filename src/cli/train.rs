@@ -224,17 +224,7 @@ fn setup(args: &TrainArgs, raw_inputs: usize) -> Result<Setup, Error> {
             net.init_scaled(args.seed, args.init_scale)
         }
     };
-    if mlp.net.inputs() != d0 {
-        return Err(Error::Input(match &features {
-            Some(f) => format!(
-                "the network takes {} inputs but {} features are chosen ({})",
-                mlp.net.inputs(),
-                f.len(),
-                features::describe(f)
-            ),
-            None => format!("the network takes {} inputs but the data has {d0} input columns", mlp.net.inputs()),
-        }));
-    }
+    crate::net::file::check_inputs(&mlp.net, features.as_deref(), raw_inputs)?;
     let saved = init.as_ref().and_then(|m| m.optimizer);
     let kind = args.optimizer.or(saved.map(|o| o.kind)).unwrap_or(OptimizerKind::Sgd);
     let base = saved.filter(|o| o.kind == kind).unwrap_or_else(|| Optimizer::defaults(kind));
