@@ -749,6 +749,27 @@ impl Kernels {
     }
 }
 
+/// A pass of a block of epochs, timed where `timestamps` is given: the block's first pass
+/// writes query 0 at its start and its last pass query 1 at its end. A pass in the middle
+/// writes none: wgpu refuses timestamp writes with neither index (the step path's third
+/// epoch of a timed block failed so).
+pub fn epoch_pass(
+    timestamps: Option<&wgpu::QuerySet>,
+    is_first: bool,
+    is_last: bool,
+) -> wgpu::ComputePassDescriptor<'_> {
+    wgpu::ComputePassDescriptor {
+        label: Some("epochs"),
+        timestamp_writes: timestamps.filter(|_| is_first || is_last).map(|query_set| {
+            wgpu::ComputePassTimestampWrites {
+                query_set,
+                beginning_of_pass_write_index: is_first.then_some(0),
+                end_of_pass_write_index: is_last.then_some(1),
+            }
+        }),
+    }
+}
+
 /// Each of `dispatches` (the kernels of `epochs` epochs, in order) in a pass of its own
 /// between two timestamps, in one submission; the device seconds per epoch of each kernel,
 /// summed over its dispatches, in the order first dispatched. At most 2,048 dispatches (a

@@ -6,7 +6,7 @@
 //! replayed from them, many to a command buffer, with no read-back until the block ends.
 
 use super::fused_mlp::{self, DataChunk, FusedMlpBuffers, FusedMlpKernels, PartialSums};
-use super::kernels::{adam_table, adam_table_len, record_all, Dispatch, Kernels, OptimBuffers};
+use super::kernels::{adam_table, adam_table_len, epoch_pass, record_all, Dispatch, Kernels, OptimBuffers};
 use super::mlp_tiny::{self, TinyMlpBuffers, TinyMlpKernel};
 use super::step::{self, StepBuffers};
 use super::tiled::{self, TiledBuffers, TiledKernels};
@@ -406,16 +406,7 @@ impl MlpGpuTrainer {
         count: usize,
         timestamps: Option<&wgpu::QuerySet>,
     ) {
-        let pass_desc = |is_first: bool, is_last: bool| wgpu::ComputePassDescriptor {
-            label: Some("epochs"),
-            timestamp_writes: timestamps.filter(|_| is_first || is_last).map(|query_set| {
-                wgpu::ComputePassTimestampWrites {
-                    query_set,
-                    beginning_of_pass_write_index: is_first.then_some(0),
-                    end_of_pass_write_index: is_last.then_some(1),
-                }
-            }),
-        };
+        let pass_desc = |is_first: bool, is_last: bool| epoch_pass(timestamps, is_first, is_last);
         match &self.loss {
             LossRoute::Copy(loss_now) => {
                 for i in first..first + count {

@@ -3,7 +3,7 @@
 //! loss history once per block.
 
 use super::fused::{samples_per_thread, tiny_workgroup, FusedBuffers, FusedKernels, Mode};
-use super::kernels::{record_all, Dispatch, Kernels, Operand, Scratch, WG};
+use super::kernels::{epoch_pass, record_all, Dispatch, Kernels, Operand, Scratch, WG};
 use super::Gpu;
 use crate::data::Dataset;
 use crate::model::{Layout, Params};
@@ -348,18 +348,7 @@ impl GpuTrainer {
         count: usize,
         timestamps: Option<&wgpu::QuerySet>,
     ) {
-        // A pass in the middle writes no timestamp: wgpu refuses timestamp writes with
-        // neither index (the step path's third epoch of a timed block failed so).
-        let pass_desc = |is_first: bool, is_last: bool| wgpu::ComputePassDescriptor {
-            label: Some("epochs"),
-            timestamp_writes: timestamps.filter(|_| is_first || is_last).map(|query_set| {
-                wgpu::ComputePassTimestampWrites {
-                    query_set,
-                    beginning_of_pass_write_index: is_first.then_some(0),
-                    end_of_pass_write_index: is_last.then_some(1),
-                }
-            }),
-        };
+        let pass_desc = |is_first: bool, is_last: bool| epoch_pass(timestamps, is_first, is_last);
         match &self.program {
             Program::Step { epoch, loss_now } => {
                 for i in first..first + count {
