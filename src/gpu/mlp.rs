@@ -234,10 +234,13 @@ impl MlpGpuTrainer {
                 .collect();
             let (xt, t) = (&chunks[0].xt, &chunks[0].t);
             let params = g.storage_from("params: [W1 | B1 | W2 | …]", &mlp.params);
-            let grads = g.storage("grads: [dW1 | dB1 | …]", p);
+            // The many-epochs kernel leaves its gradient in its partials and keeps Adam's
+            // table in its own state: it needs neither buffer (the table is 512 KiB).
+            let own_update = path == MlpPath::Tiny;
+            let grads = g.storage("grads: [dW1 | dB1 | …]", if own_update { 1 } else { p });
             let m = g.storage_from("m", &state.m);
             let v = g.storage_from("v", &state.v);
-            let adam_len = if opt.kind == OptimizerKind::Adam { adam_table_len(MAX_BLOCK) } else { 1 };
+            let adam_len = if opt.kind == OptimizerKind::Adam && !own_update { adam_table_len(MAX_BLOCK) } else { 1 };
             let adam = g.storage("adam: [k, (step_size, √(1 − β₂ᵗ)) per step]", adam_len);
             let loss_history = g.storage("loss_history", MAX_BLOCK);
             let staging = g.staging(MAX_BLOCK.max(p));
