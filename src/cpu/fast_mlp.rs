@@ -95,7 +95,7 @@ struct Work {
     t: Row,
     mask: Row,
     /// The chunk's `P + 1` sums in lanes: a block adds its 64 samples' terms lane-wise, and
-    /// the lanes are added once a chunk.
+    /// the lanes are added (and cleared) once a chunk: zero between chunks.
     acc: Vec<Lanes>,
 }
 
@@ -178,7 +178,6 @@ fn chunk_sums(mlp: &Mlp, data: &Dataset, range: std::ops::Range<usize>, inv_n: f
     let net = &mlp.net;
     let (n, layers) = (data.len(), net.layers());
     let p = net.param_count();
-    work.acc.fill([0.0; 32]);
     for start in range.clone().step_by(BLOCK) {
         let count = BLOCK.min(range.end - start);
         for (k, row) in work.x.iter_mut().enumerate() {
@@ -260,8 +259,12 @@ fn chunk_sums(mlp: &Mlp, data: &Dataset, range: std::ops::Range<usize>, inv_n: f
             }
         }
     }
-    for (o, &lanes) in out.iter_mut().zip(&work.acc) {
-        *o = lane_total(lanes);
+    // Read and cleared in one pass, so the sums start at zero for the next chunk: a separate
+    // fill of the (P + 1)·32 lanes (45 KB at 2-16-16-1) cost an epoch of 64 rows 1.3 µs of
+    // 7.0 (256 rows: 18.2 µs, now 16.9).
+    for (o, lanes) in out.iter_mut().zip(work.acc.iter_mut()) {
+        *o = lane_total(*lanes);
+        *lanes = [0.0; 32];
     }
 }
 
