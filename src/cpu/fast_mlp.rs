@@ -237,13 +237,27 @@ fn chunk_sums(mlp: &Mlp, data: &Dataset, range: std::ops::Range<usize>, inv_n: f
             let s = net.layer(l);
             let input: &[Row] = if l == 1 { &work.x } else { &work.a[l - 2] };
             // dW_l = dZ_l·A_{l−1}ᵀ, dB_l = Σₛ dZ_l.
-            for j in 0..s.rows {
+            // Two rows of dW at a time: each input row is loaded once for both (2-16-16-1,
+            // 256 rows: 16.6 µs an epoch, 15.5 so; four at a time gained nothing more).
+            let weights = &mut work.acc[s.w..s.b];
+            let mut j = 0;
+            while j + 1 < s.rows {
+                let (dz0, dz1) = (&work.d_z[j], &work.d_z[j + 1]);
+                let (row0, row1) = weights[j * s.cols..(j + 2) * s.cols].split_at_mut(s.cols);
+                for ((acc0, acc1), in_row) in row0.iter_mut().zip(row1.iter_mut()).zip(input) {
+                    add_products(acc0, dz0, in_row);
+                    add_products(acc1, dz1, in_row);
+                }
+                j += 2;
+            }
+            if j < s.rows {
                 let dz = &work.d_z[j];
-                let row = &mut work.acc[s.w + j * s.cols..s.w + (j + 1) * s.cols];
-                for (acc, in_row) in row.iter_mut().zip(input) {
+                for (acc, in_row) in weights[j * s.cols..(j + 1) * s.cols].iter_mut().zip(input) {
                     add_products(acc, dz, in_row);
                 }
-                add_row(&mut work.acc[s.b + j], dz);
+            }
+            for j in 0..s.rows {
+                add_row(&mut work.acc[s.b + j], &work.d_z[j]);
             }
             if l == 1 {
                 break;
