@@ -64,9 +64,10 @@ fn add_samples(group: u32, lid: u32) {
     }
 }
 
-// Thread v (one per value, P + 1 of them) adds partials[v·count + g] over the count
-// (groups, or every thread where DIRECT) in order: v < P is parameter v's gradient, into `grads` (the update kernels of sgd.wgsl and
-// optim.wgsl follow); v = P is the loss sum, into the history. One thread a value, no
+// Thread v (one per value, P + 1 of them) adds partials[v·count + g] over the count (every
+// chunk's workgroups, or their every thread where DIRECT) in order: v < P is parameter v's
+// gradient, into `grads` (the update kernels of sgd.wgsl and optim.wgsl follow); v = P is
+// the loss sum, into the history. One thread a value, no
 // barriers: a workgroup tree per value (as apply_update does for the 2-H-1 net's few values)
 // made llvmpipe spend 14 ms an epoch on 354 workgroups for 2-16-16-1.
 @compute @workgroup_size(WG)

@@ -1,12 +1,13 @@
 // mlp_partials on a device with subgroup operations: each subgroup adds its lanes' sums
 // with subgroupAdd (in registers, no barrier), its first lane stores them, and after one
 // barrier thread k adds value k's subgroup sums in subgroup order: two barriers for every
-// SG_BATCH values, where the tree of fused_mlp_sums.wgsl takes a barrier per level of WG
-// (9 for every 16 values). Appended to fused_mlp.wgsl by the host, which also writes
-// `MAX_SUBGROUPS` (WG over the device's smallest subgroup), `SG_BATCH` (values per pass)
-// and `stash_subgroup_sums(base, sg, lane)` (for values base.., the subgroup's sum of each
-// into sg_sums[k·MAX_SUBGROUPS + sg], from lane 0). subgroupAdd's own order is the device's
-// and fixed, so reruns on one device are bit-identical.
+// SG_BATCH values, where the tree of fused_mlp_sums.wgsl takes one per level of WG and two
+// more (10 for every 16 values). Appended to fused_mlp.wgsl by the host, which also writes
+// `MAX_SUBGROUPS` (WG over WebGPU's smallest subgroup, 4), `SG_BATCH` (values per pass) and
+// `stash_subgroup_sums(base, sg, lane)` (for values base.., the subgroup's sum of each into
+// sg_sums[k·MAX_SUBGROUPS + sg], from lane 0). subgroupAdd's order is the device's, fixed
+// for a compiled pipeline, so reruns of one trainer are bit-identical (a driver free to
+// pick another subgroup size for another build may round differently there).
 
 var<workgroup> sg_sums: array<f32, SG_BATCH * MAX_SUBGROUPS>;
 

@@ -68,7 +68,6 @@ impl Plan {
             (Some(g), None) => Some(match kernels {
                 None => {
                     let (path, why) = MlpPath::choose(g, net, batch);
-                    log::info!("kernels: {why}");
                     reason = Some(why);
                     path
                 }
@@ -133,6 +132,8 @@ impl Plan {
             }
             (Some(gpu), None) => {
                 let path = self.mlp_path.expect("a general path on the GPU");
+                // Said here, where a run starts, not where plans are weighed (scale weighs many).
+                log::info!("kernels: {}", self.reason.as_deref().unwrap_or(path.name()));
                 let options = MlpGpuOptions { epochs_per_dispatch, ..MlpGpuOptions::default() };
                 Box::new(MlpGpuTrainer::with_options(gpu, mlp, &data, opt, state.as_ref(), path, options)?)
             }

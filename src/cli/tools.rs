@@ -255,7 +255,7 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
                             kernels.unwrap_or_default()
                         ),
                     },
-                    Err(e) => println!("{} on {n} samples: not on this device: {e}", net.describe()),
+                    Err(e) => println!("{} on {n} samples: does not fit: {e}", net.describe()),
                 }
             }
         }

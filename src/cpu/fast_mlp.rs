@@ -445,11 +445,15 @@ impl FastMlpTrainer {
 }
 
 impl Trainer for FastMlpTrainer {
-    /// The data, the weights, the optimizer's state and the per-chunk sums (the threads'
-    /// working spaces are a few blocks of rows).
+    /// The data, the weights, the optimizer's state, the per-chunk sums and each thread's
+    /// working space (its rows and its lane sums, (P + 1)·32 floats).
     fn memory_bytes(&self) -> u64 {
         let floats = self.data.xt.len() + self.data.t.len() + self.mlp.params.len() + self.sums.len();
-        ((floats + self.state.m.len() + self.state.v.len()) * 4 + self.totals.len() * 8) as u64
+        let state = self.state.m.len() + self.state.v.len();
+        let net = &self.mlp.net;
+        let rows = (net.inputs() + net.widths[1..].iter().sum::<usize>() + 2 * net.widest() + 2) * BLOCK;
+        let work = self.works.len() * (rows + (net.param_count() + 1) * 32);
+        ((floats + state + work) * 4 + self.totals.len() * 8) as u64
     }
 
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {

@@ -54,7 +54,7 @@ pub enum PartialSums {
     /// a GPU's without subgroup operations.
     Tree,
     /// Each subgroup adds its lanes' by `subgroupAdd`, then the workgroup the subgroups' in
-    /// order: two barriers a pass of values instead of a tree's nine, a GPU's default where
+    /// order: two barriers a pass of values instead of a tree's ten, a GPU's default where
     /// it has subgroup operations. On llvmpipe (subgroups of 8), 2-16-16-1, ms an epoch at
     /// 4,096 and 2^16 samples (medians of 5): trees 6.6 and 21.8, subgroups 2.2 and 10.2,
     /// each thread's sums written 1.1 and 5.6, which stays its default.
@@ -87,8 +87,8 @@ const SG_FLOATS: u32 = 2048;
 
 /// The WGSL of the fused pair for `net` (at most [`FUSED_MAX_PARAMS`] parameters): the
 /// common prelude, the net's constants and its functions, `shaders/fused_mlp.wgsl`, then
-/// mlp_partials in the form `sums` asks for; `subgroup_min` is the device's smallest
-/// subgroup (used by [`PartialSums::Subgroups`] only).
+/// mlp_partials in the form `sums` asks for; `subgroup_min` is the smallest subgroup the
+/// kernel makes room for (used by [`PartialSums::Subgroups`] only).
 /// The functions are written out unit by unit with every index a literal and each
 /// activation a named value, so the values can stay in registers (as loops, with indices
 /// the compiler cannot resolve, llvmpipe kept them in memory and a 2-16-16-1 epoch of 2^16
@@ -113,9 +113,9 @@ pub fn source(net: &Net, sums: PartialSums, subgroup_min: u32) -> String {
 }
 
 /// `stash_subgroup_sums(base, sg, lane)`: for the `batch` values from `base`, each
-/// subgroup's sum by `subgroupAdd` into `sg_sums[k·MAX_SUBGROUPS + sg]` from its lane 0 (0
-/// past the last value). Every lane of the workgroup calls it, so each subgroupAdd sees full
-/// subgroups.
+/// subgroup's sum by `subgroupAdd` into `sg_sums[k·MAX_SUBGROUPS + sg]` from its lane 0
+/// (nothing past the last value, whose slots the reader skips). Every lane of the workgroup
+/// calls it, so each subgroupAdd sees full subgroups.
 fn stash_subgroup_sums_code(p: usize, batch: usize) -> String {
     let mut c = String::from("\nfn stash_subgroup_sums(base: u32, sg: u32, lane: u32) {\n    switch base {\n");
     for base in (0..=p).step_by(batch) {
@@ -272,12 +272,13 @@ impl FusedMlpKernels {
     pub fn new(gpu: &Gpu, net: &Net, sums: Option<PartialSums>) -> Result<Self, Error> {
         use Binding::{Read, ReadWrite, Uniform};
         let sums = sums.unwrap_or_else(|| PartialSums::default_for(gpu));
-        let subgroup_min = match (sums, gpu.subgroup_min_size()) {
-            (PartialSums::Subgroups, None) => {
-                return Err(Error::Input(format!("{} has no subgroup operations", gpu.adapter_name)))
-            }
-            (_, min) => min.unwrap_or(WG),
-        };
+        if sums == PartialSums::Subgroups && gpu.subgroup_min_size().is_none() {
+            return Err(Error::Input(format!("{} has no subgroup operations", gpu.adapter_name)));
+        }
+        // Room for subgroups of WebGPU's smallest size, whatever this adapter reports: a
+        // driver that reported too large a minimum would otherwise have its subgroups'
+        // slots overrun one another's, unseen.
+        let subgroup_min = wgpu::MINIMUM_SUBGROUP_MIN_SIZE;
         let family = Family::new(
             gpu,
             "fused_mlp.wgsl",

@@ -66,6 +66,9 @@ impl MlpPath {
 
 /// Why `path` cannot train `net` on `n` samples on this device, if it cannot.
 pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
+    if n == 0 {
+        return Some("the batch is empty".into());
+    }
     match path {
         MlpPath::Step => {
             let largest = step::max_batch(gpu, net);

@@ -86,7 +86,7 @@ impl Model {
         let obj = doc.as_object().ok_or("not a JSON object")?;
         // Only for drawing, but a curve that is there and unreadable is said, not dropped.
         let curve = match obj.get("loss_curve") {
-            None => Vec::new(),
+            None | Some(Value::Null) => Vec::new(),
             Some(c) => serde_json::from_value(c.clone())
                 .map_err(|_| "\"loss_curve\" must be a list of [epoch, loss] pairs".to_string())?,
         };
