@@ -56,8 +56,9 @@ pub enum PartialSums {
     /// Each subgroup adds its lanes' by `subgroupAdd`, then the workgroup the subgroups' in
     /// order: two barriers a pass of values instead of a tree's ten, a GPU's default where
     /// it has subgroup operations. On llvmpipe (subgroups of 8), 2-16-16-1, ms an epoch at
-    /// 4,096 and 2^16 samples (medians of 5): trees 6.6 and 21.8, subgroups 2.2 and 10.2,
-    /// each thread's sums written 1.1 and 5.6, which stays its default.
+    /// 4,096 and 2^16 samples (medians of 5): trees 6.3 and 16.8, subgroups 3.1 and 9.8,
+    /// each thread's sums written 0.9 and 3.7, which stays its default (llvmpipe switches
+    /// through the workgroup's 32 SIMD rows at each barrier).
     Subgroups,
 }
 
