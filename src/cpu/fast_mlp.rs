@@ -7,7 +7,7 @@
 //! unit across its 64 samples), so every inner loop runs along the samples and vectorises:
 //! a unit's pre-activation row is built in registers from the rows below it, one broadcast
 //! weight at a time; `dW` is a dot product of two rows; `dA` is built like a forward row from
-//! the rows above. Activations use the polynomial `exp` and `ln` of [`super::approx`] (libm's
+//! the rows above. Each is done for two units at a time, so a row read serves both. Activations use the polynomial `exp` and `ln` of [`super::approx`] (libm's
 //! calls do not vectorise). The output's `dZ_L` is the reference's and PyTorch's guarded
 //! form, `(A_L − T)/max(A_L(1 − A_L), 1e-12)/N · A_L(1 − A_L)`, not the `(A_L − T)/N` of the
 //! fused 2-H-1 kernels: the two part where a prediction rounds to 0 or 1, which Adam's large
