@@ -155,9 +155,10 @@ impl<F: Copy> Params<F> {
     }
 }
 
-/// The largest weight file read: the widest network's weights and a saved loss curve are
-/// tens of kilobytes, so anything near this is not a weight file (or never ends).
-pub const MAX_WEIGHTS_BYTES: u64 = 16 << 20;
+/// The largest weight file read: the largest net allowed (eight hidden layers of 256 units)
+/// saved with Adam's two moments is some 42 MB of JSON, so anything past this is not a
+/// weight file (or never ends).
+pub const MAX_WEIGHTS_BYTES: u64 = 128 << 20;
 
 /// The file's text, refusing one past [`MAX_WEIGHTS_BYTES`] without reading further (a pipe
 /// or an endless stream such as /dev/zero ends in an error, not in memory running out).

@@ -433,6 +433,40 @@ fn hostile_findings_are_refused() {
     doc["loss_curve"] = serde_json::json!("not a curve");
     std::fs::write(path("curve.json"), doc.to_string()).unwrap();
     fails(&["plot", "--model", &path("curve.json"), "--out-dir", dir.path().to_str().unwrap()], 2, "loss_curve");
+    // A curve with nothing a log scale can draw is refused before any picture is written:
+    // a folder's earlier pictures stay as they were.
+    let pictures = dir.path().join("pictures");
+    let out = pictures.to_str().unwrap();
+    xorgpu().args(["plot", "--model", &m, "--out-dir", out]).assert().success();
+    let before: Vec<Vec<u8>> =
+        ["boundary.png", "units.png"].iter().map(|f| std::fs::read(pictures.join(f)).unwrap()).collect();
+    let mut doc = saved.clone();
+    doc["loss_curve"] = serde_json::json!([[1, 0.0], [2, 0.0]]);
+    // Another domain: were the pictures drawn again, they would differ.
+    doc["domain"] = serde_json::json!([-3.0, 3.0]);
+    std::fs::write(path("flat.json"), doc.to_string()).unwrap();
+    fails(&["plot", "--model", &path("flat.json"), "--out-dir", out], 2, "log scale");
+    for (f, b) in ["boundary.png", "units.png"].iter().zip(&before) {
+        assert_eq!(&std::fs::read(pictures.join(f)).unwrap(), b, "{f} was rewritten by a refused plot");
+    }
+    // --kernels fused on a net the fused kernels cannot take is refused by scale as by training.
+    fails(
+        &[
+            "scale",
+            "--layers",
+            "2,32,32,1",
+            "--kernels",
+            "fused",
+            "--backend",
+            "gpu",
+            "--max-batch",
+            "4",
+            "--epochs",
+            "1",
+        ],
+        2,
+        "fused kernels cannot",
+    );
     fails(&["--test-batch", "99999999999999", "--backend", "cpu", "--epochs", "3"], 2, "--test-batch");
     fails(&["--test-batch", "18446744073709551615", "--backend", "cpu", "--epochs", "3"], 2, "--test-batch");
     std::fs::write(path("d2.csv"), "x1,x2,y\n0,0,0\n1,1,1\n").unwrap();
@@ -536,4 +570,20 @@ fn kernels_change_nothing_on_the_cpu() {
     let tiled = json_run(&[&base[..], &["--kernels", "tiled"]].concat());
     assert_eq!(plain["final_loss"], tiled["final_loss"]);
     assert_eq!(plain["layers"], tiled["layers"]);
+}
+
+/// The largest net the command line takes (eight hidden layers of 256 units), saved with
+/// Adam's moments (some 42 MB of JSON), reads back: a file `--save` writes is one `predict`
+/// and `--init` take.
+#[test]
+fn the_largest_nets_file_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("big.json");
+    let m = m.to_str().unwrap();
+    let layers = "2,256,256,256,256,256,256,256,256,1";
+    let args = ["--backend", "cpu", "--layers", layers, "--optimizer", "adam", "--epochs", "1", "--batch", "4"];
+    xorgpu().args(args).args(["--save", m]).assert().success();
+    assert!(std::fs::metadata(m).unwrap().len() > 16 << 20, "the file is past the old 16 MiB limit");
+    xorgpu().args(["predict", "--model", m, "--x", "0,1", "--backend", "cpu"]).assert().success();
+    xorgpu().args(["--init", m, "--backend", "cpu", "--epochs", "1", "--batch", "4"]).assert().success();
 }

@@ -149,8 +149,8 @@ fn endless_inputs_end_in_an_error() {
         2,
         &format!("longer than {} bytes", xorgpu::data::MAX_LINE_BYTES),
     );
-    fails(&["--backend", "cpu", "--init", "/dev/zero"], 2, "larger than 16 MiB");
-    fails(&["predict", "--model", "/dev/zero"], 2, "larger than 16 MiB");
+    fails(&["--backend", "cpu", "--init", "/dev/zero"], 2, "larger than 128 MiB");
+    fails(&["predict", "--model", "/dev/zero"], 2, "larger than 128 MiB");
     fails(&["predict", "--model", "/dev/urandom"], 2, "weights file");
     let out = xorgpu()
         .args(["--backend", "cpu", "--epochs", "10", "--data", "/dev/stdin"])

@@ -71,10 +71,11 @@ pub struct ScaleArgs {
     /// Standard deviation of the noise on generated samples.
     #[arg(long, default_value_t = 0.1, value_parser = noise_sigma)]
     pub noise: f32,
-    /// Which GPU kernels train (for --layers, the default is the fused pair where the net
-    /// fits it).
-    #[arg(long, value_enum, default_value_t = KernelChoice::Fused)]
-    pub kernels: KernelChoice,
+    /// Which GPU kernels train, refused where they cannot (default: at each batch what
+    /// training would choose: for --layers the fused kernels where the net fits them, else
+    /// the tiled ones).
+    #[arg(long, value_enum)]
+    pub kernels: Option<KernelChoice>,
     /// Sweep over the first rows of this CSV file (header x1,x2,y) instead of generated data.
     #[arg(long, value_name = "FILE.csv", conflicts_with = "noise")]
     pub data: Option<PathBuf>,
@@ -165,8 +166,8 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         epochs: args.epochs,
         seconds: args.seconds as f64,
         repeats: args.repeats,
-        // Fused is the default: each point then takes the plan's choice for its batch.
-        kernels: (args.kernels != KernelChoice::Fused).then_some(args.kernels),
+        // None: each point takes the plan's choice for its batch.
+        kernels: args.kernels,
     };
     let backends: Vec<SweepBackend> =
         [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();

@@ -170,6 +170,10 @@ pub fn plot_command(args: &PlotArgs) -> Result<(), Error> {
         &inputs,
     )?;
     writable_folder(&args.out_dir)?;
+    if !curve.is_empty() {
+        crate::experiments::pictures::drawable_losses(&curve)
+            .map_err(|e| Error::Input(format!("{}: {e}", args.model.display())))?;
+    }
     boundary_chart(&boundary, &model, &data)?;
     println!("wrote {}", boundary.display());
     units_chart(&units, &model)?;

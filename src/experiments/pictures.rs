@@ -18,17 +18,25 @@ pub const LOSS_CHART: &str = "loss.png";
 pub const BOUNDARY_CHART: &str = "boundary.png";
 pub const UNITS_CHART: &str = "units.png";
 
+/// The points of `curve` a log scale can draw (finite, positive losses), or why there are
+/// none: checked before any picture is written, so a curve that cannot be drawn leaves a
+/// folder's earlier pictures as they were.
+pub fn drawable_losses(curve: &[(u64, f32)]) -> Result<Vec<(f64, f64)>, String> {
+    let points: Vec<(f64, f64)> =
+        curve.iter().filter(|(_, l)| l.is_finite() && *l > 0.0).map(|&(ep, l)| (ep as f64, l as f64)).collect();
+    if points.is_empty() {
+        return Err("the loss curve has no finite loss above 0 to draw on a log scale".into());
+    }
+    Ok(points)
+}
+
 /// Loss against epoch, log scale.
 pub fn loss_chart(path: &Path, curve: &[(u64, f32)]) -> Result<(), Error> {
     draw_png(path, |file| {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(&x))?;
-        let finite: Vec<(f64, f64)> =
-            curve.iter().filter(|(_, l)| l.is_finite() && *l > 0.0).map(|&(ep, l)| (ep as f64, l as f64)).collect();
-        if finite.is_empty() {
-            return Err("no finite loss to draw".into());
-        }
+        let finite = drawable_losses(curve)?;
         let (lo, hi) = finite.iter().fold((f64::MAX, 0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
         let last = finite.last().map(|p| p.0).unwrap_or(1.0).max(2.0);
         let mut chart = ChartBuilder::on(&root)
