@@ -487,7 +487,7 @@ fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     let want_loss = cpu::mlp::epoch(&mut want, &data.xt, &data.t, &opt, &mut state);
     use crate::gpu::fused_mlp::PartialSums;
     let forms = [PartialSums::Direct, PartialSums::Tree, PartialSums::Subgroups];
-    let forms = if cx.gpu.subgroup_min_size().is_some() { &forms[..] } else { &forms[..2] };
+    let forms = if cx.gpu.has_subgroups() { &forms[..] } else { &forms[..2] };
     let sums = forms[(h + n) % forms.len()];
     let path = crate::gpu::mlp::MlpPath::Fused;
     let mut trainer =

@@ -121,7 +121,7 @@ fn every_path_trains_to_pytorchs_weights() {
         ];
         // The fused pair with each form of its sums the adapter has.
         let mut forms = vec![PartialSums::Direct, PartialSums::Tree];
-        if gpu().subgroup_min_size().is_some() {
+        if gpu().has_subgroups() {
             forms.push(PartialSums::Subgroups);
         }
         for sums in forms {

@@ -36,9 +36,8 @@ fn every_kernel_has_a_check() {
     let net = xorgpu::net::Net::new(vec![2, 3, 1], Activation::Tanh).unwrap();
     // Both forms of mlp_partials, and mlp_reduce.
     use xorgpu::gpu::fused_mlp::PartialSums;
-    let fused_mlp = [PartialSums::Direct, PartialSums::Subgroups]
-        .map(|sums| xorgpu::gpu::fused_mlp::source(&net, sums, 8))
-        .concat();
+    let fused_mlp =
+        [PartialSums::Direct, PartialSums::Subgroups].map(|sums| xorgpu::gpu::fused_mlp::source(&net, sums)).concat();
     let population = xorgpu::gpu::population::source(&population_setup(Activation::Relu, OptimizerKind::Sgd), 3);
     let tiled = xorgpu::gpu::tiled::source(xorgpu::gpu::tiled::SQUARE);
     let mlp_tiny = xorgpu::gpu::mlp_tiny::source(&net, OptimizerKind::Adam, 8);
@@ -91,11 +90,8 @@ fn shaders_validate() {
         .iter()
         .flat_map(|net| {
             use xorgpu::gpu::fused_mlp::PartialSums::{Direct, Subgroups, Tree};
-            [(Direct, 32), (Tree, 32), (Subgroups, 4), (Subgroups, 32)].map(|(sums, min)| {
-                (
-                    format!("fused_mlp.wgsl {} {sums:?}, subgroups of {min} or more", net.describe()),
-                    xorgpu::gpu::fused_mlp::source(net, sums, min),
-                )
+            [Direct, Tree, Subgroups].map(|sums| {
+                (format!("fused_mlp.wgsl {} {sums:?}", net.describe()), xorgpu::gpu::fused_mlp::source(net, sums))
             })
         })
         .collect();

@@ -236,7 +236,7 @@ fn every_general_path_matches_the_reference_pairwise() {
                 "gpu fused, workgroup trees",
                 Box::new(gpu_on(MlpPath::Fused, Some(PartialSums::Tree)).unwrap()),
             ));
-            if gpu.subgroup_min_size().is_some() {
+            if gpu.has_subgroups() {
                 subgroup_cases += 1;
                 trainers.push((
                     "gpu fused, subgroup sums",
@@ -449,7 +449,7 @@ fn a_chunked_fused_epoch_matches_the_reference() {
     let gpu = gpu();
     let mut rng = rng();
     let mut forms = vec![PartialSums::Direct, PartialSums::Tree];
-    if gpu.subgroup_min_size().is_some() {
+    if gpu.has_subgroups() {
         forms.push(PartialSums::Subgroups);
     }
     let cases = [(vec![2, 16, 16, 1], Activation::Tanh, 1000, 300, 4), (vec![5, 3, 1], Activation::Relu, 65, 64, 2)];

@@ -9,9 +9,10 @@ mod common;
 use common::{assert_close, assert_gradients, gpu, reference_gradients};
 use rand::Rng;
 use xorgpu::data::Dataset;
+use xorgpu::gpu::binding_samples;
 use xorgpu::gpu::fused::{groups_for, samples_per_thread, MAX_GROUPS};
 use xorgpu::gpu::kernels::{grid, MAX_GROUPS_PER_DIM, WG};
-use xorgpu::gpu::trainer::{binding_samples, GpuOptions, Path};
+use xorgpu::gpu::trainer::{GpuOptions, Path};
 use xorgpu::gpu::GpuTrainer;
 use xorgpu::model::Params;
 use xorgpu::train::Trainer;
@@ -85,7 +86,7 @@ fn fused_workgroup_cap_holds() {
 /// just over, with the real arithmetic rather than a forced small chunk.
 #[test]
 fn chunks_at_the_real_binding_limit() {
-    let limit = binding_samples(&gpu());
+    let limit = binding_samples(&gpu(), 2);
     for (n, chunks) in [(limit - 1, 1), (limit, 1), (limit + 1, 2)] {
         let trainer = check(2, n, fused(None), "fused at the binding limit");
         assert_eq!(trainer.chunks(), chunks, "N={n}: chunks");

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{Binding, Dispatch, Family, WG};
-use super::Gpu;
+use super::{DataChunk, Gpu};
 use crate::net::{Activation, Net};
 use crate::Error;
 
@@ -67,7 +67,7 @@ impl PartialSums {
     pub fn default_for(gpu: &Gpu) -> PartialSums {
         if gpu.is_software() {
             PartialSums::Direct
-        } else if gpu.subgroup_min_size().is_some() {
+        } else if gpu.has_subgroups() {
             PartialSums::Subgroups
         } else {
             PartialSums::Tree
@@ -88,19 +88,20 @@ const SG_FLOATS: u32 = 2048;
 
 /// The WGSL of the fused pair for `net` (at most [`FUSED_MAX_PARAMS`] parameters): the
 /// common prelude, the net's constants and its functions, `shaders/fused_mlp.wgsl`, then
-/// mlp_partials in the form `sums` asks for; `subgroup_min` is the smallest subgroup the
-/// kernel makes room for (used by [`PartialSums::Subgroups`] only).
+/// mlp_partials in the form `sums` asks for. The subgroup form makes room for subgroups of
+/// WebGPU's smallest size, whatever the adapter reports: a driver that reported too large a
+/// minimum would otherwise have its subgroups' slots overrun one another's, unseen.
 /// The functions are written out unit by unit with every index a literal and each
 /// activation a named value, so the values can stay in registers (as loops, with indices
 /// the compiler cannot resolve, llvmpipe kept them in memory and a 2-16-16-1 epoch of 2^16
 /// samples took 93 ms instead of 12).
-pub fn source(net: &Net, sums: PartialSums, subgroup_min: u32) -> String {
+pub fn source(net: &Net, sums: PartialSums) -> String {
     let mut s = net_prelude(net);
     let _ = writeln!(s, "const DIRECT: bool = {};", sums == PartialSums::Direct);
     s.push_str(&unrolled(net));
     s.push_str(include_str!("../../shaders/fused_mlp.wgsl"));
     if sums == PartialSums::Subgroups {
-        let max_subgroups = WG / subgroup_min.clamp(1, WG);
+        let max_subgroups = WG / wgpu::MINIMUM_SUBGROUP_MIN_SIZE;
         let batch = (net.param_count() as u32 + 1).min(WG).min(SG_FLOATS / max_subgroups);
         let _ = writeln!(s, "\nconst MAX_SUBGROUPS: u32 = {max_subgroups}u;");
         let _ = writeln!(s, "const SG_BATCH: u32 = {batch}u;");
@@ -228,24 +229,6 @@ struct FusedMlpDims {
     _pad: [u32; 2],
 }
 
-/// One piece of the batch, bound on its own: `D0 × n` inputs (feature-major within the
-/// piece) and `n` labels.
-pub struct DataChunk {
-    pub xt: wgpu::Buffer,
-    pub t: wgpu::Buffer,
-    pub n: usize,
-}
-
-/// The most samples one chunk of the fused pair binds: what one storage binding holds of
-/// `D0` inputs a sample. A larger batch is cut into chunks, each its own dispatch of
-/// mlp_partials writing its partial sums after the earlier chunks', so one mlp_reduce adds
-/// them all (on llvmpipe, whose bindings hold 128 MiB, past 2^24 samples of two inputs).
-pub fn chunk_samples(gpu: &Gpu, net: &Net) -> usize {
-    let limits = gpu.device.limits();
-    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-    (max_bytes / (4 * net.inputs() as u64)).max(1) as usize
-}
-
 /// The buffers the pair binds, in binding order after the uniform (each chunk's data first).
 pub struct FusedMlpBuffers<'a> {
     pub chunks: &'a [DataChunk],
@@ -273,26 +256,17 @@ impl FusedMlpKernels {
     pub fn new(gpu: &Gpu, net: &Net, sums: Option<PartialSums>) -> Result<Self, Error> {
         use Binding::{Read, ReadWrite, Uniform};
         let sums = sums.unwrap_or_else(|| PartialSums::default_for(gpu));
-        if sums == PartialSums::Subgroups && gpu.subgroup_min_size().is_none() {
+        if sums == PartialSums::Subgroups && !gpu.has_subgroups() {
             return Err(Error::Input(format!("{} has no subgroup operations", gpu.adapter_name)));
         }
-        // Room for subgroups of WebGPU's smallest size, whatever this adapter reports: a
-        // driver that reported too large a minimum would otherwise have its subgroups'
-        // slots overrun one another's, unseen.
-        let subgroup_min = wgpu::MINIMUM_SUBGROUP_MIN_SIZE;
         let family = Family::new(
             gpu,
             "fused_mlp.wgsl",
-            &source(net, sums, subgroup_min),
+            &source(net, sums),
             &[Uniform, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             &["mlp_partials", "mlp_reduce"],
         )?;
         Ok(FusedMlpKernels { family, params: net.param_count(), sums })
-    }
-
-    /// How this pair adds its threads' sums.
-    pub fn sums(&self) -> PartialSums {
-        self.sums
     }
 
     /// Floats of `partials` for `chunks` (of these sample counts): `P + 1` per workgroup, or

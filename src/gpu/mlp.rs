@@ -5,13 +5,13 @@
 //! update kernels. Buffers, pipelines and every dispatch are built once; an epoch is
 //! replayed from them, many to a command buffer, with no read-back until the block ends.
 
-use super::fused_mlp::{self, DataChunk, FusedMlpBuffers, FusedMlpKernels, PartialSums};
+use super::fused_mlp::{self, FusedMlpBuffers, FusedMlpKernels, PartialSums};
 use super::kernels::{adam_table, adam_table_len, epoch_pass, record_all, Dispatch, Kernels, OptimBuffers};
 use super::mlp_tiny::{self, TinyMlpBuffers, TinyMlpKernel};
 use super::step::{self, StepBuffers};
 use super::tiled::{self, TiledBuffers, TiledKernels};
 use super::trainer::{MAX_EPOCHS_PER_SUBMIT, SAMPLE_EPOCHS_PER_SUBMIT};
-use super::Gpu;
+use super::{binding_samples, upload_chunks, Gpu};
 use crate::data::Dataset;
 use crate::net::optim::{OptState, Optimizer, OptimizerKind};
 use crate::net::{Mlp, Net};
@@ -216,25 +216,12 @@ impl MlpGpuTrainer {
         // The fused pair binds the batch in chunks of what one binding holds; every other
         // path binds it whole.
         let chunk = match path {
-            MlpPath::Fused => options.max_chunk.unwrap_or(usize::MAX).min(fused_mlp::chunk_samples(&gpu, &net)).max(1),
+            MlpPath::Fused => options.max_chunk.unwrap_or(usize::MAX).min(binding_samples(&gpu, net.inputs())).max(1),
             _ => n.max(1),
         };
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
-            let chunks: Vec<DataChunk> = (0..n)
-                .step_by(chunk)
-                .map(|a| {
-                    let b = (a + chunk).min(n);
-                    let xt = if b - a == n {
-                        g.storage_from("xt: d0 × N", &data.xt)
-                    } else {
-                        let rows: Vec<f32> =
-                            (0..net.inputs()).flat_map(|c| data.xt[c * n + a..c * n + b].iter().copied()).collect();
-                        g.storage_from("xt: d0 × N (a chunk)", &rows)
-                    };
-                    DataChunk { xt, t: g.storage_from("t: 1 × N", &data.t[a..b]), n: b - a }
-                })
-                .collect();
+            let chunks = upload_chunks(g, data, chunk);
             let (xt, t) = (&chunks[0].xt, &chunks[0].t);
             let params = g.storage_from("params: [W1 | B1 | W2 | …]", &mlp.params);
             // The many-epochs kernel leaves its gradient in its partials and keeps Adam's

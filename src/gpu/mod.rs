@@ -98,6 +98,43 @@ pub fn select_adapter(instance: &wgpu::Instance, name: Option<&str>) -> Result<w
     .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))
 }
 
+/// One piece of a batch, bound on its own: `D0 × n` inputs (feature-major within the piece)
+/// and `n` labels. The fused kernels of both trainers bind a batch past one storage binding
+/// this way, one dispatch a piece, each writing its partial sums after the earlier pieces'.
+pub struct DataChunk {
+    pub xt: wgpu::Buffer,
+    pub t: wgpu::Buffer,
+    pub n: usize,
+}
+
+/// The most samples one binding of `inputs` feature rows holds on this device, a multiple of
+/// the workgroup size: the fused kernels' chunk (2^24 samples of two inputs on llvmpipe's
+/// 128 MiB).
+pub fn binding_samples(gpu: &Gpu, inputs: usize) -> usize {
+    let limits = gpu.device.limits();
+    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+    let wg = kernels::WG as usize;
+    ((max_bytes / (4 * inputs.max(1) as u64)) as usize / wg * wg).max(wg)
+}
+
+/// `data` in chunks of `chunk` samples, each row of a chunk's inputs written straight from
+/// the batch's (no host copy of the batch).
+pub fn upload_chunks(gpu: &Gpu, data: &crate::data::Dataset, chunk: usize) -> Vec<DataChunk> {
+    let (n, d) = (data.len(), data.inputs());
+    (0..n)
+        .step_by(chunk.max(1))
+        .map(|a| {
+            let b = (a + chunk).min(n);
+            let xt = gpu.storage("xt: d0 × N (a chunk)", d * (b - a));
+            for c in 0..d {
+                let row = &data.xt[c * n + a..c * n + b];
+                gpu.queue.write_buffer(&xt, (c * (b - a) * 4) as u64, bytemuck::cast_slice(row));
+            }
+            DataChunk { xt, t: gpu.storage_from("t: 1 × N (a chunk)", &data.t[a..b]), n: b - a }
+        })
+        .collect()
+}
+
 /// A device and its queue, with wgpu's errors collected instead of panicking. Cloning
 /// shares the device (wgpu's handles are reference-counted).
 #[derive(Clone)]
@@ -155,10 +192,10 @@ impl Gpu {
         self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
     }
 
-    /// The fewest lanes a subgroup of this device has, where it has subgroup operations (the
-    /// one place that says whether a kernel may use them).
-    pub fn subgroup_min_size(&self) -> Option<u32> {
-        self.device.features().contains(wgpu::Features::SUBGROUP).then(|| self.adapter.get_info().subgroup_min_size)
+    /// Whether this device has subgroup operations (the one place that says whether a kernel
+    /// may use them).
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
     }
 
     /// Runs `f` inside validation, out-of-memory and internal error scopes and returns the

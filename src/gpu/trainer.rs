@@ -3,8 +3,9 @@
 //! loss history once per block.
 
 use super::fused::{samples_per_thread, tiny_workgroup, FusedBuffers, FusedKernels, Mode};
-use super::kernels::{epoch_pass, record_all, Dispatch, Kernels, Operand, Scratch, WG};
+use super::kernels::{epoch_pass, record_all, Dispatch, Kernels, Operand, Scratch};
 use super::Gpu;
+use super::{binding_samples, upload_chunks};
 use crate::data::Dataset;
 use crate::model::{Layout, Params};
 use crate::train::{Profile, Trainer, MAX_BLOCK};
@@ -103,14 +104,6 @@ pub struct GpuTrainer {
     device_bytes: u64,
 }
 
-/// The most samples one binding of Xᵀ (2 × n floats) holds on this device, a multiple of
-/// the workgroup size.
-pub fn binding_samples(gpu: &Gpu) -> usize {
-    let limits = gpu.device.limits();
-    let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-    ((max_bytes / 8) as usize / WG as usize * WG as usize).max(WG as usize)
-}
-
 /// The largest batch `path` can train on this device. The step path keeps H × N matrices
 /// in single bindings; the fused path binds the data in chunks, so only u32 sample
 /// indices bound it (device memory permitting, which wgpu cannot ask).
@@ -119,7 +112,7 @@ pub fn max_batch(gpu: &Gpu, path: Path, hidden: usize) -> usize {
     let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
     match path {
         Path::Step => (max_bytes / (hidden.max(2) as u64 * 4)).min(u32::MAX as u64 / hidden.max(2) as u64) as usize,
-        Path::Tiny => binding_samples(gpu).min(u32::MAX as usize / 2),
+        Path::Tiny => binding_samples(gpu, 2).min(u32::MAX as usize / 2),
         Path::Fused => u32::MAX as usize,
     }
 }
@@ -205,7 +198,7 @@ impl GpuTrainer {
         }
         // Only the fused path splits the data; the others bind it whole (check_fits saw to it).
         let chunk = match path {
-            Path::Fused => options.max_chunk.unwrap_or(usize::MAX).min(binding_samples(&gpu)).max(1),
+            Path::Fused => options.max_chunk.unwrap_or(usize::MAX).min(binding_samples(&gpu, 2)).max(1),
             _ => n,
         };
         let per_thread = options.samples_per_thread.unwrap_or_else(|| samples_per_thread(&gpu));
@@ -214,18 +207,8 @@ impl GpuTrainer {
         let layout = Layout::new(h);
         let g = &gpu;
         let built = gpu.scoped("setting up the training buffers", || {
-            let (x1, x2) = data.xt.split_at(n);
             // Each chunk's Xᵀ (its slice of x1, then of x2) and T.
-            let chunks: Vec<(wgpu::Buffer, wgpu::Buffer, usize)> = (0..n)
-                .step_by(chunk)
-                .map(|a| {
-                    let b = (a + chunk).min(n);
-                    let xt = g.storage("xt: 2 × N (chunk)", 2 * (b - a));
-                    g.queue.write_buffer(&xt, 0, bytemuck::cast_slice(&x1[a..b]));
-                    g.queue.write_buffer(&xt, ((b - a) * 4) as u64, bytemuck::cast_slice(&x2[a..b]));
-                    (xt, g.storage_from("t: 1 × N (chunk)", &data.t[a..b]), b - a)
-                })
-                .collect();
+            let chunks = upload_chunks(g, data, chunk);
             let params_buf = g.storage_from("params: [w1 | b1 | w2 | b2]", &params.packed());
             let loss_history = g.storage("loss_history", MAX_BLOCK);
             let state = g.device.create_buffer(&wgpu::BufferDescriptor {
@@ -234,30 +217,30 @@ impl GpuTrainer {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let groups: usize = chunks.iter().map(|c| fused.groups_for(c.2)).sum();
+            let groups: usize = chunks.iter().map(|c| fused.groups_for(c.n)).sum();
             let partials = g.storage("partials: (P + 1) × groups", (layout.len + 1) * groups);
             let grads = g.storage("grads: [d_w1 | d_b1 | d_w2 | d_b2]", layout.len);
             let staging = g.staging(MAX_BLOCK.max(layout.len));
             let bound: Vec<(FusedBuffers, usize)> = chunks
                 .iter()
-                .map(|(xt, t, len)| {
+                .map(|c| {
                     let b = FusedBuffers {
-                        xt,
-                        t,
+                        xt: &c.xt,
+                        t: &c.t,
                         params: &params_buf,
                         partials: &partials,
                         losses: &loss_history,
                         state: &state,
                         grads: &grads,
                     };
-                    (b, *len)
+                    (b, c.n)
                 })
                 .collect();
             // Every path evaluates with the fused kernels: one pass, no intermediates.
             let evaluate = fused.epoch(g, &bound, lr, Mode::Loss);
             let mut bytes: u64 =
                 [&params_buf, &loss_history, &state, &partials, &grads].map(|b| b.size()).iter().sum::<u64>()
-                    + chunks.iter().map(|(xt, t, _)| xt.size() + t.size()).sum::<u64>();
+                    + chunks.iter().map(|c| c.xt.size() + c.t.size()).sum::<u64>();
             let (program, gradient) = match path {
                 Path::Tiny => {
                     let per_dispatch = epochs_per_dispatch.min(tiny_epochs_cap(g, h, n));
@@ -273,7 +256,7 @@ impl GpuTrainer {
                     fused.epoch(g, &bound, lr, Mode::Gradient),
                 ),
                 Path::Step => {
-                    let (xt, t, _) = &chunks[0];
+                    let (xt, t) = (&chunks[0].xt, &chunks[0].t);
                     let k = step.as_ref().expect("step kernels");
                     let (gradient, loss_now, step_bytes) = step_gradient(g, k, xt, t, &params_buf, &grads, h, n);
                     // P ← P − lr · dP
