@@ -81,7 +81,7 @@ pub fn unfit(gpu: &Gpu, net: &Net, n: usize, path: MlpPath) -> Option<String> {
             (n > largest)
                 .then(|| format!("batch {n} is past the {largest} the tiled kernels take with {}", net.describe()))
         }
-        // Past one binding the data is bound in chunks ([`fused_mlp::chunk_samples`]).
+        // Past one binding the data is bound in chunks ([`binding_samples`]).
         MlpPath::Fused => fused_mlp::unfit(net).or_else(|| {
             (n > u32::MAX as usize)
                 .then(|| format!("batch {n} is past the {} samples the fused kernels count", u32::MAX))
@@ -117,7 +117,7 @@ pub struct MlpGpuOptions {
     /// under its own cap; `None`: that cap.
     pub epochs_per_dispatch: Option<usize>,
     /// The most samples one chunk of the fused pair binds (`None`: what one binding holds,
-    /// [`fused_mlp::chunk_samples`]); small values let the tests check chunked epochs on
+    /// [`binding_samples`]); small values let the tests check chunked epochs on
     /// small batches.
     pub max_chunk: Option<usize>,
 }
