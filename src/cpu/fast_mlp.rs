@@ -32,21 +32,24 @@ use crate::Error;
 /// row being built stays in registers.
 pub const BLOCK: usize = 64;
 /// Samples per parallel chunk: enough work to amortise a task (a 2-16-16-1 chunk is about
-/// 3.7 Mflop), small enough that 2^16 samples make 32 of them. A batch of one chunk runs on
-/// the caller's thread: on two cores, handing a few hundred samples to the pool cost more
-/// than it saved (256 rows of 2-16-16-1: 5.6·10⁶ samples/s in two chunks, 10.5·10⁶ in one).
+/// 3.7 Mflop), small enough that 2^16 samples make 32 of them.
 pub const CHUNK: usize = 2048;
 
-/// Samples per chunk for a batch of `n`: [`CHUNK`]; half the batch in whole blocks for a
-/// batch from 1,024 to two chunks, so two cores share it; below 1,024 the whole batch, on
-/// the caller's thread, where handing work to the pool costs more than it saves (2-16-16-1,
-/// two cores: 256 rows in two chunks 0.94·10⁷ samples/s, in one 1.37·10⁷; 1,024 rows in two
-/// 2.1·10⁷). A function of the batch alone, never of the thread count: the chunks, and the
-/// order their sums are added in, are the same on any machine.
+/// Samples per chunk for a batch of `n`: [`CHUNK`]; from two blocks to two chunks, half the
+/// batch in whole blocks, so two cores share even a small batch; one block's worth or less,
+/// the whole batch. A function of the batch alone, never of the thread count: the chunks, and
+/// the order their sums are added in, are the same on any machine.
+///
+/// Splitting a small batch pays only because the epochs run on a pool thread (see
+/// [`FastMlpTrainer`]'s `run_epochs`), where the second chunk is taken by the other worker
+/// from its queue. Sent from the caller's thread instead, each epoch waited on a condition
+/// variable, and two chunks were slower than one (2-16-16-1 at 256 rows, two cores: 0.94·10⁷
+/// samples/s against 1.37·10⁷). From a pool thread, medians of 5: 256 rows 15.0 µs an epoch
+/// in one chunk, 11.1 in two; 128 rows 8.2–9.3 in one, 6.8–7.0 in two.
 pub fn chunk_for(n: usize) -> usize {
     match n {
-        0..1024 => n.max(1),
-        1024..=CHUNK_PAIR => n.div_ceil(2).div_ceil(BLOCK) * BLOCK,
+        0..=BLOCK => n.max(1),
+        _ if n <= CHUNK_PAIR => n.div_ceil(2).div_ceil(BLOCK) * BLOCK,
         _ => CHUNK,
     }
 }
@@ -457,6 +460,12 @@ impl Trainer for FastMlpTrainer {
     }
 
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
+        // The epochs run on a pool thread, so that a batch's chunks are shared by a steal
+        // from the other worker's queue, not by waking it from the caller's thread every
+        // epoch (see `chunk_for`).
+        if rayon::current_thread_index().is_none() {
+            return rayon::scope(|_| self.run_epochs(losses));
+        }
         let p = self.mlp.net.param_count();
         let mut grads = vec![0.0f32; p];
         for loss in losses {
