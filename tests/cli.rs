@@ -214,6 +214,13 @@ fn info_names_the_adapter_gpu_would_take() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("largest storage binding") && text.contains("--backend gpu takes:"), "{text}");
+    // An adapter asked for by a name nothing has fails, as it does in training: the listing
+    // is still printed, and the error names what was asked for.
+    let out = xorgpu().args(["info", "--adapter", "no such card"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("largest storage binding"));
+    assert!(stderr.contains("no adapter named like \"no such card\""), "{stderr}");
 }
 
 #[test]

@@ -263,6 +263,9 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
                 }
             }
         }
+        // An adapter asked for by name and not found is an error, as in every other
+        // command; without a name, finding none is what `info` reports.
+        Err(e) if args.adapter.is_some() => return Err(e),
         Err(e) => println!("--backend gpu: {e}"),
     }
     println!("(WGPU_BACKEND, WGPU_ADAPTER_NAME and WGPU_POWER_PREF steer the choice.)");
