@@ -273,7 +273,8 @@ pub fn exit_removing_temporary_files(code: i32, message: &str) -> ! {
     // A poisoned lock still holds the list.
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     remove_all(&live);
-    eprintln!("{message}");
+    // Not `eprintln!`, which panics when stderr is closed.
+    let _ = writeln!(std::io::stderr(), "{message}");
     std::process::exit(code)
 }
 

@@ -212,6 +212,15 @@ fn gpu_options_on_the_cpu_are_said_to_be_ignored() {
     assert_eq!(stderr.matches("warning").count(), 1, "{stderr}");
     let quiet = xorgpu().args(["--backend", "cpu", "--epochs", "3", "--quiet"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("warning"));
+    // So does a sweep of the CPU alone.
+    let out = xorgpu()
+        .args(["scale", "--backend", "cpu", "--max-batch", "16", "--epochs", "2", "--repeats", "1"])
+        .args(["--kernels", "tiled", "--adapter", "llvmpipe"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("--kernels, --adapter apply only to the GPU"), "{stderr}");
 }
 
 /// Sizes no machine holds, or this one does not, are refused before anything is allocated,
@@ -258,4 +267,42 @@ fn a_signal_mid_run_leaves_everything_as_it_was() {
         }
         assert!(names.iter().all(|n| !n.contains("xorgpu-tmp")), "{signal}: {names:?}");
     }
+}
+
+/// Output that cannot be written ends in one line, never a panic: a reader that stops
+/// reading (`| head -1`) stops the run as SIGPIPE would (status 141), a full disk is an error
+/// (status 1), and neither leaves the `--save` file half-written.
+#[test]
+fn output_that_cannot_be_written_ends_in_one_line() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("m.json");
+    let run = ["--backend", "cpu", "--batch", "1", "--epochs", "10000000", "--log-every", "1"];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xorgpu"))
+        .args(run)
+        .args(["--save", path_str(&save)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("training 2-2-1"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert_eq!(stderr.trim(), "error: the output was closed; stopped");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "nothing saved, nothing left behind");
+
+    let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xorgpu"))
+        .args(["--backend", "cpu", "--epochs", "10"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.trim().starts_with("error: cannot write the output: No space left"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

@@ -159,6 +159,15 @@ pub(crate) fn say(json: bool, line: &str) {
     }
 }
 
+/// Warns, on stderr, of the GPU options given (`(name, given)`) to a run that has no GPU.
+pub(crate) fn warn_gpu_only(options: &[(&str, bool)]) {
+    let ignored: Vec<&str> = options.iter().filter_map(|&(name, given)| given.then_some(name)).collect();
+    if !ignored.is_empty() {
+        let verb = if ignored.len() == 1 { "applies" } else { "apply" };
+        eprintln!("warning: {} {verb} only to the GPU; ignored on the CPU", ignored.join(", "));
+    }
+}
+
 /// Opens the GPU for `backend`; `None` means train on the CPU.
 pub(crate) fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Gpu>, Error> {
     match backend {

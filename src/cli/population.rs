@@ -190,8 +190,8 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     if args.epochs > MAX_EPOCHS {
         return Err(Error::Input(format!("--epochs {}: a population runs at most {MAX_EPOCHS}", args.epochs)));
     }
-    if args.backend == Backend::Cpu && args.adapter.is_some() {
-        eprintln!("warning: --adapter applies only to the GPU; ignored on the CPU");
+    if args.backend == Backend::Cpu {
+        super::warn_gpu_only(&[("--adapter", args.adapter.is_some())]);
     }
     let mut outputs: Vec<(String, &std::path::Path)> = [
         ("--csv", &args.csv),

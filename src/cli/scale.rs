@@ -172,6 +172,9 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
     let backends: Vec<SweepBackend> =
         [SweepBackend::Gpu, SweepBackend::Cpu].into_iter().filter(|b| args.backend.contains(b)).collect();
     let gpu = if backends.contains(&SweepBackend::Gpu) { Some(Gpu::new(args.adapter.as_deref())?) } else { None };
+    if gpu.is_none() {
+        super::warn_gpu_only(&[("--kernels", args.kernels.is_some()), ("--adapter", args.adapter.is_some())]);
+    }
     let device = |b: SweepBackend| if b == SweepBackend::Gpu { gpu.as_ref() } else { None };
     let max = match (args.max_batch, &user_data) {
         (Some(m), Some(d)) if m > d.len() => {

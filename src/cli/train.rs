@@ -338,18 +338,11 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let net = mlp.net.clone();
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
     if gpu.is_none() {
-        let ignored: Vec<&str> = [
+        super::warn_gpu_only(&[
             ("--kernels", args.kernels.is_some()),
             ("--epochs-per-dispatch", args.epochs_per_dispatch.is_some()),
             ("--adapter", args.adapter.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, given)| given.then_some(name))
-        .collect();
-        if !ignored.is_empty() {
-            let verb = if ignored.len() == 1 { "applies" } else { "apply" };
-            eprintln!("warning: {} {verb} only to the GPU; ignored on the CPU", ignored.join(", "));
-        }
+        ]);
     }
     // Any other net: the fused pair where it is narrow enough, else the tiled kernels (the
     // reason said with --profile and in the log); --kernels chooses, and is refused where
@@ -402,8 +395,11 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     say(
         args.json,
         &format!(
-            "training {model_words} on {batch} samples ({source}) for {} epochs, {rule}, seed {}, on the {backend}",
-            args.epochs, args.seed
+            "training {model_words} on {batch} sample{} ({source}) for {} epoch{}, {rule}, seed {}, on the {backend}",
+            if batch == 1 { "" } else { "s" },
+            args.epochs,
+            if args.epochs == 1 { "" } else { "s" },
+            args.seed
         ),
     );
     if let Some(f) = features.as_ref().filter(|f| f.as_slice() != features::RAW) {
