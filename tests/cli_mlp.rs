@@ -196,6 +196,15 @@ fn features_and_columns_follow_the_model() {
     for chart in ["boundary.png", "units.png", "loss.png"] {
         assert!(out.join(chart).metadata().unwrap().len() > 1000, "{chart}");
     }
+    // Every unit has its map: 20 units of a layer wrap onto a second row of 16 (the picture
+    // is 16 maps wide, two rows for the first layer, one for the second and the output's).
+    let deep = dir.path().join("deep.json");
+    json_run(&["--layers", "2,20,3,1", "--epochs", "5", "--backend", "cpu", "--save", deep.to_str().unwrap()]);
+    let run = xorgpu().args(["plot", "--model", deep.to_str().unwrap(), "--out-dir", out.to_str().unwrap()]).output();
+    assert!(run.unwrap().status.success());
+    let png = std::fs::read(out.join("units.png")).unwrap();
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (16 * 96, 4 * 100), "units.png width and height");
     // Three columns in, a 3-4-1 net; predict takes three columns, plot has no plane to draw.
     let three = dir.path().join("three.csv");
     std::fs::write(&three, "x1,x2,x3,y\n1,2,3,1\n-1,-2,-3,0\n2,1,0,1\n").unwrap();
@@ -222,6 +231,14 @@ fn features_and_columns_follow_the_model() {
         "cpu",
     ]);
     assert_eq!(p["predictions"].as_array().unwrap().len(), 3);
+    // A point on the command line takes as many numbers as the model reads, and answers as
+    // the file's same row does.
+    let w = wide.to_str().unwrap();
+    let q = json_run(&["predict", "--model", w, "--x", "2,1,0", "--backend", "cpu"]);
+    assert_eq!(q["predictions"][0]["p"], p["predictions"][2]["p"], "{q} {p}");
+    fails(&["predict", "--model", w, "--x", "2,1"], 2, "3 inputs but the data has 2");
+    fails(&["predict", "--model", w, "--x", "2,1,0", "--x", "2,1"], 2, "points of 3 and of 2 numbers");
+    fails(&["predict", "--model", w, "--x", "2,1", "--input", three.to_str().unwrap()], 2, "has 3 input columns");
     fails(&["plot", "--model", wide.to_str().unwrap(), "--out-dir", out.to_str().unwrap()], 2, "3 input columns");
     fails(&["predict", "--model", wide.to_str().unwrap()], 2, "--input");
 }

@@ -20,15 +20,12 @@ use crate::net::optim::Optimizer;
 use crate::selfcheck::{self, TOL};
 use crate::Error;
 
-pub(crate) fn point(s: &str) -> Result<[f32; 2], String> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    match parts[..] {
-        [a, b] => match (a.parse::<f32>(), b.parse::<f32>()) {
-            (Ok(a), Ok(b)) if a.is_finite() && b.is_finite() => Ok([a, b]),
-            _ => Err(format!("expected two finite numbers, got {s:?}")),
-        },
-        _ => Err(format!("expected x1,x2, got {s:?}")),
-    }
+/// A point `x1,..,xd`: one or more finite numbers, comma-separated.
+pub(crate) fn point(s: &str) -> Result<Vec<f32>, String> {
+    s.split(',')
+        .map(|part| part.trim().parse::<f32>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<f32>>>()
+        .ok_or_else(|| format!("expected finite numbers x1,x2 (x1,..,xd for a model on d columns), got {s:?}"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -37,9 +34,10 @@ pub struct PredictArgs {
     /// A weights file written by --save (or any file in the weight-file format).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// A point to answer for, as x1,x2; repeat for more.
+    /// A point to answer for, as x1,x2 (x1,..,xd for a model on d input columns); repeat
+    /// for more.
     #[arg(long = "x", value_name = "X1,X2", value_parser = point, allow_hyphen_values = true)]
-    pub points: Vec<[f32; 2]>,
+    pub points: Vec<Vec<f32>>,
     /// Points from a CSV file with the header x1,x2 (or x1,..,xd for a model on d columns);
     /// with a y column too, the accuracy is reported.
     #[arg(long, value_name = "FILE.csv")]
@@ -58,13 +56,17 @@ pub struct PredictArgs {
 pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let model = Model::load(&args.model)?;
     // Raw points: --x pairs, then the file's rows; the XOR table when none are given.
-    let mut rows: Vec<Vec<f32>> = args.points.iter().map(|p| p.to_vec()).collect();
+    let mut rows: Vec<Vec<f32>> = args.points.clone();
+    if let Some(p) = rows.iter().find(|p| p.len() != rows[0].len()) {
+        return Err(Error::Input(format!("--x gives points of {} and of {} numbers", rows[0].len(), p.len())));
+    }
     let mut labels: Option<Vec<f32>> = None;
     if let Some(path) = &args.input {
         let (file, labelled) = read_points(path)?;
-        if !rows.is_empty() && file.inputs() != 2 {
+        if let Some(p) = rows.first().filter(|p| p.len() != file.inputs()) {
             return Err(Error::Input(format!(
-                "--x gives points x1,x2 but {} has {} input columns",
+                "--x gives points of {} numbers but {} has {} input columns",
+                p.len(),
                 path.display(),
                 file.inputs()
             )));

@@ -124,27 +124,36 @@ pub fn boundary_gallery(path: &Path, panels: &[(String, &Model, &Dataset)]) -> R
 }
 
 /// What every hidden unit computes over the plane, as the playground shows it: one small
-/// map per unit, a row per hidden layer (tanh's −1…1 and ReLU's 0…max scaled to the colours),
-/// the output's map last.
+/// map per unit, each hidden layer starting a row of its own (wrapped after 16 units), tanh's
+/// −1…1 and ReLU's 0…max scaled to the colours, the output's map last.
 pub fn units_chart(path: &Path, model: &Model) -> Result<(), Error> {
     let outputs = plane_outputs(model)?;
     let net = &model.mlp.net;
-    let columns = net.widths[1..].iter().copied().max().unwrap_or(1).min(16);
-    let rows = net.layers();
+    let columns = net.widths[1..].iter().copied().max().unwrap_or(1).min(UNITS_PER_ROW);
+    let layers = net.layers();
+    // The first row of cells of each layer.
+    let first_rows: Vec<usize> = net.widths[1..]
+        .iter()
+        .scan(0, |row, &units| {
+            let first = *row;
+            *row += units.div_ceil(columns);
+            Some(first)
+        })
+        .collect();
+    let rows = first_rows[layers - 1] + 1;
     let cell = 96u32;
     draw_png(path, |file| {
         let root = BitMapBackend::new(file, (cell * columns as u32, (cell + 4) * rows as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| x.to_string())?;
-        let bands = root.split_evenly((rows, 1));
-        for (l, (band, a)) in bands.iter().zip(&outputs).enumerate() {
-            let units = net.widths[l + 1];
-            let cells = band.split_evenly((1, columns));
-            for (j, area) in cells.iter().enumerate().take(units.min(columns)) {
+        let cells = root.split_evenly((rows, columns));
+        for (l, a) in outputs.iter().enumerate() {
+            for j in 0..net.widths[l + 1] {
+                let area = &cells[(first_rows[l] + j / columns) * columns + j % columns];
                 let values = &a[j * GRID * GRID..(j + 1) * GRID * GRID];
                 // Each unit's own range onto the colours: sigmoid's and the output's are
                 // 0…1 already; tanh's −1…1 and ReLU's 0…max are scaled.
                 let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-                let scaled: Vec<f32> = match (l + 1 == rows, net.activation) {
+                let scaled: Vec<f32> = match (l + 1 == layers, net.activation) {
                     (true, _) | (false, crate::net::Activation::Sigmoid) => values.to_vec(),
                     (false, crate::net::Activation::Tanh) => values.iter().map(|v| 0.5 * (v + 1.0)).collect(),
                     (false, crate::net::Activation::Relu) => {
@@ -152,13 +161,16 @@ pub fn units_chart(path: &Path, model: &Model) -> Result<(), Error> {
                     }
                 };
                 let title =
-                    if l + 1 == rows { "output".to_string() } else { format!("layer {} unit {}", l + 1, j + 1) };
+                    if l + 1 == layers { "output".to_string() } else { format!("layer {} unit {}", l + 1, j + 1) };
                 draw_map(area, &title, model.domain, &scaled, None, 11)?;
             }
         }
         root.present().map_err(|x| x.to_string())
     })
 }
+
+/// Maps in a row of [`units_chart`] before it wraps.
+const UNITS_PER_ROW: usize = 16;
 
 /// Cells along each side of a map.
 const GRID: usize = 200;
