@@ -509,7 +509,6 @@ fn check_mlp_epoch(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
 /// the optimizer's state and the losses compared.
 fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     use crate::gpu::mlp::{MlpGpuTrainer, MlpPath};
-    use crate::net::optim::OptState;
     use crate::net::{Activation, Net};
     let activation = [Activation::Sigmoid, Activation::Tanh, Activation::Relu][h % 3];
     let net = Net::new(vec![2, h, h, 1], activation).map_err(Error::Input)?;
@@ -530,42 +529,68 @@ fn check_mlp_tiny(cx: &mut Ctx, h: usize, n: usize) -> Result<(), Error> {
     let seed = cx.rng.random();
     let mlp = net.init(seed);
     let data = Dataset::noisy_xor(n, 0.3, seed)?;
-    let mut want = mlp.clone();
-    let mut state = OptState::new(opt.kind, net.param_count());
-    // The state is known as well as the gradients it gathers, and f32 knows a sum over the
-    // samples that cancels only to ε·Σ|terms| (`check --seed 13`, 2-1-1-1 tanh by Adam on 4
-    // samples: m and v 1.2e-5 apart, norm-wise). Its scale: the same recursions on the terms'
-    // magnitudes (|g| for m and momentum's buffer, 2|g|·|terms| for v).
-    let (mut m_scale, mut v_scale) = (vec![0.0f32; state.m.len()], vec![0.0f32; state.v.len()]);
-    let mut want_losses = Vec::new();
-    for _ in 0..epochs {
-        let (g, terms) = gradient_and_terms(&want, &data, opt.l2);
-        match opt.kind {
-            OptimizerKind::Sgd => {}
-            OptimizerKind::Momentum => {
-                v_scale.iter_mut().zip(&terms).for_each(|(v, &a)| *v = opt.momentum * *v + a);
-            }
-            OptimizerKind::Adam => {
-                m_scale.iter_mut().zip(&terms).for_each(|(m, &a)| *m = opt.beta1 * *m + (1.0 - opt.beta1) * a);
-                for ((v, &a), &g) in v_scale.iter_mut().zip(&terms).zip(&g) {
-                    *v = opt.beta2 * *v + (1.0 - opt.beta2) * 2.0 * g.abs() * a;
-                }
-            }
-        }
-        want_losses.push(cpu::mlp::epoch(&mut want, &data.xt, &data.t, &opt, &mut state));
-    }
+    let want = ReferenceEpochs::run(&mlp, &data, &opt, epochs);
     let options = crate::gpu::mlp::MlpGpuOptions { epochs_per_dispatch: Some(1), ..Default::default() };
     let mut trainer = MlpGpuTrainer::with_options(cx.gpu.clone(), &mlp, &data, opt, None, MlpPath::Tiny, options)?;
     let mut losses = vec![f32::NAN; epochs];
     trainer.run_epochs(&mut losses)?;
     let what = format!("2-{h}-{h}-1 {} {}, N={n}, {epochs} epochs", activation.name(), opt.describe());
-    cx.record(format!("{what}, weights"), &trainer.mlp()?.params, &want.params);
-    let got_state = trainer.optimizer_state()?;
-    // m and v apart: Adam's v (about (1 − β₂)·g²) would hide under m's scale in one norm.
-    cx.record_scaled(format!("{what}, state m"), &got_state.m, &state.m, &m_scale);
-    cx.record_scaled(format!("{what}, state v"), &got_state.v, &state.v, &v_scale);
-    cx.record_losses(format!("{what}, losses"), &losses, &want_losses);
-    Ok(())
+    want.record(cx, &what, &mut trainer, &losses)
+}
+
+/// Epochs of [`cpu::mlp`] from given weights, with what f32 knows their optimizer's state
+/// to: the twin of a GPU path's epochs, the update included.
+struct ReferenceEpochs {
+    params: Vec<f32>,
+    state: crate::net::optim::OptState,
+    m_scale: Vec<f32>,
+    v_scale: Vec<f32>,
+    losses: Vec<f32>,
+}
+
+impl ReferenceEpochs {
+    fn run(mlp: &crate::net::Mlp, data: &Dataset, opt: &Optimizer, epochs: usize) -> Self {
+        let mut want = mlp.clone();
+        let mut state = crate::net::optim::OptState::new(opt.kind, mlp.net.param_count());
+        // The state is known as well as the gradients it gathers, and f32 knows a sum over the
+        // samples that cancels only to ε·Σ|terms| (`check --seed 13`, 2-1-1-1 tanh by Adam on 4
+        // samples: m and v 1.2e-5 apart, norm-wise). Its scale: the same recursions on the terms'
+        // magnitudes (|g| for m and momentum's buffer, 2|g|·|terms| for v).
+        let (mut m_scale, mut v_scale) = (vec![0.0f32; state.m.len()], vec![0.0f32; state.v.len()]);
+        let mut losses = Vec::new();
+        for _ in 0..epochs {
+            let (g, terms) = gradient_and_terms(&want, data, opt.l2);
+            match opt.kind {
+                OptimizerKind::Sgd => {}
+                OptimizerKind::Momentum => {
+                    v_scale.iter_mut().zip(&terms).for_each(|(v, &a)| *v = opt.momentum * *v + a);
+                }
+                OptimizerKind::Adam => {
+                    m_scale.iter_mut().zip(&terms).for_each(|(m, &a)| *m = opt.beta1 * *m + (1.0 - opt.beta1) * a);
+                    for ((v, &a), &g) in v_scale.iter_mut().zip(&terms).zip(&g) {
+                        *v = opt.beta2 * *v + (1.0 - opt.beta2) * 2.0 * g.abs() * a;
+                    }
+                }
+            }
+            losses.push(cpu::mlp::epoch(&mut want, &data.xt, &data.t, opt, &mut state));
+        }
+        ReferenceEpochs { params: want.params, state, m_scale, v_scale, losses }
+    }
+
+    /// `trainer`'s weights, state and `losses` after the same epochs, recorded as `what`.
+    fn record(&self, cx: &mut Ctx, what: &str, trainer: &mut dyn Trainer, losses: &[f32]) -> Result<(), Error> {
+        cx.record(format!("{what}, weights"), &trainer.mlp()?.params, &self.params);
+        let got_state = trainer.optimizer_state()?;
+        // m and v apart: Adam's v (about (1 − β₂)·g²) would hide under m's scale in one norm.
+        if !self.state.m.is_empty() {
+            cx.record_scaled(format!("{what}, state m"), &got_state.m, &self.state.m, &self.m_scale);
+        }
+        if !self.state.v.is_empty() {
+            cx.record_scaled(format!("{what}, state v"), &got_state.v, &self.state.v, &self.v_scale);
+        }
+        cx.record_losses(format!("{what}, losses"), losses, &self.losses);
+        Ok(())
+    }
 }
 
 /// The gradient of `mlp` on `data` (L2's `λ·w` added to the weights'), and the sum of its
@@ -708,6 +733,92 @@ const CHECKS: [(&str, Check); 28] = [
     ("train_population", check_train_population),
     ("forward_points", check_forward_points),
 ];
+
+/// What `check --layers` checks: one model, every GPU path that takes it at each batch
+/// (the step and tiled kernels; where the net is narrow enough, the fused pair with each form
+/// of its sums the adapter has; on a small enough batch, the many-epochs kernel), each
+/// against [`cpu::mlp`] on fresh random weights and samples: the gradient, then three epochs'
+/// weights, optimizer state and losses. The rule is `kind` with λ = `l2`, at lr 0.1 and (for
+/// Adam) ε = 0.1, as in `train_mlp_tiny`'s check: the comparison measures the kernels, not
+/// f32's last bits carried through Adam's early steps. A line per path, as for the kernels.
+pub fn check_model(
+    gpu: &Gpu,
+    net: &crate::net::Net,
+    kind: OptimizerKind,
+    l2: f32,
+    batches: &[usize],
+    seed: u64,
+) -> Result<Vec<CheckResult>, Error> {
+    use crate::gpu::fused_mlp::PartialSums;
+    use crate::gpu::mlp::{unfit, MlpGpuTrainer, MlpPath};
+    let mut cx = Ctx {
+        gpu,
+        kernels: Kernels::new(gpu)?,
+        tiled: TiledKernels::new(gpu)?,
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        results: Vec::new(),
+        current: "",
+    };
+    let opt = Optimizer { lr: 0.1, l2, eps: 0.1, ..Optimizer::defaults(kind) };
+    let epochs = 3;
+    // Each batch's weights, samples and reference, shared by every path.
+    let cases: Vec<_> = batches
+        .iter()
+        .map(|&n| {
+            let mlp = random_mlp(&mut cx.rng, net);
+            let data = random_data(&mut cx.rng, net.inputs(), n);
+            let gradient = gradient_and_terms(&mlp, &data, 0.0);
+            let want = ReferenceEpochs::run(&mlp, &data, &opt, epochs);
+            (mlp, data, gradient, want)
+        })
+        .collect();
+    let mut paths = vec![
+        ("step", MlpPath::Step, None),
+        ("tiled", MlpPath::Tiled, None),
+        ("fused, direct", MlpPath::Fused, Some(PartialSums::Direct)),
+        ("fused, trees", MlpPath::Fused, Some(PartialSums::Tree)),
+    ];
+    if gpu.has_subgroups() {
+        paths.push(("fused, subgroups", MlpPath::Fused, Some(PartialSums::Subgroups)));
+    }
+    paths.push(("many epochs", MlpPath::Tiny, None));
+    for (name, path, sums) in paths {
+        cx.current = name;
+        for (mlp, data, (g, terms), want) in &cases {
+            let n = data.len();
+            if unfit(gpu, net, n, path).is_some() {
+                continue;
+            }
+            let mut trainer = MlpGpuTrainer::with_reduction(gpu.clone(), mlp, data, opt, None, path, sums)?;
+            cx.record_scaled(format!("N={n}, gradient"), &trainer.gradients()?, g, terms);
+            let mut losses = vec![f32::NAN; epochs];
+            trainer.run_epochs(&mut losses)?;
+            want.record(&mut cx, &format!("N={n}, {epochs} epochs"), &mut trainer, &losses)?;
+        }
+    }
+    Ok(cx.results)
+}
+
+/// `n` samples of `d` inputs in [−2, 2), labelled by a random linear rule (both classes, no
+/// noise).
+fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
+    let xt: Vec<f32> = (0..d * n).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let rule: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let t = (0..n).map(|i| f32::from(u8::from((0..d).map(|k| rule[k] * xt[k * n + i]).sum::<f32>() > 0.0))).collect();
+    Dataset { xt, t }
+}
+
+/// The net's initial weights with random biases too (the init's are 0, which would leave
+/// the bias offsets untested).
+fn random_mlp(rng: &mut ChaCha8Rng, net: &crate::net::Net) -> crate::net::Mlp {
+    let mut mlp = net.init(rng.random());
+    for s in net.shapes() {
+        for b in &mut mlp.params[s.b..s.b + s.rows] {
+            *b = rng.random_range(-0.5..0.5);
+        }
+    }
+    mlp
+}
 
 /// One epoch of the step-by-step path against [`cpu::epoch`] at every (H, N) pair.
 pub fn check_step_epochs(gpu: &Gpu, hidden: &[usize], batches: &[usize], seed: u64) -> Result<Vec<CheckResult>, Error> {

@@ -604,3 +604,32 @@ fn the_largest_nets_file_reads_back() {
     xorgpu().args(["predict", "--model", m, "--x", "0,1", "--backend", "cpu"]).assert().success();
     xorgpu().args(["--init", m, "--backend", "cpu", "--epochs", "1", "--batch", "4"]).assert().success();
 }
+
+/// `check --layers` checks the user's own model on every GPU path that takes it: a line per
+/// path, each PASS, and the paths that cannot take the net left out (a 3-5-1 ReLU net by
+/// Adam with L2: all of them on llvmpipe; 2-40-1 is too wide for the fused pair and, past 64
+/// samples on a GPU or 16,384 on a CPU adapter, for the many-epochs kernel).
+#[test]
+fn check_takes_any_model() {
+    let run = |args: &[&str]| {
+        let out = xorgpu().arg("check").args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    let text = run(&["--layers", "3,5,1", "--activation", "relu", "--optimizer", "adam", "--l2", "0.01"]);
+    assert!(text.starts_with("checking 3-5-1 relu on "), "{text}");
+    for path in ["step", "tiled", "fused, direct", "fused, trees", "fused, subgroups", "many epochs"] {
+        let line = text.lines().find(|l| l.starts_with(path)).unwrap_or_else(|| panic!("no {path} line: {text}"));
+        // Four batches, each the gradient, the weights, Adam's m and v and the losses.
+        assert!(line.contains(" 20 cases") && line.ends_with("PASS"), "{line}");
+    }
+    let text = run(&["--layers", "2,40,1", "--batch", "20000", "--optimizer", "momentum"]);
+    let paths: Vec<&str> = text.lines().skip(1).filter_map(|l| l.split("  ").next()).collect();
+    assert_eq!(paths, ["step", "tiled", "all kernels agree with the CPU reference"], "{text}");
+
+    fails(&["check", "--layers", "2,4,1", "--batch", "0"], 2, "--batch");
+    fails(&["check", "--layers", "2,4,1", "--batch", "2000000"], 2, "up to 1048576");
+    fails(&["check", "--layers", "2,0,1"], 2, "width 0");
+    fails(&["check", "--activation", "tanh"], 2, "--layers");
+}

@@ -16,7 +16,7 @@ use crate::experiments::pictures::{
 use crate::files::{check_distinct, writable_folder};
 use crate::gpu::{self, Gpu};
 use crate::net::file::Model;
-use crate::net::optim::Optimizer;
+use crate::net::optim::{Optimizer, OptimizerKind};
 use crate::selfcheck::{self, TOL};
 use crate::Error;
 
@@ -283,7 +283,27 @@ pub struct CheckArgs {
     /// Check the adapter whose name contains NAME.
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// Check this net instead of the kernel table (widths from the inputs to the output 1):
+    /// every GPU path that takes it, gradient and three epochs against the CPU reference.
+    #[arg(long, value_name = "D0,..,1", value_parser = crate::net::parse_widths)]
+    pub layers: Option<::std::vec::Vec<usize>>,
+    /// The hidden activation of --layers.
+    #[arg(long, value_enum, default_value_t = crate::net::Activation::Sigmoid, requires = "layers")]
+    pub activation: crate::net::Activation,
+    /// The update rule --layers is checked with (at lr 0.1, and ε 0.1 for Adam).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd, requires = "layers")]
+    pub optimizer: OptimizerKind,
+    /// L2 strength λ --layers is checked with.
+    #[arg(long, default_value_t = 0.0, value_parser = super::train::non_negative_f32, requires = "layers")]
+    pub l2: f32,
+    /// A batch to check --layers on; repeat for more [default: 1, 63, 65 and 1000, where
+    /// the kernels' workgroups change shape].
+    #[arg(long = "batch", value_name = "N", value_parser = super::positive_usize, requires = "layers")]
+    pub batches: Vec<usize>,
 }
+
+/// The largest batch `check --layers` takes: its reference works sample by sample.
+const MAX_CHECK_BATCH: usize = 1 << 20;
 
 /// Every kernel and whole epochs on this machine's GPU against the CPU reference: a line
 /// per kernel, and failure unless every comparison passes.
@@ -292,10 +312,35 @@ pub fn check_command(args: &CheckArgs) -> Result<(), Error> {
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
     });
-    println!("checking {} (seed {seed}; relative error must be ≤ {TOL:e})", gpu.adapter_name);
-    let (hidden, batches) = ([1, 2, 3, 16], [1, 3, 4, 63, 65, 1000, 100_003]);
-    let mut results = selfcheck::check_kernels(&gpu, &hidden, &batches, seed)?;
-    results.extend(selfcheck::check_step_epochs(&gpu, &hidden, &batches, seed)?);
+    let results = match &args.layers {
+        Some(widths) => {
+            let net = crate::net::Net::new(widths.clone(), args.activation)
+                .map_err(|e| Error::Input(format!("--layers: {e}")))?;
+            let batches = if args.batches.is_empty() { vec![1, 63, 65, 1000] } else { args.batches.clone() };
+            if let Some(n) = batches.iter().find(|&&n| n > MAX_CHECK_BATCH) {
+                return Err(Error::Input(format!(
+                    "--batch {n}: check takes batches up to {MAX_CHECK_BATCH} (its reference works sample by sample)"
+                )));
+            }
+            println!(
+                "checking {} on {} (seed {seed}; relative error must be ≤ {TOL:e})",
+                net.describe(),
+                gpu.adapter_name
+            );
+            let results = selfcheck::check_model(&gpu, &net, args.optimizer, args.l2, &batches, seed)?;
+            if results.is_empty() {
+                return Err(Error::Input(format!("no GPU path takes {} at these batches", net.describe())));
+            }
+            results
+        }
+        None => {
+            println!("checking {} (seed {seed}; relative error must be ≤ {TOL:e})", gpu.adapter_name);
+            let (hidden, batches) = ([1, 2, 3, 16], [1, 3, 4, 63, 65, 1000, 100_003]);
+            let mut results = selfcheck::check_kernels(&gpu, &hidden, &batches, seed)?;
+            results.extend(selfcheck::check_step_epochs(&gpu, &hidden, &batches, seed)?);
+            results
+        }
+    };
     let mut names: Vec<&str> = results.iter().map(|r| r.kernel).collect();
     names.dedup();
     let mut all_pass = true;
