@@ -90,6 +90,23 @@ pub fn check_weights(params: &Mlp, epoch: u64) -> Result<(), Error> {
     }
 }
 
+/// The divergence a loss's clamp hides: weights within [`WEIGHT_BOUND`] whose forward pass
+/// still overflows f32 (ReLU units multiply), so that predictions are not numbers. `score`
+/// is the model's on the first `scored` training samples.
+pub fn check_outputs(params: &Mlp, score: &crate::cpu::mlp::Score, scored: usize, epoch: u64) -> Result<(), Error> {
+    if score.not_a_number == 0 {
+        return Ok(());
+    }
+    let largest = params.params.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    Err(Error::Diverged {
+        epoch,
+        why: format!(
+            "the net's output is not a number on {} of {scored} training samples (weights up to {largest:e} overflow f32)",
+            score.not_a_number
+        ),
+    })
+}
+
 /// Trains for `epochs` epochs. `on_log(epoch, loss)` is called for epoch 1 and every
 /// `log_every`-th epoch (1-based), with the loss that epoch started from. Stops with
 /// [`Error::Diverged`] at the first epoch whose loss is not finite, or at the end of a block

@@ -196,6 +196,8 @@ fn members_and_starting_weights_are_exported() {
         (p(&["--export", &format!("30={to}")]), "seeds run from 1 to 10"),
         (p(&["--export", &format!("3,2,9,1={to}")]), "no grid cell"),
         (p(&["--export", "3"]), "SEED=FILE"),
+        // A member that diverged has no model (its outputs are past f32): not written.
+        (p(&["--lr", "1e30", "--activation", "relu", "--hidden", "16", "--export", &format!("3={to}")]), "diverged"),
         (p(&["--csv", &format!("{to}/")]), "path separator"),
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -98,6 +98,20 @@ fn a_runaway_rate_is_divergence_and_saves_nothing() {
         assert_eq!(fs::read_to_string(&save).unwrap(), "{\"keep\": true}", "{backend}: the old model is kept");
     }
     assert_eq!(epochs[0], epochs[1], "both backends stop at the same epoch");
+    // Weights within the bound whose forward pass overflows f32 (ReLU units multiply; the
+    // CPU's loss clamp had passed its NaN predictions off as confident mistakes, and the
+    // model was saved): divergence too, on both backends, and nothing is saved.
+    for backend in ["cpu", "gpu"] {
+        let out = xorgpu()
+            .args(["--backend", backend, "--lr", "1e30", "--activation", "relu", "--layers", "2,16,1"])
+            .args(["--epochs", "20", "--save", path_str(&save)])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{backend}: {stderr}");
+        assert!(stderr.contains("diverged"), "{backend}: {stderr}");
+        assert_eq!(fs::read_to_string(&save).unwrap(), "{\"keep\": true}", "{backend}: the old model is kept");
+    }
     // A saturated but sane run is not divergence.
     let sane =
         xorgpu().args(["--backend", "cpu", "--hidden", "256", "--epochs", "20", "--batch", "1000"]).output().unwrap();

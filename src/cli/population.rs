@@ -320,6 +320,16 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
         wanted.push((path, c, seed));
     }
     for (e, cell) in args.export.iter().zip(&export_cells) {
+        // A diverged member has no model to write (its weights or its outputs are past f32);
+        // said before any file is written.
+        let (group, k) = pop.find(*cell, e.seed).expect("a member of the population");
+        let diverged = group.status[k].diverged;
+        if diverged != population::NONE {
+            return Err(Error::Input(format!(
+                "--export {}: that network diverged at epoch {diverged}; there is no model to write",
+                e.seed
+            )));
+        }
         wanted.push((&e.path, *cell, e.seed));
     }
     for (path, c, seed) in wanted {

@@ -439,6 +439,8 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_profile(trainer.as_mut(), args.json, batch, profile_gpu.as_ref())?;
     }
 
+    let train_score = score(&outcome.params, &data);
+    crate::train::check_outputs(&outcome.params, &train_score, data.len(), args.epochs)?;
     let run = RunInfo { backend, adapter, batch, path: path_name, need };
     let model = Model {
         mlp: outcome.params.clone(),
@@ -458,7 +460,6 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         units_chart(&dir.join(UNITS_CHART), &model)?;
         say(args.json, &format!("wrote {0}/{LOSS_CHART}, {0}/{BOUNDARY_CHART} and {0}/{UNITS_CHART}", dir.display()));
     }
-    let train_score = score(&outcome.params, &data);
     let test_score = test.as_ref().map(|t| score(&outcome.params, t));
     // The four corners' predictions, where the inputs are x1, x2 on the corners.
     let corners =

@@ -52,6 +52,9 @@ pub fn forward_points<F: Float>(m: &Mlp<F>, xt: &[F], shown: &[(usize, usize)]) 
 pub struct Score {
     pub loss: f32,
     pub accuracy: f64,
+    /// Samples whose prediction is not a number: weights that overflow f32 in the forward
+    /// pass (the loss's clamp would pass such a prediction off as a confident mistake).
+    pub not_a_number: usize,
 }
 
 /// The mean BCE and the share of samples on the right side of 0.5, of `m` on `data`. In
@@ -66,14 +69,15 @@ pub fn score(m: &Mlp, data: &Dataset) -> Score {
 pub fn score_head(m: &Mlp, data: &Dataset, n: usize) -> Score {
     const PIECE: usize = 1 << 14;
     let n = n.min(data.len());
-    let (mut log_sum, mut right) = (0.0f64, 0usize);
+    let (mut log_sum, mut right, mut not_a_number) = (0.0f64, 0usize, 0usize);
     for start in (0..n).step_by(PIECE) {
         let piece = data.slice(start, (start + PIECE).min(n));
         let p = predict(m, &piece.xt);
         log_sum += bce_loss(&p, &piece.t) as f64 * piece.len() as f64;
         right += p.iter().zip(&piece.t).filter(|(p, t)| (**p >= 0.5) == (**t >= 0.5)).count();
+        not_a_number += p.iter().filter(|p| p.is_nan()).count();
     }
-    Score { loss: (log_sum / n as f64) as f32, accuracy: right as f64 / n as f64 }
+    Score { loss: (log_sum / n as f64) as f32, accuracy: right as f64 / n as f64, not_a_number }
 }
 
 /// The predictions `A_L: 1 × N`.

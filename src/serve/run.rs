@@ -659,7 +659,14 @@ impl Run {
         let mlp = self.trainer.mlp()?;
         let most = (SCORE_MACS / macs(&mlp.net).max(1)).max(1000);
         let scored = self.data.len().min(most);
-        let Score { loss, accuracy: train_accuracy } = score_head(&mlp, &self.data, scored);
+        let train = score_head(&mlp, &self.data, scored);
+        // A forward pass that overflows stops the run as a diverging loss does (this frame
+        // shows where it went, then the page is told why).
+        if let Err(Error::Diverged { epoch, why }) = crate::train::check_outputs(&mlp, &train, scored, self.epoch) {
+            self.playing = false;
+            self.stopped_by = Some(format!("training diverged at epoch {epoch}: {why}; try a smaller learning rate"));
+        }
+        let Score { loss, accuracy: train_accuracy, .. } = train;
         let test_scored = self.test.as_ref().map(|t| t.len().min(most));
         let test = self.test.as_ref().zip(test_scored).map(|(t, k)| score_head(&mlp, t, k));
         let (grid, units) = self.watch.maps(&mlp)?;
