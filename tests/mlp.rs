@@ -388,21 +388,22 @@ fn a_saved_run_resumes_exactly() {
 /// The fast CPU trainer's result does not depend on the thread count: its chunks, and the
 /// order their sums are added in, are fixed by the batch alone, bit for bit on 1, 2 and 3
 /// threads. Here 9 chunks of 2,048 and a short one, and a small batch the two cores share
-/// (300 samples: 192 and 108).
+/// (400 samples: 256 and 144), with enough epochs that two threads take the paired path
+/// (caller and helper, one chunk each), and one thread does both chunks.
 #[test]
 fn the_fast_cpu_trainer_is_the_same_on_any_thread_count() {
     let mut rng = rng();
     let net = Net::new(vec![3, 16, 8, 1], Activation::Tanh).unwrap();
     let mlp = random_mlp(&mut rng, &net);
     let opt = Optimizer::defaults(OptimizerKind::Adam);
-    for n in [9 * 2048 + 77, 300usize] {
-        assert!(n.div_ceil(xorgpu::cpu::fast_mlp::chunk_for(n)) >= 2, "{n} samples make more than one chunk");
+    for n in [9 * 2048 + 77, 400usize] {
+        assert!(n.div_ceil(xorgpu::cpu::fast_mlp::chunk_for(n, &net)) >= 2, "{n} samples make more than one chunk");
         let data = random_data(&mut rng, 3, n);
         let with_threads = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
                 let mut t = FastMlpTrainer::new(mlp.clone(), data.clone(), opt, None);
-                let mut losses = [0.0f32; 5];
+                let mut losses = [0.0f32; xorgpu::cpu::fast_mlp::PAIR_MIN_EPOCHS];
                 t.run_epochs(&mut losses).unwrap();
                 (losses, t.mlp().unwrap().params)
             })

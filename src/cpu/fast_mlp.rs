@@ -16,7 +16,9 @@
 //! thread count.
 //! The update is the reference's ([`super::mlp::update`]).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -35,24 +37,40 @@ pub const BLOCK: usize = 64;
 /// 3.7 Mflop), small enough that 2^16 samples make 32 of them.
 pub const CHUNK: usize = 2048;
 
-/// Samples per chunk for a batch of `n`: [`CHUNK`]; from two blocks to two chunks, half the
-/// batch in whole blocks, so two cores share even a small batch; one block's worth or less,
-/// the whole batch. A function of the batch alone, never of the thread count: the chunks, and
-/// the order their sums are added in, are the same on any machine.
+/// Samples per chunk for a batch of `n` samples of `net`: [`CHUNK`]; from [`SPLIT_WORK`] to
+/// two chunks, half the batch in whole blocks, so two cores share even a small batch; below
+/// that, the whole batch. A function of the batch and the net alone, never of the thread
+/// count: the chunks, and the order their sums are added in, are the same on any machine.
 ///
-/// Splitting a small batch pays only because the epochs run on a pool thread (see
-/// [`FastMlpTrainer`]'s `run_epochs`), where the second chunk is taken by the other worker
-/// from its queue. Sent from the caller's thread instead, each epoch waited on a condition
-/// variable, and two chunks were slower than one (2-16-16-1 at 256 rows, two cores: 0.94·10⁷
-/// samples/s against 1.37·10⁷). From a pool thread, medians of 5: 256 rows 15.0 µs an epoch
-/// in one chunk, 11.1 in two; 128 rows 8.2–9.3 in one, 6.8–7.0 in two.
-pub fn chunk_for(n: usize) -> usize {
-    match n {
-        0..=BLOCK => n.max(1),
-        _ if n <= CHUNK_PAIR => n.div_ceil(2).div_ceil(BLOCK) * BLOCK,
-        _ => CHUNK,
+/// A batch of two chunks is shared by the caller's thread and a helper (`run_epochs_paired`,
+/// `Pair`). Through rayon, two chunks were no faster than one: from the caller's thread
+/// each epoch waited on a condition variable (2-16-16-1 at 256 rows, two cores: 0.94·10⁷
+/// samples/s against 1.37·10⁷ in one chunk), and from a pool thread the other worker, asleep,
+/// woke too late to take the second chunk, so one thread ran both (one run measured 11 µs an
+/// epoch, later ones 15–16, one thread busy). Paired, 2-16-16-1, medians of 5 in three runs,
+/// µs an epoch in one chunk and in two: 256 rows 13.3–13.9 and 10.7–10.9; 512 rows 25.8–26.5
+/// and 17.5–18.4; 1,024 rows 47–52 and 30.4–31.4. With the other core kept busy, in two
+/// runs: 256 rows 14.2–14.7 and 16.8–18.3 (the helper gets the core late, and the caller
+/// goes alone in stretches); 1,024 rows 62–74 and 50–59.
+pub fn chunk_for(n: usize, net: &Net) -> usize {
+    let work = n as u64 * (net.macs_per_sample() + SAMPLE_OVERHEAD);
+    if n <= BLOCK || work < SPLIT_WORK {
+        n.max(1)
+    } else if n <= CHUNK_PAIR {
+        n.div_ceil(2).div_ceil(BLOCK) * BLOCK
+    } else {
+        CHUNK
     }
 }
+
+/// An epoch's work, in multiply-adds, from which a batch is shared by two cores: about 14 µs
+/// of one core. Below it the hand-off gains little on a quiet machine and costs more on a
+/// busy one: 2-16-16-1 (880 multiply-adds a sample) at 128 rows took 7.7–8.0 µs an epoch in
+/// one chunk and 7.4–7.6 in two, but with the other core busy 7.8–8.7 and 10–11.
+pub const SPLIT_WORK: u64 = 200_000;
+/// A sample's cost besides its multiply-adds (loading it, the loss, the activations), in
+/// multiply-adds: 2-1 takes about 3 ns a sample, 2-16-16-1 about 60.
+pub const SAMPLE_OVERHEAD: u64 = 48;
 
 const CHUNK_PAIR: usize = 2 * CHUNK;
 
@@ -377,7 +395,7 @@ pub struct FastMlpTrainer {
     /// Samples per chunk ([`CHUNK`]).
     chunk: usize,
     /// One working space per worker thread (and one for the caller's), reused every epoch.
-    works: Vec<std::sync::Mutex<Work>>,
+    works: Vec<Mutex<Work>>,
     wide: bool,
 }
 
@@ -387,10 +405,10 @@ impl FastMlpTrainer {
         let data = data.into();
         assert_eq!(data.inputs(), mlp.net.inputs(), "the data's width is the net's input width");
         let p = mlp.net.param_count();
-        let chunk = chunk_for(data.len());
+        let chunk = chunk_for(data.len(), &mlp.net);
         let chunks = data.len().div_ceil(chunk).max(1);
         let state = state.unwrap_or_else(|| OptState::new(opt.kind, p));
-        let works = (0..=rayon::current_num_threads()).map(|_| std::sync::Mutex::new(Work::new(&mlp.net))).collect();
+        let works = (0..=rayon::current_num_threads()).map(|_| Mutex::new(Work::new(&mlp.net))).collect();
         FastMlpTrainer {
             mlp,
             data,
@@ -404,48 +422,263 @@ impl FastMlpTrainer {
         }
     }
 
-    /// Gradient and loss sums of the current weights into `self.totals`.
+    /// Gradient and loss sums of the current weights into `self.totals`, the chunks spread
+    /// over rayon's threads.
     fn compute_totals(&mut self) {
         let n = self.data.len();
-        let inv_n = 1.0 / n as f32;
         let width = self.mlp.net.param_count() + 1;
         let (mlp, data, wide, chunk, works) = (&self.mlp, &*self.data, self.wide, self.chunk, &self.works);
         let run = |(c, out): (usize, &mut [f32])| {
-            let range = c * chunk..((c + 1) * chunk).min(n);
             // This thread's own space (the caller's, last, outside the pool): never contended.
             let slot = rayon::current_thread_index().unwrap_or(works.len() - 1).min(works.len() - 1);
             let mut work = works[slot].lock().expect("a working space");
-            #[cfg(target_arch = "x86_64")]
-            if wide {
-                // SAFETY: `wide` is true only where the CPU reported AVX-512.
-                return unsafe { chunk_sums_avx512(mlp, data, range, inv_n, &mut work, out) };
-            }
-            let _ = wide;
-            chunk_sums(mlp, data, range, inv_n, &mut work, out)
+            sums_of(mlp, data, c * chunk..((c + 1) * chunk).min(n), wide, &mut work, out)
         };
         if n <= chunk {
             run((0, &mut self.sums[..]));
         } else {
             self.sums.par_chunks_mut(width).enumerate().for_each(run);
         }
-        self.totals.fill(0.0);
-        for chunk in self.sums.chunks(width) {
-            for (t, &s) in self.totals.iter_mut().zip(chunk) {
-                *t += s as f64;
+        add_totals(&mut self.totals, &self.sums);
+    }
+
+    /// [`Trainer::run_epochs`] for a batch of two chunks, on the caller's thread and a helper
+    /// (see [`Pair`]). The chunks, their sums and the order those are added in are the
+    /// one-thread path's, whichever thread does the second chunk: the same bits.
+    fn run_epochs_paired(&mut self, losses: &mut [f32]) {
+        let n = self.data.len();
+        let width = self.mlp.net.param_count() + 1;
+        let (data, wide, chunk, works) = (&*self.data, self.wide, self.chunk, &self.works);
+        let pair = Pair::new(&self.mlp);
+        let helper_sums = Mutex::new(vec![0.0f32; width]);
+        let (mlp, sums, totals, opt, state) =
+            (&mut self.mlp, &mut self.sums, &mut self.totals, &self.opt, &mut self.state);
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(|| {
+                let _gone = StopOnDrop(&pair.helper_gone);
+                let mut work = works[1].lock().expect("a working space");
+                pair.started.store(true, Ordering::Release);
+                while let Some(epoch) = pair.next_epoch() {
+                    if pair.claim(epoch) {
+                        // Posted after the epoch's weights were stored: these are its weights.
+                        let weights = pair.weights();
+                        sums_of(&weights, data, chunk..n, wide, &mut work, &mut helper_sums.lock().expect("sums"));
+                        pair.done.store(epoch, Ordering::Release);
+                    }
+                }
+            });
+            // The helper stops however this thread leaves the scope, or the scope would wait
+            // for it forever.
+            let _stop = StopOnDrop(&pair.stop);
+            let mut work = works[0].lock().expect("a working space");
+            let mut grads = vec![0.0f32; width - 1];
+            // Epochs in a row whose second chunk this thread did, the helper running: past
+            // SOLO_AFTER the helper is not getting a core in time (a busy machine, or its
+            // virtual CPU paused), and waking it costs more than it gives, so this thread
+            // goes alone for a while, twice as long each time in a row, up to MAX_SOLO.
+            let (mut alone, mut solo_left, mut solo) = (0, 0, SOLO_AFTER);
+            for (e, loss) in (1..).zip(losses.iter_mut()) {
+                let paired = solo_left == 0;
+                if paired {
+                    *pair.weights.lock().expect("the weights") = Arc::new(mlp.clone());
+                    pair.post(e, helper.thread());
+                } else {
+                    solo_left -= 1;
+                }
+                let (first, second) = sums.split_at_mut(width);
+                sums_of(mlp, data, 0..chunk, wide, &mut work, first);
+                // The second chunk: the helper's, or this thread's where the helper has not
+                // begun it or has stalled in it (a busy machine has not run it in time).
+                if !paired || pair.claim(e) || !pair.wait_done(e) {
+                    sums_of(mlp, data, chunk..n, wide, &mut work, second);
+                    // Counted once the helper runs: starting it takes some epochs.
+                    if paired && pair.started.load(Ordering::Acquire) {
+                        alone += 1;
+                    }
+                    if alone == SOLO_AFTER {
+                        (alone, solo_left, solo) = (0, solo, (2 * solo).min(MAX_SOLO));
+                    }
+                } else {
+                    second.copy_from_slice(&helper_sums.lock().expect("sums"));
+                    (alone, solo) = (0, SOLO_AFTER);
+                }
+                add_totals(totals, sums);
+                *loss = checked_loss(totals, n);
+                for (g, &t) in grads.iter_mut().zip(totals.iter()) {
+                    *g = t as f32;
+                }
+                mlp::update(mlp, &mut grads, opt, state);
+            }
+            pair.stop.store(true, Ordering::SeqCst);
+            helper.thread().unpark();
+        });
+    }
+
+    fn checked_loss(&self) -> f32 {
+        checked_loss(&self.totals, self.data.len())
+    }
+}
+
+/// The sums of samples `range` into `out`, compiled for AVX-512 where `wide`.
+fn sums_of(mlp: &Mlp, data: &Dataset, range: std::ops::Range<usize>, wide: bool, work: &mut Work, out: &mut [f32]) {
+    let inv_n = 1.0 / data.len() as f32;
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is true only where the CPU reported AVX-512.
+        return unsafe { chunk_sums_avx512(mlp, data, range, inv_n, work, out) };
+    }
+    let _ = wide;
+    chunk_sums(mlp, data, range, inv_n, work, out)
+}
+
+/// `totals` = the chunks' sums added in chunk order, in f64: the order fixes the result.
+fn add_totals(totals: &mut [f64], sums: &[f32]) {
+    totals.fill(0.0);
+    for chunk in sums.chunks(totals.len()) {
+        for (t, &s) in totals.iter_mut().zip(chunk) {
+            *t += s as f64;
+        }
+    }
+}
+
+/// The mean loss of `n` samples from the totals, NaN if any total is not finite (the
+/// polynomial log does not carry a NaN, so a diverging run is caught by its sums).
+fn checked_loss(totals: &[f64], n: usize) -> f32 {
+    if totals.iter().all(|t| t.is_finite()) {
+        (-totals[totals.len() - 1] / n as f64) as f32
+    } else {
+        f32::NAN
+    }
+}
+
+/// The hand-off between the caller's thread and its helper in
+/// `FastMlpTrainer::run_epochs_paired`. The caller posts each epoch; whichever thread claims
+/// the epoch's second chunk first computes it, so a helper the machine has not run in time
+/// costs the epoch nothing but the claim (on a loaded machine the caller would otherwise
+/// wait for it: 2-16-16-1 at 256 rows took 550 µs an epoch instead of 16 while a build
+/// ran). Between epochs the helper spins, then sleeps until the next is posted.
+struct Pair {
+    /// The weights of the epoch posted last, stored before it is posted.
+    weights: Mutex<Arc<Mlp>>,
+    /// The last epoch posted (epochs count from 1).
+    posted: AtomicUsize,
+    /// The last epoch whose second chunk a thread has claimed.
+    claimed: AtomicUsize,
+    /// The last epoch whose second chunk the helper has finished.
+    done: AtomicUsize,
+    /// The helper is asleep (or about to be), to be woken by the next post.
+    sleeping: AtomicBool,
+    /// The helper has started.
+    started: AtomicBool,
+    stop: AtomicBool,
+    helper_gone: AtomicBool,
+}
+
+impl Pair {
+    fn new(mlp: &Mlp) -> Self {
+        Pair {
+            weights: Mutex::new(Arc::new(mlp.clone())),
+            posted: AtomicUsize::new(0),
+            claimed: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            sleeping: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            helper_gone: AtomicBool::new(false),
+        }
+    }
+
+    /// Posts `epoch`, waking the helper if it sleeps. (SeqCst with `next_epoch`'s: either the
+    /// helper sees the epoch before it sleeps, or this sees it asleep.)
+    fn post(&self, epoch: usize, helper: &std::thread::Thread) {
+        self.posted.store(epoch, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            helper.unpark();
+        }
+    }
+
+    /// The weights of the epoch posted last.
+    fn weights(&self) -> Arc<Mlp> {
+        self.weights.lock().expect("the weights").clone()
+    }
+
+    /// Whether this thread takes `epoch`'s second chunk: the first to ask does. (Epochs the
+    /// caller went alone were never posted, so the last claimed may be further back.)
+    fn claim(&self, epoch: usize) -> bool {
+        let last = self.claimed.load(Ordering::Acquire);
+        last < epoch && self.claimed.compare_exchange(last, epoch, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The helper's wait for the next epoch: spinning for a while, since the next is usually
+    /// microseconds away, then asleep. None once stopped.
+    fn next_epoch(&self) -> Option<usize> {
+        let seen = self.claimed.load(Ordering::Acquire);
+        loop {
+            let ready = || self.stop.load(Ordering::SeqCst) || self.posted.load(Ordering::SeqCst) > seen;
+            if !spin(ready) {
+                self.sleeping.store(true, Ordering::SeqCst);
+                if !ready() {
+                    std::thread::park();
+                }
+                self.sleeping.store(false, Ordering::SeqCst);
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            let posted = self.posted.load(Ordering::SeqCst);
+            if posted > seen {
+                return Some(posted);
             }
         }
     }
 
-    /// The mean loss, NaN if any total is not finite (the polynomial log does not carry a
-    /// NaN, so a diverging run is caught by its sums).
-    fn checked_loss(&self) -> f32 {
-        if self.totals.iter().all(|t| t.is_finite()) {
-            (-self.totals[self.totals.len() - 1] / self.data.len() as f64) as f32
-        } else {
-            f32::NAN
+    /// The caller's wait for the helper's second chunk of `epoch`, begun, so microseconds
+    /// away: whether it came within [`SPIN_TIME`] (else the helper has stalled, or is gone).
+    fn wait_done(&self, epoch: usize) -> bool {
+        spin(|| self.done.load(Ordering::Acquire) >= epoch || self.helper_gone.load(Ordering::Acquire))
+            && self.done.load(Ordering::Acquire) >= epoch
+    }
+}
+
+/// Spins until `ready` or [`SPIN_TIME`] has passed: whether it is ready.
+fn spin(ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..32 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() > SPIN_TIME {
+            return ready();
         }
     }
 }
+
+/// Epochs in a row whose second chunk the caller's thread did itself, the helper running,
+/// after which it goes alone for as many epochs (doubling each time in a row, up to
+/// [`MAX_SOLO`]) before it wakes the helper again.
+const SOLO_AFTER: usize = 8;
+/// The longest the caller's thread goes alone.
+const MAX_SOLO: usize = 1024;
+
+/// How long a thread of a [`Pair`] spins before it sleeps or yields: more than the gap
+/// between two epochs' posts at the batches pairing is for (a few µs).
+const SPIN_TIME: Duration = Duration::from_micros(30);
+
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Epochs a call must run for the two-thread path: starting its helper costs some tens of
+/// µs, a few epochs' worth at the batches it is for.
+pub const PAIR_MIN_EPOCHS: usize = 16;
 
 impl Trainer for FastMlpTrainer {
     /// The data, the weights, the optimizer's state, the per-chunk sums and each thread's
@@ -460,10 +693,15 @@ impl Trainer for FastMlpTrainer {
     }
 
     fn run_epochs(&mut self, losses: &mut [f32]) -> Result<(), Error> {
-        // The epochs run on a pool thread, so that a batch's chunks are shared by a steal
-        // from the other worker's queue, not by waking it from the caller's thread every
-        // epoch (see `chunk_for`).
-        if rayon::current_thread_index().is_none() {
+        let chunks = self.data.len().div_ceil(self.chunk);
+        let two_cores = rayon::current_num_threads() >= 2 && self.works.len() >= 2;
+        if chunks == 2 && losses.len() >= PAIR_MIN_EPOCHS && two_cores {
+            self.run_epochs_paired(losses);
+            return Ok(());
+        }
+        // More chunks: the epochs run on a pool thread, whose join hands the chunks out from
+        // its queue, not on the caller's, which waits on a condition variable every epoch.
+        if chunks > 1 && rayon::current_thread_index().is_none() {
             return rayon::scope(|_| self.run_epochs(losses));
         }
         let p = self.mlp.net.param_count();
