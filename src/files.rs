@@ -195,8 +195,12 @@ pub fn check_png_name(what: &str, path: &Path) -> Result<(), Error> {
 }
 
 /// Creates the folder `dir` if need be and fails early, before any work, when it cannot be
-/// written to.
+/// written to. The folders it creates are removed again, if still empty, when the run
+/// fails ([`remove_created_folders`]).
 pub fn writable_folder(dir: &Path) -> Result<(), Error> {
+    let missing: Vec<PathBuf> =
+        dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
+    CREATED.lock().unwrap_or_else(|e| e.into_inner()).extend(missing);
     fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
     TempFile::beside(&dir.join("probe"), None)
         .map(drop)
@@ -273,9 +277,22 @@ pub fn exit_removing_temporary_files(code: i32, message: &str) -> ! {
     // A poisoned lock still holds the list.
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     remove_all(&live);
+    remove_created_folders();
     // Not `eprintln!`, which panics when stderr is closed.
     let _ = writeln!(std::io::stderr(), "{message}");
     std::process::exit(code)
+}
+
+/// Folders [`writable_folder`] created, deepest first along each path.
+static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the folders [`writable_folder`] created that are still empty: for a run that
+/// failed, so it leaves nothing behind.
+pub fn remove_created_folders() {
+    for dir in CREATED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        // Only an empty folder goes: whatever was written into it stays.
+        let _ = fs::remove_dir(dir);
+    }
 }
 
 fn remove_all(paths: &[PathBuf]) {

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     match xorgpu::cli::parse().and_then(xorgpu::cli::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            xorgpu::files::remove_created_folders();
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }

@@ -221,6 +221,10 @@ fn info_names_the_adapter_gpu_would_take() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("largest storage binding"));
     assert!(stderr.contains("no adapter named like \"no such card\""), "{stderr}");
+    // A net that cannot be is one line and nothing else, before any listing.
+    let out = xorgpu().args(["info", "--layers", "2,2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]

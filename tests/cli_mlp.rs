@@ -304,6 +304,17 @@ fn bad_layered_files_and_data_are_named() {
             "\"layers[0].b\" has 2 rows",
         ),
         ("act.json", layered(r#""activation": "swish", "layers": [{"w": [[1, 2]], "b": [[0]]}]"#), "swish"),
+        // What --save writes beside the weights must agree with them.
+        (
+            "widths.json",
+            layered(r#""activation": "tanh", "layers_widths": [2, 4, 1], "layers": [{"w": [[1, 2]], "b": [[0]]}]"#),
+            "\"layers_widths\" is [2,4,1], but the layers are 2, 1",
+        ),
+        (
+            "hidden.json",
+            r#"{"hidden": 5, "w1": [[1, 2], [3, 4]], "b1": [[0], [0]], "w2": [[1, 1]], "b2": [[0]]}"#.to_string(),
+            "\"hidden\" is 5, but \"w1\" has 2 rows",
+        ),
         (
             "out.json",
             layered(r#""activation": "relu", "layers": [{"w": [[1, 2], [3, 4]], "b": [[0], [0]]}]"#),

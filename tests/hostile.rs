@@ -50,6 +50,42 @@ fn outputs_that_are_each_other_or_the_input_are_refused() {
     // A model file as plot's output: boundary.png is not the model, so this one is fine.
     let plotted = xorgpu().args(["plot", "--model", path_str(&model), "--out-dir", dir_s]).output().unwrap();
     assert!(plotted.status.success(), "{}", String::from_utf8_lossy(&plotted.stderr));
+    // The model to start from, named as one of --plot-dir's charts, would be drawn over.
+    let pics = d.join("pics2");
+    fs::create_dir(&pics).unwrap();
+    let init = pics.join("units.png");
+    fs::copy(&model, &init).unwrap();
+    let kept = fs::read(&init).unwrap();
+    fails(&["--backend", "cpu", "--init", path_str(&init), "--plot-dir", path_str(&pics)], 2, "same file");
+    assert_eq!(fs::read(&init).unwrap(), kept, "the model is untouched");
+}
+
+/// Data a picture cannot show is refused before training, and data far out (past the
+/// ±1e6 a model file's domain may reach, or near f32's largest) still trains, draws and
+/// saves a model that reads back.
+#[test]
+fn data_the_pictures_cannot_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let three = d.join("three.csv");
+    fs::write(&three, "x1,x2,x3,y\n1,2,3,1\n-1,-2,-3,0\n").unwrap();
+    let (pics, save) = (d.join("pics"), d.join("m.json"));
+    let run = ["--backend", "cpu", "--epochs", "3", "--data", path_str(&three), "--save", path_str(&save)];
+    fails(&[&run[..], &["--plot-dir", path_str(&pics)]].concat(), 2, "3 input columns");
+    assert!(!save.exists() && fs::read_dir(&pics).map_or(0, |r| r.count()) == 0, "nothing written");
+    for far in ["2e6", "2e38"] {
+        let data = d.join(format!("far{far}.csv"));
+        fs::write(&data, format!("x1,x2,y\n0,{far},0\n0,-{far},1\n0,1,1\n")).unwrap();
+        let out = xorgpu()
+            .args(["--backend", "cpu", "--epochs", "3", "--data", path_str(&data), "--save", path_str(&save)])
+            .args(["--plot-dir", path_str(&pics)])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{far}: {}", String::from_utf8_lossy(&out.stderr));
+        let predicted = xorgpu().args(["predict", "--model", path_str(&save), "--backend", "cpu"]).output().unwrap();
+        assert!(predicted.status.success(), "{far}: {}", String::from_utf8_lossy(&predicted.stderr));
+    }
 }
 
 #[test]
@@ -105,12 +141,14 @@ fn a_runaway_rate_is_divergence_and_saves_nothing() {
         let out = xorgpu()
             .args(["--backend", backend, "--lr", "1e30", "--activation", "relu", "--layers", "2,16,1"])
             .args(["--epochs", "20", "--save", path_str(&save)])
+            .args(["--plot-dir", path_str(&dir.path().join("new/pics"))])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(1), "{backend}: {stderr}");
         assert!(stderr.contains("diverged"), "{backend}: {stderr}");
         assert_eq!(fs::read_to_string(&save).unwrap(), "{\"keep\": true}", "{backend}: the old model is kept");
+        assert!(!dir.path().join("new").exists(), "{backend}: the folders the run made are gone");
     }
     // A saturated but sane run is not divergence.
     let sane =
@@ -274,12 +312,11 @@ fn a_signal_mid_run_leaves_everything_as_it_was() {
         assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
         assert_eq!(fs::read_to_string(&save).unwrap(), "old", "{signal}");
         // This signal most likely comes mid-training, with no temporary file open; the
-        // handler's removal itself is tested in src/files.rs. Here: nothing left anywhere.
-        let mut names = Vec::new();
-        for folder in [dir.path().to_path_buf(), dir.path().join("pics")] {
-            names.extend(fs::read_dir(folder).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()));
-        }
-        assert!(names.iter().all(|n| !n.contains("xorgpu-tmp")), "{signal}: {names:?}");
+        // handler's removal itself is tested in src/files.rs. Here: nothing left anywhere,
+        // not even the --plot-dir folder the run made (still empty).
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["m.json"], "{signal}");
     }
 }
 

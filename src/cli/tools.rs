@@ -208,6 +208,13 @@ pub struct InfoArgs {
 
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
     gpu::check_backend_env()?;
+    // Checked before anything is printed: a bad net is one line, not a listing and a line.
+    let net = match &args.layers {
+        Some(w) => {
+            Some(crate::net::Net::new(w.clone(), args.activation).map_err(|e| Error::Input(format!("--layers: {e}")))?)
+        }
+        None => None,
+    };
     let instance = gpu::instance();
     let adapters = gpu::adapters(&instance);
     if adapters.is_empty() {
@@ -239,12 +246,6 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
             println!("  subgroups: no");
         }
     }
-    let net = match &args.layers {
-        Some(w) => {
-            Some(crate::net::Net::new(w.clone(), args.activation).map_err(|e| Error::Input(format!("--layers: {e}")))?)
-        }
-        None => None,
-    };
     match gpu::select_adapter(&instance, args.adapter.as_deref()) {
         Ok(a) => {
             println!("--backend gpu takes: {}", gpu::describe(&a.get_info()));

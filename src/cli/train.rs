@@ -24,7 +24,7 @@ use crate::files::{check_distinct, writable_folder};
 use crate::gpu::bandwidth::copy_bandwidth;
 use crate::gpu::Gpu;
 use crate::memory;
-use crate::net::file::{into_inputs, Model};
+use crate::net::file::{into_inputs, Model, MAX_DOMAIN};
 use crate::net::optim::{OptState, Optimizer, OptimizerKind};
 use crate::net::{Activation, Mlp, Net};
 use crate::train::{self, Trainer};
@@ -287,6 +287,11 @@ fn check_outputs(args: &TrainArgs) -> Result<(), Error> {
         .flat_map(|dir| CHARTS.map(|name| (format!("--plot-dir's {name}"), dir.join(name))))
         .collect();
     let mut outputs: Vec<(String, &std::path::Path)> = charts.iter().map(|(n, p)| (n.clone(), p.as_path())).collect();
+    // The model to start from must not be a chart the run overwrites (it may be --save:
+    // resuming in place).
+    if let Some(init) = &args.init {
+        check_distinct(&outputs, &[("--init".to_string(), init.as_path())])?;
+    }
     outputs.extend(args.save.as_deref().map(|p| ("--save".to_string(), p)));
     // Resuming in place (--init m.json --save m.json) is allowed: the file is read first.
     let inputs: Vec<(String, &std::path::Path)> = [("--data", &args.data), ("--test-data", &args.test_data)]
@@ -366,6 +371,12 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         (None, Some(m)) => Some(args.dataset.generate(m, args.noise, data_seed, 2)?),
         (None, None) => None,
     };
+    if args.plot_dir.is_some() && features.is_none() && net.inputs() != 2 {
+        return Err(Error::Input(format!(
+            "--plot-dir: a boundary is drawn over the plane of x1, x2; this model reads {} input columns",
+            net.inputs()
+        )));
+    }
     let domain = if args.data.is_some() { data_domain(&raw) } else { args.dataset.domain() };
     // The points the boundary picture shows (the data moves into the trainer).
     let shown = args.plot_dir.as_ref().map(|_| raw.head(BOUNDARY_POINTS));
@@ -469,11 +480,14 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The square the user's data lives in, for the pictures: its x1, x2 range with a margin.
+/// The square the user's data lives in, for the pictures: its x1, x2 range with a margin,
+/// within ±[`MAX_DOMAIN`] (a model file's limit; values near f32's largest made the range
+/// infinite, and drawing it never ended).
 fn data_domain(raw: &Dataset) -> [f32; 2] {
     let (lo, hi) = raw.xt.iter().take(2 * raw.len()).fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let (lo, hi) = (lo.clamp(-MAX_DOMAIN, MAX_DOMAIN), hi.clamp(-MAX_DOMAIN, MAX_DOMAIN));
     let margin = ((hi - lo) * 0.1).max(0.5);
-    [lo - margin, hi + margin]
+    [(lo - margin).max(-MAX_DOMAIN), (hi + margin).min(MAX_DOMAIN)]
 }
 
 /// The model with what produced it.

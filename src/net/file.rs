@@ -105,6 +105,12 @@ impl Model {
         };
         if !obj.contains_key("layers") {
             let params = Params::from_json(text)?;
+            // What `--save` writes beside the weights must agree with them.
+            if let Some(h) = obj.get("hidden").filter(|h| !h.is_null()) {
+                if h.as_u64() != Some(params.hidden as u64) {
+                    return Err(format!("\"hidden\" is {h}, but \"w1\" has {} rows", params.hidden));
+                }
+            }
             // A file `--save` wrote says the rate it trained at: resuming continues at it.
             let optimizer = match obj.get("lr").and_then(Value::as_f64) {
                 Some(lr) => {
@@ -160,6 +166,14 @@ impl Model {
             widths.push(rows_l);
         }
         let net = Net::new(widths, activation)?;
+        if let Some(w) = obj.get("layers_widths").filter(|w| !w.is_null()) {
+            if serde_json::from_value::<Vec<usize>>(w.clone()).ok().as_deref() != Some(&net.widths[..]) {
+                return Err(format!(
+                    "\"layers_widths\" is {w}, but the layers are {}",
+                    net.widths.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
         let features = match obj.get("features") {
             None | Some(Value::Null) => None,
             Some(f) => {
