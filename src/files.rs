@@ -198,10 +198,22 @@ pub fn check_png_name(what: &str, path: &Path) -> Result<(), Error> {
 /// written to. The folders it creates are removed again, if still empty, when the run
 /// fails ([`remove_created_folders`]).
 pub fn writable_folder(dir: &Path) -> Result<(), Error> {
-    let missing: Vec<PathBuf> =
-        dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
-    CREATED.lock().unwrap_or_else(|e| e.into_inner()).extend(missing);
-    fs::create_dir_all(dir).map_err(|e| Error::Input(format!("cannot create {}: {e}", dir.display())))?;
+    // One level at a time, shallowest first, recording only the folders this call made: a
+    // folder that was there (`new/../old`), or that another process made meanwhile, is
+    // never the run's to remove.
+    let missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).collect();
+    let cannot = |e: std::io::Error| Error::Input(format!("cannot create {}: {e}", dir.display()));
+    for folder in missing.into_iter().rev() {
+        match fs::create_dir(folder) {
+            // Deepest first in the list, so each is empty when its turn to go comes.
+            Ok(()) => CREATED.lock().unwrap_or_else(|e| e.into_inner()).insert(0, folder.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(cannot(e)),
+        }
+    }
+    if !dir.is_dir() {
+        return Err(cannot(std::io::Error::other("not a folder")));
+    }
     TempFile::beside(&dir.join("probe"), None)
         .map(drop)
         .map_err(|e| Error::Input(format!("cannot write in {}: {e}", dir.display())))

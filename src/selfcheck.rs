@@ -799,8 +799,7 @@ pub fn check_model(
     Ok(cx.results)
 }
 
-/// `n` samples of `d` inputs in [−2, 2), labelled by a random linear rule (both classes, no
-/// noise).
+/// `n` samples of `d` inputs in [−2, 2), labelled by a random linear rule (no noise).
 fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
     let xt: Vec<f32> = (0..d * n).map(|_| rng.random_range(-2.0..2.0)).collect();
     let rule: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0..1.0)).collect();

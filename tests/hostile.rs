@@ -150,6 +150,14 @@ fn a_runaway_rate_is_divergence_and_saves_nothing() {
         assert_eq!(fs::read_to_string(&save).unwrap(), "{\"keep\": true}", "{backend}: the old model is kept");
         assert!(!dir.path().join("new").exists(), "{backend}: the folders the run made are gone");
     }
+    // Only those: a folder the user had, named through one the run makes, stays.
+    fs::create_dir(dir.path().join("old")).unwrap();
+    let out = xorgpu()
+        .args(["--backend", "cpu", "--lr", "1e38", "--plot-dir", path_str(&dir.path().join("new/../old"))])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(dir.path().join("old").is_dir() && !dir.path().join("new").exists());
     // A saturated but sane run is not divergence.
     let sane =
         xorgpu().args(["--backend", "cpu", "--hidden", "256", "--epochs", "20", "--batch", "1000"]).output().unwrap();

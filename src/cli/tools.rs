@@ -36,7 +36,7 @@ pub struct PredictArgs {
     pub model: PathBuf,
     /// A point to answer for, as x1,x2 (x1,..,xd for a model on d input columns); repeat
     /// for more.
-    #[arg(long = "x", value_name = "X1,X2", value_parser = point, allow_hyphen_values = true)]
+    #[arg(long = "x", value_name = "X1,..,Xd", value_parser = point, allow_hyphen_values = true)]
     pub points: Vec<Vec<f32>>,
     /// Points from a CSV file with the header x1,x2 (or x1,..,xd for a model on d columns);
     /// with a y column too, the accuracy is reported.

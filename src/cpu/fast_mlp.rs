@@ -1,8 +1,10 @@
 //! The fast CPU backend for any net: what `--backend cpu` trains every model with but the
 //! 2-H-1 sigmoid net by plain SGD (which keeps [`super::fast`] and [`super::tiny`]).
 //!
-//! One pass over the data per epoch. The batch is cut into chunks of [`CHUNK`] samples that
-//! rayon spreads over every core; a chunk is worked through in blocks of [`BLOCK`] samples,
+//! One pass over the data per epoch. The batch is cut into chunks ([`chunk_for`]): one for a
+//! small batch, two shared by the caller's thread and a helper, or chunks of [`CHUNK`]
+//! samples that rayon spreads over every core; a chunk is worked through in blocks of
+//! [`BLOCK`] samples,
 //! each block layer by layer in the math's feature-major layout (a row of a block is one
 //! unit across its 64 samples), so every inner loop runs along the samples and vectorises:
 //! a unit's pre-activation row is built in registers from the rows below it, one broadcast
@@ -397,6 +399,8 @@ pub struct FastMlpTrainer {
     /// One working space per worker thread (and one for the caller's), reused every epoch.
     works: Vec<Mutex<Work>>,
     wide: bool,
+    /// See [`FastMlpTrainer::helper_epochs`].
+    helper_epochs: u64,
 }
 
 impl FastMlpTrainer {
@@ -419,6 +423,7 @@ impl FastMlpTrainer {
             chunk,
             works,
             wide: super::fast::wide_lanes(),
+            helper_epochs: 0,
         }
     }
 
@@ -453,43 +458,52 @@ impl FastMlpTrainer {
         let helper_sums = Mutex::new(vec![0.0f32; width]);
         let (mlp, sums, totals, opt, state) =
             (&mut self.mlp, &mut self.sums, &mut self.totals, &self.opt, &mut self.state);
+        let helper_epochs = &mut self.helper_epochs;
         std::thread::scope(|scope| {
-            let helper = scope.spawn(|| {
-                let _gone = StopOnDrop(&pair.helper_gone);
-                let mut work = works[1].lock().expect("a working space");
-                pair.started.store(true, Ordering::Release);
-                while let Some(epoch) = pair.next_epoch() {
-                    if pair.claim(epoch) {
-                        // Posted after the epoch's weights were stored: these are its weights.
-                        let weights = pair.weights();
-                        sums_of(&weights, data, chunk..n, wide, &mut work, &mut helper_sums.lock().expect("sums"));
-                        pair.done.store(epoch, Ordering::Release);
+            // No thread to be had (a process or container limit): this thread goes alone.
+            let helper = std::thread::Builder::new()
+                .name("fast-mlp-pair".into())
+                .spawn_scoped(scope, || {
+                    let _gone = StopOnDrop(&pair.helper_gone, None);
+                    let mut work = works[1].lock().expect("a working space");
+                    pair.started.store(true, Ordering::Release);
+                    while let Some(epoch) = pair.next_epoch() {
+                        if pair.claim(epoch) {
+                            // Posted after its weights were stored. (Where the caller has
+                            // given up waiting and gone on, they may be a later epoch's; it
+                            // then never reads this result.)
+                            let weights = pair.weights();
+                            sums_of(&weights, data, chunk..n, wide, &mut work, &mut helper_sums.lock().expect("sums"));
+                            pair.done.store(epoch, Ordering::Release);
+                        }
                     }
-                }
-            });
-            // The helper stops however this thread leaves the scope, or the scope would wait
-            // for it forever.
-            let _stop = StopOnDrop(&pair.stop);
+                })
+                .ok();
+            // The helper stops, woken, however this thread leaves the scope (a panic too), or
+            // the scope would wait for it forever.
+            let _stop = StopOnDrop(&pair.stop, helper.as_ref().map(|h| h.thread().clone()));
             let mut work = works[0].lock().expect("a working space");
             let mut grads = vec![0.0f32; width - 1];
             // Epochs in a row whose second chunk this thread did, the helper running: past
             // SOLO_AFTER the helper is not getting a core in time (a busy machine, or its
             // virtual CPU paused), and waking it costs more than it gives, so this thread
             // goes alone for a while, twice as long each time in a row, up to MAX_SOLO.
-            let (mut alone, mut solo_left, mut solo) = (0, 0, SOLO_AFTER);
+            let (mut alone, mut solo_left, mut solo) = (0usize, 0usize, SOLO_AFTER);
             for (e, loss) in (1..).zip(losses.iter_mut()) {
-                let paired = solo_left == 0;
-                if paired {
+                let paired = helper.is_some() && solo_left == 0;
+                if let Some(h) = helper.as_ref().filter(|_| paired) {
                     *pair.weights.lock().expect("the weights") = Arc::new(mlp.clone());
-                    pair.post(e, helper.thread());
+                    pair.post(e, h.thread());
                 } else {
-                    solo_left -= 1;
+                    solo_left = solo_left.saturating_sub(1);
                 }
                 let (first, second) = sums.split_at_mut(width);
+                let started = Instant::now();
                 sums_of(mlp, data, 0..chunk, wide, &mut work, first);
                 // The second chunk: the helper's, or this thread's where the helper has not
-                // begun it or has stalled in it (a busy machine has not run it in time).
-                if !paired || pair.claim(e) || !pair.wait_done(e) {
+                // begun it or has stalled in it (a busy machine has not run it in time). The
+                // helper's takes about as long as the first did here.
+                if !paired || pair.claim(e) || !pair.wait_done(e, 2 * started.elapsed() + SPIN_TIME) {
                     sums_of(mlp, data, chunk..n, wide, &mut work, second);
                     // Counted once the helper runs: starting it takes some epochs.
                     if paired && pair.started.load(Ordering::Acquire) {
@@ -501,6 +515,7 @@ impl FastMlpTrainer {
                 } else {
                     second.copy_from_slice(&helper_sums.lock().expect("sums"));
                     (alone, solo) = (0, SOLO_AFTER);
+                    *helper_epochs += 1;
                 }
                 add_totals(totals, sums);
                 *loss = checked_loss(totals, n);
@@ -509,9 +524,13 @@ impl FastMlpTrainer {
                 }
                 mlp::update(mlp, &mut grads, opt, state);
             }
-            pair.stop.store(true, Ordering::SeqCst);
-            helper.thread().unpark();
         });
+    }
+
+    /// Epochs whose second chunk the helper thread of the paired path did, since the trainer
+    /// was made: how often two cores shared an epoch.
+    pub fn helper_epochs(&self) -> u64 {
+        self.helper_epochs
     }
 
     fn checked_loss(&self) -> f32 {
@@ -615,7 +634,7 @@ impl Pair {
         let seen = self.claimed.load(Ordering::Acquire);
         loop {
             let ready = || self.stop.load(Ordering::SeqCst) || self.posted.load(Ordering::SeqCst) > seen;
-            if !spin(ready) {
+            if !spin(SPIN_TIME, ready) {
                 self.sleeping.store(true, Ordering::SeqCst);
                 if !ready() {
                     std::thread::park();
@@ -632,16 +651,16 @@ impl Pair {
         }
     }
 
-    /// The caller's wait for the helper's second chunk of `epoch`, begun, so microseconds
-    /// away: whether it came within [`SPIN_TIME`] (else the helper has stalled, or is gone).
-    fn wait_done(&self, epoch: usize) -> bool {
-        spin(|| self.done.load(Ordering::Acquire) >= epoch || self.helper_gone.load(Ordering::Acquire))
+    /// The caller's wait, up to `limit`, for the helper's second chunk of `epoch`, which it
+    /// has begun: whether it came (else the helper has stalled, or is gone).
+    fn wait_done(&self, epoch: usize, limit: Duration) -> bool {
+        spin(limit, || self.done.load(Ordering::Acquire) >= epoch || self.helper_gone.load(Ordering::Acquire))
             && self.done.load(Ordering::Acquire) >= epoch
     }
 }
 
-/// Spins until `ready` or [`SPIN_TIME`] has passed: whether it is ready.
-fn spin(ready: impl Fn() -> bool) -> bool {
+/// Spins until `ready` or `limit` has passed: whether it is ready.
+fn spin(limit: Duration, ready: impl Fn() -> bool) -> bool {
     let start = Instant::now();
     loop {
         for _ in 0..32 {
@@ -650,7 +669,7 @@ fn spin(ready: impl Fn() -> bool) -> bool {
             }
             std::hint::spin_loop();
         }
-        if start.elapsed() > SPIN_TIME {
+        if start.elapsed() > limit {
             return ready();
         }
     }
@@ -663,16 +682,20 @@ const SOLO_AFTER: usize = 8;
 /// The longest the caller's thread goes alone.
 const MAX_SOLO: usize = 1024;
 
-/// How long a thread of a [`Pair`] spins before it sleeps or yields: more than the gap
-/// between two epochs' posts at the batches pairing is for (a few µs).
+/// How long the helper of a [`Pair`] spins for the next epoch before it sleeps: more than
+/// the gap between two epochs' posts at the batches pairing is for (a few µs); and what the
+/// caller waits for the helper's chunk beyond twice its own.
 const SPIN_TIME: Duration = Duration::from_micros(30);
 
-/// Sets its flag when dropped.
-struct StopOnDrop<'a>(&'a AtomicBool);
+/// Sets its flag when dropped (and wakes the thread that may be parked waiting for it).
+struct StopOnDrop<'a>(&'a AtomicBool, Option<std::thread::Thread>);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+        self.0.store(true, Ordering::SeqCst);
+        if let Some(t) = &self.1 {
+            t.unpark();
+        }
     }
 }
 
