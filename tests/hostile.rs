@@ -364,4 +364,15 @@ fn output_that_cannot_be_written_ends_in_one_line() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.trim().starts_with("error: cannot write the output: No space left"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // --json's one object too (it was written with the error ignored: exit 0, nothing out).
+    for args in [
+        &["--backend", "cpu", "--epochs", "10", "--json"][..],
+        &["scale", "--backend", "cpu", "--max-batch", "16", "--epochs", "2", "--json"][..],
+    ] {
+        let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xorgpu")).args(args).stdout(full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("error: cannot write the output: No space left"), "{args:?}: {stderr}");
+    }
 }

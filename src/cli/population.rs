@@ -1,7 +1,7 @@
 //! The `population` command: many networks at once over a grid of widths, rates and
 //! initial scales, and how often each cell's networks learn.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -299,15 +299,8 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
     // The epochs the networks ran: with --stop-at-success, fewer than networks × epochs.
     let network_epochs = pop.network_epochs(&setup);
     let summaries = summarize(&pop);
-    if let Some(path) = &args.csv {
-        write_csv(path, &pop)?;
-        say(args.json, &format!("wrote {}", path.display()));
-    }
-    if let Some(path) = &args.plot {
-        crate::experiments::population::population_chart(path, &grid, &summaries, &pop)?;
-        say(args.json, &format!("wrote {}", path.display()));
-    }
-    // The members asked for: the best, and each --export.
+    // The members asked for: the best, and each --export, found (or refused) before any
+    // output is written.
     let mut wanted: Vec<(&std::path::Path, usize, u64)> = Vec::new();
     if let Some(path) = &args.export_best {
         let best = pop
@@ -331,6 +324,14 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             )));
         }
         wanted.push((&e.path, *cell, e.seed));
+    }
+    if let Some(path) = &args.csv {
+        write_csv(path, &pop)?;
+        say(args.json, &format!("wrote {}", path.display()));
+    }
+    if let Some(path) = &args.plot {
+        crate::experiments::population::population_chart(path, &grid, &summaries, &pop)?;
+        say(args.json, &format!("wrote {}", path.display()));
     }
     for (path, c, seed) in wanted {
         let (group, k) = pop.find(c, seed).expect("a member of the population");
@@ -425,8 +426,8 @@ pub fn population_command(args: &PopulationArgs) -> Result<(), Error> {
             "share_of_special_ops": ceiling.and_then(|c| c.1),
             "cells": crate::population::report::json(&summaries),
         });
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{report}").ok();
+        // println!, so a write that fails ends the run as any output does (see main).
+        println!("{report}");
     } else {
         print!("{}", table(&summaries));
         println!(

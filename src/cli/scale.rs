@@ -1,6 +1,6 @@
 //! The `scale` command: the batch-scaling sweep, as a table, a CSV, JSON and a chart.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -301,8 +301,8 @@ pub fn scale_command(args: &ScaleArgs) -> Result<(), Error> {
         say(&format!("wrote {}", path.display()));
     }
     if args.json {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", serde_json::to_string(&records).expect("records serialise")).ok();
+        // println!, so a write that fails ends the run as any output does (see main).
+        println!("{}", serde_json::to_string(&records).expect("records serialise"));
     }
     Ok(())
 }

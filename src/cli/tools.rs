@@ -1,6 +1,5 @@
 //! The commands around training: `predict`, `plot`, `info` and `check`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -119,7 +118,8 @@ pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             .map(|(x, p)| if d == 2 { json!({"x1": x[0], "x2": x[1], "p": p}) } else { json!({"x": x, "p": p}) })
             .collect();
         let report = json!({"backend": backend, "adapter": adapter, "predictions": out, "accuracy": accuracy});
-        writeln!(std::io::stdout().lock(), "{report}").ok();
+        // println!, so a write that fails ends the run as any output does (see main).
+        println!("{report}");
     } else {
         for (x, p) in rows.iter().zip(&predictions) {
             println!("({}) -> {p:.6}  class {}", shown(x), u8::from(*p >= 0.5));

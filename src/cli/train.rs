@@ -1,6 +1,6 @@
 //! The `train` command: options, set-up, the training loop's progress, and the report.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -556,8 +556,8 @@ fn report(
                 "host_peak_bytes": memory::peak_resident_bytes(),
             },
         });
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{report}").ok();
+        // println!, so a write that fails ends the run as any output does (see main).
+        println!("{report}");
     } else {
         // + 0.0 turns a −0 into 0: no "-0.000000".
         println!("final loss {:.6}", outcome.final_loss + 0.0);
