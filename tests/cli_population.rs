@@ -191,18 +191,35 @@ fn members_and_starting_weights_are_exported() {
         a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
     };
     let to = format!("{}", dir.path().join("x.json").display());
+    let csv = format!("{}", dir.path().join("members.csv").display());
     for (args, says) in [
         (p(&["--lr", "1,2", "--export", &format!("3={to}")]), "name one"),
         (p(&["--export", &format!("30={to}")]), "seeds run from 1 to 10"),
         (p(&["--export", &format!("3,2,9,1={to}")]), "no grid cell"),
         (p(&["--export", "3"]), "SEED=FILE"),
         // A member that diverged has no model (its outputs are past f32): not written.
-        (p(&["--lr", "1e30", "--activation", "relu", "--hidden", "16", "--export", &format!("3={to}")]), "diverged"),
+        (
+            p(&[
+                "--lr",
+                "1e30",
+                "--activation",
+                "relu",
+                "--hidden",
+                "16",
+                "--export",
+                &format!("3={to}"),
+                "--csv",
+                &csv,
+            ]),
+            "diverged",
+        ),
         (p(&["--csv", &format!("{to}/")]), "path separator"),
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fails(&args, 2, says);
     }
+    // Refused before any output: the diverged export's run wrote no CSV.
+    assert!(!std::path::Path::new(&csv).exists());
 }
 
 /// On a software adapter an epoch must fit the shader loop guard: 1,365 samples at width 8
