@@ -518,11 +518,7 @@ impl FastMlpTrainer {
                     *helper_epochs += 1;
                 }
                 add_totals(totals, sums);
-                *loss = checked_loss(totals, n);
-                for (g, &t) in grads.iter_mut().zip(totals.iter()) {
-                    *g = t as f32;
-                }
-                mlp::update(mlp, &mut grads, opt, state);
+                *loss = step(mlp, totals, n, &mut grads, opt, state);
             }
         });
     }
@@ -558,6 +554,16 @@ fn add_totals(totals: &mut [f64], sums: &[f32]) {
             *t += s as f64;
         }
     }
+}
+
+/// The end of an epoch from its totals over `n` samples: the update (the reference's), and
+/// the loss the epoch started from. `grads` is room for the gradient in f32.
+fn step(mlp: &mut Mlp, totals: &[f64], n: usize, grads: &mut [f32], opt: &Optimizer, state: &mut OptState) -> f32 {
+    for (g, &t) in grads.iter_mut().zip(totals) {
+        *g = t as f32;
+    }
+    mlp::update(mlp, grads, opt, state);
+    checked_loss(totals, n)
 }
 
 /// The mean loss of `n` samples from the totals, NaN if any total is not finite (the
@@ -731,11 +737,7 @@ impl Trainer for FastMlpTrainer {
         let mut grads = vec![0.0f32; p];
         for loss in losses {
             self.compute_totals();
-            *loss = self.checked_loss();
-            for (g, &t) in grads.iter_mut().zip(&self.totals) {
-                *g = t as f32;
-            }
-            mlp::update(&mut self.mlp, &mut grads, &self.opt, &mut self.state);
+            *loss = step(&mut self.mlp, &self.totals, self.data.len(), &mut grads, &self.opt, &mut self.state);
         }
         Ok(())
     }
