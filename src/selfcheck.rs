@@ -800,7 +800,7 @@ pub fn check_model(
 }
 
 /// `n` samples of `d` inputs in [−2, 2), labelled by a random linear rule (no noise).
-fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
+pub fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
     let xt: Vec<f32> = (0..d * n).map(|_| rng.random_range(-2.0..2.0)).collect();
     let rule: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0..1.0)).collect();
     let t = (0..n).map(|i| f32::from(u8::from((0..d).map(|k| rule[k] * xt[k * n + i]).sum::<f32>() > 0.0))).collect();
@@ -809,7 +809,7 @@ fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
 
 /// The net's initial weights with random biases too (the init's are 0, which would leave
 /// the bias offsets untested).
-fn random_mlp(rng: &mut ChaCha8Rng, net: &crate::net::Net) -> crate::net::Mlp {
+pub fn random_mlp(rng: &mut ChaCha8Rng, net: &crate::net::Net) -> crate::net::Mlp {
     let mut mlp = net.init(rng.random());
     for s in net.shapes() {
         for b in &mut mlp.params[s.b..s.b + s.rows] {

@@ -5,8 +5,6 @@
 mod common;
 
 use common::{gpu, mlp_gradient_mismatch, mlp_gradient_ratio, mlp_reference, rng, GRAD_FLOOR, GRAD_RTOL};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use xorgpu::cpu::fast_mlp::FastMlpTrainer;
 use xorgpu::cpu::mlp::{self as reference, MlpCpuTrainer};
 use xorgpu::data::Dataset;
@@ -19,26 +17,7 @@ use xorgpu::train::Trainer;
 const ACTIVATIONS: [Activation; 3] = [Activation::Sigmoid, Activation::Tanh, Activation::Relu];
 const OPTIMIZERS: [OptimizerKind; 3] = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam];
 
-/// `n` samples of `d` inputs in [−2, 2] with labels from a random linear rule (so classes
-/// are mixed but not noise).
-fn random_data(rng: &mut ChaCha8Rng, d: usize, n: usize) -> Dataset {
-    let xt: Vec<f32> = (0..d * n).map(|_| rng.random_range(-2.0..2.0)).collect();
-    let rule: Vec<f32> = (0..d).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let t = (0..n).map(|i| f32::from(u8::from((0..d).map(|k| rule[k] * xt[k * n + i]).sum::<f32>() > 0.0))).collect();
-    Dataset { xt, t }
-}
-
-/// The net's initial weights with random biases too (the init's are 0, which would leave the
-/// bias kernels' offsets untested).
-fn random_mlp(rng: &mut ChaCha8Rng, net: &Net) -> Mlp {
-    let mut mlp = net.init(rng.random());
-    for s in net.shapes() {
-        for b in &mut mlp.params[s.b..s.b + s.rows] {
-            *b = rng.random_range(-0.5..0.5);
-        }
-    }
-    mlp
-}
+use xorgpu::selfcheck::{random_data, random_mlp};
 
 fn widths(inputs: usize, width: usize, depth: usize) -> Vec<usize> {
     std::iter::once(inputs).chain(std::iter::repeat_n(width, depth)).chain([1]).collect()

@@ -341,6 +341,10 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
     let Setup { mlp, features, opt, state } = setup(args, raw_inputs)?;
     let batch = user_data.as_ref().map_or(args.batch, Dataset::len);
     let net = mlp.net.clone();
+    if args.plot_dir.is_some() {
+        crate::experiments::pictures::check_plane(&net, features.as_deref())
+            .map_err(|e| Error::Input(format!("--plot-dir: {e}")))?;
+    }
     let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
     if gpu.is_none() {
         super::warn_gpu_only(&[
@@ -371,12 +375,6 @@ pub fn train_command(args: &TrainArgs) -> Result<(), Error> {
         (None, Some(m)) => Some(args.dataset.generate(m, args.noise, data_seed, 2)?),
         (None, None) => None,
     };
-    if args.plot_dir.is_some() && features.is_none() && net.inputs() != 2 {
-        return Err(Error::Input(format!(
-            "--plot-dir: a boundary is drawn over the plane of x1, x2; this model reads {} input columns",
-            net.inputs()
-        )));
-    }
     let domain = if args.data.is_some() { data_domain(&raw) } else { args.dataset.domain() };
     // The points the boundary picture shows (the data moves into the trainer).
     let shown = args.plot_dir.as_ref().map(|_| raw.head(BOUNDARY_POINTS));

@@ -172,18 +172,25 @@ pub fn units_chart(path: &Path, model: &Model) -> Result<(), Error> {
 /// Maps in a row of [`units_chart`] before it wraps.
 const UNITS_PER_ROW: usize = 16;
 
+/// Refuses a model whose inputs are not computed from x1, x2 alone (`features`, else raw
+/// columns, which must then be two): its maps have no plane to be drawn over.
+pub fn check_plane(net: &crate::net::Net, features: Option<&[crate::data::features::Feature]>) -> Result<(), Error> {
+    if features.is_none() && net.inputs() != 2 {
+        return Err(Error::Input(format!(
+            "a boundary is drawn over the plane of x1, x2; this model reads {} input columns",
+            net.inputs()
+        )));
+    }
+    Ok(())
+}
+
 /// Cells along each side of a map.
 const GRID: usize = 200;
 
 /// Every layer's activations `A_l` (`d_l × GRID²`) at the centres of the cells of the
 /// model's domain, x1 along each row of the grid and x2 down the rows.
 fn plane_outputs(model: &Model) -> Result<Vec<Vec<f32>>, Error> {
-    if model.features.is_none() && model.mlp.net.inputs() != 2 {
-        return Err(Error::Input(format!(
-            "a boundary is drawn over the plane of x1, x2; this model reads {} input columns",
-            model.mlp.net.inputs()
-        )));
-    }
+    check_plane(&model.mlp.net, model.features.as_deref())?;
     let [lo, hi] = model.domain;
     let step = (hi - lo) / GRID as f32;
     let mut xt = vec![0.0f32; 2 * GRID * GRID];

@@ -537,12 +537,7 @@ impl Run {
                 }
                 if let Err(e) = result {
                     self.playing = false;
-                    self.stopped_by = Some(match e {
-                        Error::Diverged { epoch, why } => {
-                            format!("training diverged at epoch {epoch}: {why}; try a smaller learning rate")
-                        }
-                        e => e.to_string(),
-                    });
+                    self.stopped_by = Some(stop_reason(e));
                     frame_due = true;
                 }
                 if self.at_end() {
@@ -662,9 +657,9 @@ impl Run {
         let train = score_head(&mlp, &self.data, scored);
         // A forward pass that overflows stops the run as a diverging loss does (this frame
         // shows where it went, then the page is told why).
-        if let Err(Error::Diverged { epoch, why }) = crate::train::check_outputs(&mlp, &train, scored, self.epoch) {
+        if let Err(e) = crate::train::check_outputs(&mlp, &train, scored, self.epoch) {
             self.playing = false;
-            self.stopped_by = Some(format!("training diverged at epoch {epoch}: {why}; try a smaller learning rate"));
+            self.stopped_by = Some(stop_reason(e));
         }
         let Score { loss, accuracy: train_accuracy, .. } = train;
         let test_scored = self.test.as_ref().map(|t| t.len().min(most));
@@ -698,6 +693,17 @@ impl Run {
             grid,
             units,
         })
+    }
+}
+
+/// What the page is told when a run stops on an error (a divergence in the page's words:
+/// it has no `--lr`).
+fn stop_reason(e: Error) -> String {
+    match e {
+        Error::Diverged { epoch, why } => {
+            format!("training diverged at epoch {epoch}: {why}; try a smaller learning rate")
+        }
+        e => e.to_string(),
     }
 }
 
